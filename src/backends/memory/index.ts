@@ -1,0 +1,210 @@
+import {
+  type BackendFactoryOptions,
+  BaseCache,
+  type BaseCacheOptions,
+  integerOf,
+} from '../../core/backend.js'
+import { UnserializableValueError } from '../../core/errors.js'
+
+/** Options of {@link SimpleCache}. */
+export interface SimpleCacheOptions extends BaseCacheOptions {
+  /**
+   * The most entries kept. When a write would exceed it, the least recently
+   * used entry is evicted (expired entries go first when they are met).
+   * `0` means 500, as in Flask-Caching. `CACHE_THRESHOLD` sets it.
+   * @default 500
+   */
+  threshold?: number
+  /**
+   * The clock, in milliseconds since the epoch. Inject one to test expiry
+   * without sleeping.
+   * @default Date.now
+   */
+  clock?: () => number
+}
+
+class Entry {
+  constructor(
+    /** Expiry in ms since the epoch; 0 = never. */
+    public expires: number,
+    public value: unknown,
+    /** Whether `value` holds the serializer's bytes (objects) rather than the value itself (primitives). */
+    public encoded: boolean,
+  ) {}
+}
+
+/**
+ * An in-process cache: a Map with per-entry expiry and a size bound. Primitives
+ * are stored as they are; objects are stored serialized, so a caller mutating
+ * a value after `set` (or after `get`) never changes what the cache holds, and
+ * an unstorable value is rejected at `set` just as Redis would reject it.
+ *
+ * Not shared between processes: with several workers, each has its own.
+ *
+ * Differs from Flask-Caching's SimpleCache on purpose: the size never exceeds
+ * `threshold` (Flask's steady state is threshold+1), eviction is
+ * least-recently-used (Flask evicts never-expiring entries first), and expired
+ * entries are dropped when read.
+ */
+export class SimpleCache extends BaseCache {
+  /** Maximum number of entries. */
+  readonly threshold: number
+  readonly #clock: () => number
+  readonly #map = new Map<string, Entry>()
+
+  /** Builds a SimpleCache from configuration: `CACHE_THRESHOLD` plus the common options. */
+  static factory(
+    this: new (
+      options: SimpleCacheOptions,
+    ) => SimpleCache,
+    _app: object | undefined,
+    config: Readonly<Record<string, unknown>>,
+    _args: unknown[],
+    options: BackendFactoryOptions,
+  ): SimpleCache {
+    return new this({ ...options, threshold: config.CACHE_THRESHOLD as number | undefined })
+  }
+
+  constructor(options: SimpleCacheOptions = {}) {
+    super(options)
+    const threshold = options.threshold ?? 500
+    if (!Number.isInteger(threshold) || threshold < 0) {
+      throw new TypeError(`SimpleCache: threshold must be a non-negative integer, got ${threshold}`)
+    }
+    this.threshold = threshold === 0 ? 500 : threshold
+    this.#clock = options.clock ?? Date.now
+  }
+
+  /** The number of entries held, expired ones included until they are met. */
+  get size(): number {
+    return this.#map.size
+  }
+
+  #expiry(timeout: number | undefined): number {
+    const seconds = this.ttl(timeout)
+    return seconds === 0 ? 0 : this.#clock() + seconds * 1000
+  }
+
+  #live(key: string): Entry | undefined {
+    const entry = this.#map.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expires !== 0 && entry.expires <= this.#clock()) {
+      this.#map.delete(key)
+      return undefined
+    }
+    return entry
+  }
+
+  #encode(value: unknown, expires: number): Entry {
+    switch (typeof value) {
+      case 'string':
+      case 'number':
+      case 'boolean':
+      case 'bigint':
+        return new Entry(expires, value, false)
+      case 'object':
+        return value === null
+          ? new Entry(expires, null, false)
+          : new Entry(expires, this.serializer.dumps(value), true)
+      case 'undefined':
+        throw new UnserializableValueError(
+          'cannot store undefined: undefined means a miss; store null instead',
+        )
+      default:
+        return new Entry(expires, this.serializer.dumps(value), true)
+    }
+  }
+
+  #decode(entry: Entry): unknown {
+    return entry.encoded ? this.serializer.loads(entry.value as Uint8Array) : entry.value
+  }
+
+  #put(key: string, entry: Entry): void {
+    const map = this.#map
+    map.delete(key)
+    map.set(key, entry)
+    if (map.size > this.threshold) this.#evict()
+  }
+
+  #evict(): void {
+    const map = this.#map
+    const now = this.#clock()
+    for (const [key, entry] of map) {
+      if (map.size <= this.threshold) return
+      if (entry.expires !== 0 && entry.expires <= now) map.delete(key)
+      else break
+    }
+    const it = map.keys()
+    while (map.size > this.threshold) map.delete(it.next().value as string)
+  }
+
+  async get(key: string): Promise<unknown> {
+    const entry = this.#live(key)
+    if (entry === undefined) return undefined
+    // Keep recency order for LRU eviction.
+    this.#map.delete(key)
+    this.#map.set(key, entry)
+    return this.#decode(entry)
+  }
+
+  async set(key: string, value: unknown, timeout?: number): Promise<boolean> {
+    this.#put(key, this.#encode(value, this.#expiry(timeout)))
+    return true
+  }
+
+  async add(key: string, value: unknown, timeout?: number): Promise<boolean> {
+    if (this.#live(key) !== undefined) return false
+    this.#put(key, this.#encode(value, this.#expiry(timeout)))
+    return true
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.#map.delete(key)
+  }
+
+  async has(key: string): Promise<boolean> {
+    return this.#live(key) !== undefined
+  }
+
+  async clear(): Promise<boolean> {
+    this.#map.clear()
+    return true
+  }
+
+  override async getMany(keys: readonly string[]): Promise<unknown[]> {
+    return keys.map((key) => {
+      const entry = this.#live(key)
+      return entry === undefined ? undefined : this.#decode(entry)
+    })
+  }
+
+  override async setMany(
+    entries: readonly (readonly [string, unknown])[],
+    timeout?: number,
+  ): Promise<string[]> {
+    const expires = this.#expiry(timeout)
+    // Encode everything first: one unstorable value leaves the cache untouched.
+    const encoded = entries.map(([, value]) => this.#encode(value, expires))
+    for (let i = 0; i < entries.length; i++) {
+      this.#put((entries[i] as readonly [string, unknown])[0], encoded[i] as Entry)
+    }
+    return entries.map(([key]) => key)
+  }
+
+  override async deleteMany(keys: readonly string[]): Promise<string[]> {
+    for (const key of keys) this.#map.delete(key)
+    return [...keys]
+  }
+
+  /** Atomic within the process. Keeps an existing counter's expiry; a new one gets the default timeout. */
+  override async inc(key: string, delta: number): Promise<number> {
+    const entry = this.#live(key)
+    const next = integerOf(key, entry === undefined ? undefined : this.#decode(entry)) + delta
+    if (entry === undefined) this.#put(key, new Entry(this.#expiry(undefined), next, false))
+    else {
+      entry.value = next
+      entry.encoded = false
+    }
+    return next
+  }
+}

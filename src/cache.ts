@@ -1,0 +1,463 @@
+import { NullCache } from './backends/null/index.js'
+import type { CacheConfig } from './config-types.js'
+import type { BackendFactoryOptions, CacheBackend } from './core/backend.js'
+import {
+  type ConfigRecord,
+  camelizeOptions,
+  configFromEnv,
+  envNameOf,
+  normalizeConfig,
+  pickCacheKeys,
+} from './core/config.js'
+import { appContext } from './core/context.js'
+import { parseTimeout, type Timeout } from './core/duration.js'
+import { ConfigError, NotAnIntegerError } from './core/errors.js'
+import { resolveHashMethod } from './core/hash.js'
+import { assertKey } from './core/keys.js'
+import { defaultLogger, type Logger, warnOnce } from './core/log.js'
+import {
+  type MemoizeDecorator,
+  type MemoizedFunction,
+  type MemoizeOptions,
+  Memoizer,
+} from './core/memoize.js'
+import { resolveSerializer } from './core/serializers.js'
+import { reporterFor, Slot, type SlotSettings } from './core/slot.js'
+import {
+  type CachedMiddleware,
+  type CachedOptions,
+  createCachedMiddleware,
+  type DeleteCachedTarget,
+  viewKeyFor,
+} from './frameworks/express/middleware.js'
+import { resolveBackendType } from './registry.js'
+
+const DEFAULTS: ConfigRecord = {
+  type: 'NullCache',
+  noNullWarning: false,
+  defaultTimeout: 300,
+  ignoreErrors: false,
+  threshold: 500,
+  keyPrefix: 'flask_cache_',
+  hashMethod: 'sha256',
+  options: {},
+  args: [],
+  sourceCheck: false,
+  raiseErrors: false,
+  enableSignals: false,
+}
+
+type Entries = Record<string, unknown> | Map<string, unknown> | Iterable<readonly [string, unknown]>
+
+function flatKeys(args: readonly (string | readonly string[])[]): readonly string[] {
+  const keys =
+    args.length === 1 && Array.isArray(args[0])
+      ? (args[0] as readonly string[])
+      : (args as readonly string[])
+  for (const k of keys) assertKey(k)
+  return keys
+}
+
+function entriesOf(mapping: Entries): (readonly [string, unknown])[] {
+  if (mapping instanceof Map) return [...mapping.entries()]
+  if (typeof (mapping as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    return [...(mapping as Iterable<readonly [string, unknown]>)]
+  }
+  return Object.entries(mapping as Record<string, unknown>)
+}
+
+function looksLikeExpress(app: object): app is {
+  use(fn: (req: unknown, res: unknown, next: () => void) => void): unknown
+} {
+  const a = app as Record<string, unknown>
+  return (
+    typeof a.use === 'function' && typeof a.handle === 'function' && typeof a.set === 'function'
+  )
+}
+
+/**
+ * The one object an app talks to: Flask-Caching's `Cache`. It resolves the
+ * configured backend, proxies the cache operations to it, and provides the
+ * `memoize` and `cached` decorators.
+ *
+ * @example
+ * const cache = new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_DEFAULT_TIMEOUT: 300 })
+ * await cache.set('greeting', 'hello', 60)
+ * app.get('/', cache.cached({ timeout: 50 }), handler)
+ * const load = cache.memoize(async (id: number) => db.find(id), { timeout: 50 })
+ */
+export class Cache {
+  /** The configuration given to the constructor, normalised to camelCase keys. */
+  readonly config: Readonly<ConfigRecord>
+  readonly #ctorConfig: ConfigRecord
+  #defaultSlot: Slot | undefined
+  readonly #apps = new WeakMap<object, Slot>()
+  readonly #slots = new Set<Slot>()
+  #lastApp: object | undefined
+  #lastSlot: Slot | undefined
+  readonly #memoizer: Memoizer
+
+  /**
+   * @param config `CACHE_*` keys or their camelCase names. When given, the
+   * backend is built now and misconfiguration throws a {@link ConfigError}
+   * naming the key. Without it, configure through {@link Cache.initApp}.
+   */
+  constructor(config?: CacheConfig) {
+    this.#ctorConfig = normalizeConfig(config, 'Cache config')
+    this.config = Object.freeze({ ...this.#ctorConfig })
+    if (config !== undefined) this.#defaultSlot = this.#build(undefined, this.#ctorConfig)
+    this.#memoizer = new Memoizer(() => this.#slot())
+  }
+
+  /**
+   * A Cache configured from `CACHE_*` environment variables (strings are
+   * converted to each key's type), with `overrides` applied on top.
+   */
+  static fromEnv(
+    env: Record<string, string | undefined> = process.env,
+    overrides: CacheConfig = {},
+  ): Cache {
+    return new Cache({ ...configFromEnv(env), ...overrides } as CacheConfig)
+  }
+
+  /**
+   * Registers an app (the app-factory pattern). Its backend is built from the
+   * app's own `CACHE_*` settings (`app.config`, or Express's `app.settings` as
+   * set by `app.set('CACHE_TYPE', ...)`), then the constructor config, then
+   * `config` (later wins). One Cache may serve several apps, each with its own
+   * backend; requests of an Express app use that app's backend.
+   */
+  initApp(app: object, config?: CacheConfig): this {
+    if ((typeof app !== 'object' && typeof app !== 'function') || app === null) {
+      throw new TypeError('initApp(app): app must be an application object')
+    }
+    const a = app as { config?: unknown; settings?: unknown }
+    const fromApp = normalizeConfig(
+      pickCacheKeys(typeof a.config === 'object' && a.config !== null ? a.config : a.settings),
+      'app config',
+    )
+    const extra = normalizeConfig(config, 'initApp config')
+    const reuse =
+      this.#defaultSlot !== undefined &&
+      Object.keys(fromApp).length === 0 &&
+      Object.keys(extra).length === 0
+    const slot = reuse
+      ? (this.#defaultSlot as Slot)
+      : this.#build(app, { ...fromApp, ...this.#ctorConfig, ...extra })
+    const first = !this.#apps.has(app)
+    this.#apps.set(app, slot)
+    this.#lastApp = app
+    this.#lastSlot = slot
+    if (first && looksLikeExpress(app)) {
+      app.use(function cachetteAppContext(_req, _res, next) {
+        appContext.run(app, next)
+      })
+    }
+    return this
+  }
+
+  /** The app most recently passed to {@link Cache.initApp} (Flask's `cache.app`). */
+  get app(): object | undefined {
+    return this.#lastApp
+  }
+
+  #build(app: object | undefined, partial: ConfigRecord): Slot {
+    const merged: ConfigRecord = { ...DEFAULTS, ...partial }
+    const logger = (merged.logger as Logger | undefined) ?? defaultLogger
+    const serializer = resolveSerializer(merged.serializer)
+    const settings: SlotSettings = {
+      digest: resolveHashMethod(merged.hashMethod),
+      sourceCheck: merged.sourceCheck as boolean,
+      raiseErrors: merged.raiseErrors as boolean,
+      logger,
+      reporter: reporterFor(logger),
+      config: Object.freeze(
+        Object.fromEntries(
+          Object.entries(merged).map(([k, v]) => [envNameOf(k), k === 'defaultTimeout' ? v : v]),
+        ),
+      ),
+    }
+    const options: BackendFactoryOptions = {
+      ...camelizeOptions(merged.options as Record<string, unknown>),
+      defaultTimeout: merged.defaultTimeout as number,
+      ignoreDeleteManyErrors: merged.ignoreErrors as boolean,
+      serializer,
+      logger,
+    }
+    const builder = resolveBackendType(merged.type)
+    const make = (b: Awaited<typeof builder>): CacheBackend | Promise<CacheBackend> =>
+      b(app, settings.config, [...(merged.args as unknown[])], options)
+    const built = builder instanceof Promise ? builder.then(make) : make(builder)
+    const check = (backend: CacheBackend): CacheBackend => {
+      if (typeof backend?.get !== 'function' || typeof backend.set !== 'function') {
+        throw new ConfigError('CACHE_TYPE', 'the factory did not return a cache backend')
+      }
+      if (backend instanceof NullCache && !merged.noNullWarning) {
+        warnOnce(
+          logger,
+          'CACHETTE_NULL_CACHE',
+          'CACHE_TYPE is set to NullCache, caching is effectively disabled.',
+        )
+      }
+      return backend
+    }
+    const slot = new Slot(built instanceof Promise ? built.then(check) : check(built), settings)
+    this.#slots.add(slot)
+    return slot
+  }
+
+  /** The slot serving the current call: the current request's app, else the last app, else the default. */
+  #slot(): Slot {
+    if (this.#lastSlot !== undefined) {
+      const app = appContext.getStore()
+      if (app !== undefined) {
+        const slot = this.#apps.get(app)
+        if (slot !== undefined) return slot
+      }
+      return this.#lastSlot
+    }
+    if (this.#defaultSlot === undefined)
+      this.#defaultSlot = this.#build(undefined, this.#ctorConfig)
+    return this.#defaultSlot
+  }
+
+  /**
+   * The backend serving the current call (Flask's `cache.cache`), for
+   * backend-specific methods. Throws if it is still being loaded; await
+   * {@link Cache.ready} first in that case.
+   */
+  get backend(): CacheBackend {
+    const slot = this.#slot()
+    if (slot.backend === undefined) {
+      throw new Error('the backend is still loading; await cache.ready() first')
+    }
+    return slot.backend
+  }
+
+  /** Alias of {@link Cache.backend}, as in Flask-Caching (`cache.cache.inc(...)`). */
+  get cache(): CacheBackend {
+    return this.backend
+  }
+
+  /** Resolves once the current backend is built; rejects with its construction error. */
+  ready(): Promise<CacheBackend> {
+    return this.#slot().ready
+  }
+
+  async #run<R>(op: string, fallback: R, fn: (backend: CacheBackend) => Promise<R>): Promise<R> {
+    const slot = this.#slot()
+    try {
+      return await fn(slot.backend ?? (await slot.ready))
+    } catch (error) {
+      if (slot.mustRaise(error)) throw error
+      slot.report(`cache.${op}`, error)
+      return fallback
+    }
+  }
+
+  /** The value stored at `key`, or `undefined` on a miss (`null` is a value). */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    assertKey(key)
+    const slot = this.#slot()
+    const backend = slot.backend
+    if (backend !== undefined) {
+      // Hot path: no extra closure when the backend is built.
+      try {
+        return (await backend.get(key)) as T | undefined
+      } catch (error) {
+        if (slot.mustRaise(error)) throw error
+        slot.report('cache.get', error)
+        return undefined
+      }
+    }
+    return this.#run('get', undefined, (b) => b.get(key) as Promise<T | undefined>)
+  }
+
+  /**
+   * Stores `value` at `key` for `timeout` seconds (or a duration string);
+   * `undefined` uses `CACHE_DEFAULT_TIMEOUT`, `0` never expires. A value that
+   * cannot be stored throws a TypeError and leaves the old value in place.
+   */
+  async set(key: string, value: unknown, timeout?: Timeout): Promise<boolean> {
+    assertKey(key)
+    const t = parseTimeout(timeout)
+    return this.#run('set', false, (b) => b.set(key, value, t))
+  }
+
+  /** Like {@link Cache.set}, but only if `key` holds no live entry; resolves whether it stored. */
+  async add(key: string, value: unknown, timeout?: Timeout): Promise<boolean> {
+    assertKey(key)
+    const t = parseTimeout(timeout)
+    return this.#run('add', false, (b) => b.add(key, value, t))
+  }
+
+  /** Removes `key`; resolves whether it existed. */
+  async delete(key: string): Promise<boolean> {
+    assertKey(key)
+    return this.#run('delete', false, (b) => b.delete(key))
+  }
+
+  /** Removes keys (`deleteMany('a', 'b')` or `deleteMany(['a', 'b'])`); resolves the keys now gone. */
+  async deleteMany(...keys: string[]): Promise<string[]>
+  async deleteMany(keys: readonly string[]): Promise<string[]>
+  async deleteMany(...args: (string | readonly string[])[]): Promise<string[]> {
+    const keys = flatKeys(args)
+    return keys.length === 0 ? [] : this.#run('deleteMany', [], (b) => b.deleteMany(keys))
+  }
+
+  /**
+   * Removes keys with the backend's non-blocking delete where it has one
+   * (Redis `UNLINK`), else like {@link Cache.deleteMany}; resolves how many are gone.
+   */
+  async unlink(...keys: string[]): Promise<number>
+  async unlink(keys: readonly string[]): Promise<number>
+  async unlink(...args: (string | readonly string[])[]): Promise<number> {
+    const keys = flatKeys(args)
+    if (keys.length === 0) return 0
+    return this.#run('unlink', 0, async (b) =>
+      b.unlink ? b.unlink(keys) : (await b.deleteMany(keys)).length,
+    )
+  }
+
+  /** Whether `key` holds a live entry. */
+  async has(key: string): Promise<boolean> {
+    assertKey(key)
+    return this.#run('has', false, (b) => b.has(key))
+  }
+
+  /** Removes every entry of the current backend. */
+  async clear(): Promise<boolean> {
+    return this.#run('clear', false, (b) => b.clear())
+  }
+
+  /** Values in key order, `undefined` for misses (`getMany('a', 'b')` or `getMany(['a', 'b'])`). */
+  async getMany(...keys: string[]): Promise<unknown[]>
+  async getMany(keys: readonly string[]): Promise<unknown[]>
+  async getMany(...args: (string | readonly string[])[]): Promise<unknown[]> {
+    const keys = flatKeys(args)
+    if (keys.length === 0) return []
+    return this.#run(
+      'getMany',
+      keys.map(() => undefined),
+      (b) => b.getMany(keys),
+    )
+  }
+
+  /** `{ key: value }` for the given keys, `undefined` for misses. */
+  async getDict(...keys: string[]): Promise<Record<string, unknown>>
+  async getDict(keys: readonly string[]): Promise<Record<string, unknown>>
+  async getDict(...args: (string | readonly string[])[]): Promise<Record<string, unknown>> {
+    const keys = flatKeys(args)
+    const values = await this.getMany(keys)
+    const out: Record<string, unknown> = {}
+    keys.forEach((k, i) => {
+      out[k] = values[i]
+    })
+    return out
+  }
+
+  /**
+   * Stores several values with one timeout; resolves the keys stored. If one
+   * value cannot be stored, nothing is written and a TypeError is thrown.
+   */
+  async setMany(mapping: Entries, timeout?: Timeout): Promise<string[]> {
+    const entries = entriesOf(mapping)
+    for (const [k] of entries) assertKey(k)
+    const t = parseTimeout(timeout)
+    return entries.length === 0 ? [] : this.#run('setMany', [], (b) => b.setMany(entries, t))
+  }
+
+  /**
+   * Adds `delta` (default 1) to the integer at `key`, creating it from 0.
+   * Atomic where the backend is (memory, Redis, Memcached). Unlike the other
+   * methods it rejects when the backend fails, since no fallback number is right.
+   */
+  async inc(key: string, delta = 1): Promise<number> {
+    assertKey(key)
+    if (!Number.isSafeInteger(delta)) {
+      throw new NotAnIntegerError(`inc/dec: delta must be an integer, got ${String(delta)}`)
+    }
+    const slot = this.#slot()
+    return (slot.backend ?? (await slot.ready)).inc(key, delta)
+  }
+
+  /** Subtracts `delta` (default 1); see {@link Cache.inc}. */
+  async dec(key: string, delta = 1): Promise<number> {
+    if (!Number.isSafeInteger(delta)) {
+      throw new NotAnIntegerError(`inc/dec: delta must be an integer, got ${String(delta)}`)
+    }
+    return this.inc(key, -delta)
+  }
+
+  /**
+   * Caches a function's results by its arguments (Flask-Caching's `@memoize`).
+   *
+   * - `cache.memoize(fn, options)` returns the memoized function.
+   * - `cache.memoize(options)` returns a decorator for class methods (standard
+   *   and legacy `experimentalDecorators`) that also wraps plain functions.
+   *
+   * Invalidate with {@link Cache.deleteMemoized}.
+   */
+  memoize<F extends (...args: never[]) => unknown>(
+    fn: F,
+    options?: MemoizeOptions,
+  ): MemoizedFunction<F>
+  memoize(options?: MemoizeOptions): MemoizeDecorator
+  memoize(
+    fnOrOptions?: ((...args: never[]) => unknown) | MemoizeOptions,
+    options?: MemoizeOptions,
+  ): unknown {
+    return this.#memoizer.memoize(fnOrOptions, options, this.memoize)
+  }
+
+  /**
+   * Invalidates memoized results.
+   *
+   * - `deleteMemoized(fn)`: every result of `fn` (all instances, for a method).
+   * - `deleteMemoized(obj.method.bind(obj))`: every result for that instance only.
+   * - `deleteMemoized(fn, ...args)`: the one result for those arguments; for a
+   *   method reached through the prototype, pass the instance first.
+   */
+  async deleteMemoized(fn: Function, ...args: unknown[]): Promise<void> {
+    return this.#memoizer.deleteMemoized(fn, args)
+  }
+
+  /**
+   * Deletes the version key of a memoized function (or of one instance, for a
+   * bound method), orphaning all its results.
+   */
+  async deleteMemoizedVerhash(fn: Function): Promise<void> {
+    return this.#memoizer.deleteMemoizedVerhash(fn)
+  }
+
+  /**
+   * Express/Connect middleware that caches the whole response of a route
+   * (status, headers, body) and replays it byte for byte (Flask-Caching's `@cached`).
+   */
+  cached(options: CachedOptions = {}): CachedMiddleware {
+    return createCachedMiddleware(this, () => this.#slot(), options)
+  }
+
+  /**
+   * Deletes one cached view entry: `deleteCached('/users/42')`, or with
+   * `{ path, queryArgs, keyPrefix, queryString }` matching the route's options.
+   */
+  async deleteCached(target: DeleteCachedTarget): Promise<boolean> {
+    return this.delete(viewKeyFor(target, this.#slot().settings))
+  }
+
+  /** Runs `fn` as if serving a request of `app` (for jobs and scripts of a multi-app Cache). */
+  runWithApp<R>(app: object, fn: () => R): R {
+    return appContext.run(app, fn)
+  }
+
+  /** Closes every backend this Cache built (connections, handles). */
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.#slots].map(async (slot) => {
+        const backend = await slot.ready.catch(() => undefined)
+        await backend?.close?.()
+      }),
+    )
+  }
+}

@@ -1,0 +1,173 @@
+import { DeleteManyError, NotAnIntegerError } from './errors.js'
+import { defaultLogger, type Logger } from './log.js'
+import { type Serializer, v8Serializer } from './serializers.js'
+
+/**
+ * What the {@link Cache} facade needs from a backend. Keys arrive validated
+ * (non-empty strings) and timeouts arrive parsed (seconds, `undefined` for the
+ * backend's default, `0` for never). Every method is async.
+ *
+ * Extend {@link BaseCache} rather than implementing this from scratch: it
+ * supplies the multi-key operations, `inc`/`dec` and the timeout rules, and the
+ * contract suite in `cachette/testing` checks the result.
+ */
+export interface CacheBackend {
+  /** Default timeout in seconds (`0` = never expires). */
+  readonly defaultTimeout: number
+  /** The value, or `undefined` on a miss. `null` is an ordinary value. */
+  get(key: string): Promise<unknown>
+  /** Stores a value; resolves `true` on success. */
+  set(key: string, value: unknown, timeout?: number): Promise<boolean>
+  /** Stores only if the key is absent (or expired); resolves whether it stored. */
+  add(key: string, value: unknown, timeout?: number): Promise<boolean>
+  /** Removes a key; resolves whether it existed. */
+  delete(key: string): Promise<boolean>
+  /** Removes keys; resolves the keys that are now gone (a missing key counts as gone). */
+  deleteMany(keys: readonly string[]): Promise<string[]>
+  /** Whether an unexpired entry exists. */
+  has(key: string): Promise<boolean>
+  /** Removes every entry this backend owns. */
+  clear(): Promise<boolean>
+  /** Values in key order, `undefined` for misses. */
+  getMany(keys: readonly string[]): Promise<unknown[]>
+  /** Stores several values; resolves the keys that were stored. */
+  setMany(entries: readonly (readonly [string, unknown])[], timeout?: number): Promise<string[]>
+  /** Adds `delta` to an integer entry (a missing one counts as 0); resolves the new value. */
+  inc(key: string, delta: number): Promise<number>
+  /** Non-blocking removal where the store has one (Redis `UNLINK`); resolves how many keys are gone. */
+  unlink?(keys: readonly string[]): Promise<number>
+  /** Releases connections, timers and file handles. */
+  close?(): Promise<void>
+}
+
+/** Options every built-in backend accepts. */
+export interface BaseCacheOptions {
+  /**
+   * Seconds an entry lives when `set` is given no timeout. `0` means forever.
+   * @default 300
+   */
+  defaultTimeout?: number
+  /**
+   * When false, `deleteMany` throws a {@link DeleteManyError} if a key survives.
+   * `CACHE_IGNORE_ERRORS` sets it.
+   * @default false
+   */
+  ignoreDeleteManyErrors?: boolean
+  /**
+   * How values are encoded. `CACHE_SERIALIZER` sets it.
+   * @default v8Serializer
+   */
+  serializer?: Serializer
+  /** Where warnings go. @default console */
+  logger?: Logger
+}
+
+/**
+ * The base of every built-in backend. Subclasses implement `get`, `set`, `add`,
+ * `delete`, `has` and `clear`; the rest has correct (if not the fastest)
+ * defaults that a backend overrides with native commands.
+ */
+export abstract class BaseCache implements CacheBackend {
+  /** Default timeout in seconds (`0` = never expires). */
+  readonly defaultTimeout: number
+  /** Whether `deleteMany` tolerates keys that survive. */
+  readonly ignoreDeleteManyErrors: boolean
+  /** How values are encoded. Assignable, as Flask-Caching's `backend.serializer`. */
+  serializer: Serializer
+  /** Where warnings go. */
+  readonly logger: Logger
+
+  constructor(options: BaseCacheOptions = {}) {
+    this.defaultTimeout = options.defaultTimeout ?? 300
+    this.ignoreDeleteManyErrors = options.ignoreDeleteManyErrors ?? false
+    this.serializer = options.serializer ?? v8Serializer
+    this.logger = options.logger ?? defaultLogger
+  }
+
+  /** The effective timeout in seconds: `undefined` becomes the default; `0` means never. */
+  protected ttl(timeout: number | undefined): number {
+    return timeout === undefined ? this.defaultTimeout : timeout
+  }
+
+  abstract get(key: string): Promise<unknown>
+  abstract set(key: string, value: unknown, timeout?: number): Promise<boolean>
+  abstract add(key: string, value: unknown, timeout?: number): Promise<boolean>
+  abstract delete(key: string): Promise<boolean>
+  abstract has(key: string): Promise<boolean>
+  abstract clear(): Promise<boolean>
+
+  async getMany(keys: readonly string[]): Promise<unknown[]> {
+    return Promise.all(keys.map((k) => this.get(k)))
+  }
+
+  async setMany(
+    entries: readonly (readonly [string, unknown])[],
+    timeout?: number,
+  ): Promise<string[]> {
+    const results = await Promise.all(entries.map(([k, v]) => this.set(k, v, timeout)))
+    return entries.filter((_, i) => results[i]).map(([k]) => k)
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<string[]> {
+    const gone: string[] = []
+    const left: string[] = []
+    for (const key of keys) {
+      if ((await this.delete(key)) || !(await this.has(key))) gone.push(key)
+      else left.push(key)
+    }
+    if (left.length > 0 && !this.ignoreDeleteManyErrors) throw new DeleteManyError(left)
+    return gone
+  }
+
+  /**
+   * Non-atomic default: read, add, write back with the default timeout.
+   * Backends with a native counter override it.
+   */
+  async inc(key: string, delta: number): Promise<number> {
+    const current = await this.get(key)
+    const next = integerOf(key, current) + delta
+    await this.set(key, next)
+    return next
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The integer value of a counter entry (`undefined` counts as 0); throws {@link NotAnIntegerError} otherwise. */
+export function integerOf(key: string, value: unknown): number {
+  if (value === undefined) return 0
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value
+  throw new NotAnIntegerError(`inc/dec: the value at ${JSON.stringify(key)} is not an integer`)
+}
+
+/**
+ * The options object handed to a backend factory: the common options resolved
+ * from the config, plus `CACHE_OPTIONS` with its keys in camelCase.
+ */
+export interface BackendFactoryOptions extends BaseCacheOptions {
+  /** Seconds an entry lives by default (`CACHE_DEFAULT_TIMEOUT`). */
+  defaultTimeout: number
+  /** From `CACHE_IGNORE_ERRORS`. */
+  ignoreDeleteManyErrors: boolean
+  /** `CACHE_OPTIONS` entries, passed through to the backend or its client. */
+  [option: string]: unknown
+}
+
+/**
+ * Builds a backend from configuration, as Flask-Caching's `factory(app, config, args, options)`.
+ * `config` holds every `CACHE_*` key with its default filled in; `args` is a
+ * copy of `CACHE_ARGS`.
+ */
+export type BackendFactory = (
+  app: object | undefined,
+  config: Readonly<Record<string, unknown>>,
+  args: unknown[],
+  options: BackendFactoryOptions,
+) => CacheBackend | Promise<CacheBackend>
+
+/** A backend class usable as `CACHE_TYPE`: built through its static `factory` when it has one. */
+export interface BackendClass {
+  new (...args: never[]): CacheBackend
+  /** Builds an instance from configuration; see {@link BackendFactory}. */
+  factory?: BackendFactory
+}

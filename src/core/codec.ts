@@ -1,0 +1,47 @@
+import { CorruptEntryError, UnserializableValueError } from './errors.js'
+import type { Serializer } from './serializers.js'
+
+/**
+ * The byte format shared by every backend that stores bytes (filesystem, Redis,
+ * Memcached, S3, GCS), after Flask-Caching's Redis format:
+ * a safe integer is stored as its ASCII decimal digits (so Redis `INCRBY` and
+ * Memcached `incr` work on it), anything else as `!` followed by the
+ * serializer's bytes.
+ */
+const BANG = 0x21
+
+/** Encodes a value for a byte-oriented backend. Throws a TypeError for values that cannot be stored. */
+export function encodeValue(value: unknown, serializer: Serializer): Buffer {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) {
+    return Buffer.from(String(value), 'latin1')
+  }
+  if (value === undefined) {
+    throw new UnserializableValueError(
+      'cannot store undefined: undefined means a miss; store null instead',
+    )
+  }
+  const body = serializer.dumps(value)
+  const out = Buffer.allocUnsafe(body.length + 1)
+  out[0] = BANG
+  out.set(body, 1)
+  return out
+}
+
+const DECIMAL = /^-?\d+$/
+
+/** Decodes what {@link encodeValue} wrote. Throws {@link CorruptEntryError} for bytes it cannot read. */
+export function decodeValue(data: Uint8Array, serializer: Serializer): unknown {
+  if (data.length === 0) throw new CorruptEntryError('empty entry')
+  if (data[0] === BANG) {
+    try {
+      return serializer.loads(data.subarray(1))
+    } catch (error) {
+      throw new CorruptEntryError(`cannot decode entry: ${(error as Error).message}`, {
+        cause: error,
+      })
+    }
+  }
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
+  if (DECIMAL.test(text)) return Number(text)
+  throw new CorruptEntryError('entry is neither an integer nor a serialized value')
+}

@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs'
+import { dirname, join, relative, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/**
+ * Where a memoized function or decorated method was defined: the file relative
+ * to its package root, line and column. Stable across processes running the
+ * same code (so they share entries), distinct for different functions (so
+ * they never do).
+ */
+export function definitionSite(skip: Function): string {
+  const origPrepare = Error.prepareStackTrace
+  const origLimit = Error.stackTraceLimit
+  let sites: NodeJS.CallSite[] = []
+  try {
+    Error.stackTraceLimit = 30
+    Error.prepareStackTrace = (_error, callSites) => callSites
+    const holder: { stack?: NodeJS.CallSite[] } = {}
+    Error.captureStackTrace(holder, skip)
+    sites = holder.stack ?? []
+  } finally {
+    Error.prepareStackTrace = origPrepare
+    Error.stackTraceLimit = origLimit
+  }
+  for (const site of sites) {
+    const file = site.getFileName()
+    if (!file || file.startsWith('node:') || /node_modules[\\/]tslib[\\/]/.test(file)) continue
+    // Decorator helpers emitted by TypeScript, esbuild and Babel.
+    if (site.getFunctionName()?.startsWith('__')) continue
+    return `${packageRelative(file)}:${site.getLineNumber() ?? 0}:${site.getColumnNumber() ?? 0}`
+  }
+  return 'unknown'
+}
+
+const roots = new Map<string, string>()
+
+function packageRelative(file: string): string {
+  const path = file.startsWith('file:') ? fileURLToPath(file) : file
+  const dir = dirname(path)
+  let root = roots.get(dir)
+  if (root === undefined) {
+    root = dir
+    for (let d = dir; ; d = dirname(d)) {
+      if (existsSync(join(d, 'package.json'))) {
+        root = d
+        break
+      }
+      if (dirname(d) === d) break
+    }
+    roots.set(dir, root)
+  }
+  return relative(root, path).split(sep).join('/')
+}
+
+const PROCESS_TOKEN = Math.random().toString(36).slice(2, 10)
+let counter = 0
+const ids = new WeakMap<object, string>()
+
+/** An identity token unique to `obj` in this process and never equal to one in another process. */
+export function objectToken(obj: object): string {
+  let id = ids.get(obj)
+  if (id === undefined) {
+    id = `${PROCESS_TOKEN}.${++counter}`
+    ids.set(obj, id)
+  }
+  return id
+}
+
+const symbolIds = new Map<symbol, string>()
+
+/** A stable token for a symbol: its registry key, or a per-process unique id. */
+export function symbolToken(sym: symbol): string {
+  const registered = Symbol.keyFor(sym)
+  if (registered !== undefined) return `Symbol.for(${registered})`
+  let id = symbolIds.get(sym)
+  if (id === undefined) {
+    id = `${PROCESS_TOKEN}.s${++counter}`
+    symbolIds.set(sym, id)
+  }
+  return id
+}
+
+/**
+ * The identity of the instance a memoized method runs on.
+ *
+ * - An object with a `cachingId()` method (or Flask-Caching's
+ *   `__caching_id__()`) is identified by what it returns, so two processes
+ *   (or two objects for the same database row) share entries. Return
+ *   something that really identifies the object, such as a primary key.
+ * - A class (a static method's `this`) is identified by its name.
+ * - Any other object gets a token unique to it in this process. Entries are
+ *   never shared between two objects by accident (the Flask-Caching default,
+ *   `repr()`, made two users with the same name share entries), at the price
+ *   of not being shared across processes.
+ */
+export function instanceIdentity(instance: unknown): string {
+  if (typeof instance === 'function') return `class:${instance.name}`
+  if (typeof instance !== 'object' || instance === null) return String(instance)
+  const custom =
+    (instance as { cachingId?: unknown }).cachingId ??
+    (instance as { __caching_id__?: unknown }).__caching_id__
+  if (typeof custom === 'function') return `id:${String(custom.call(instance))}`
+  return `obj:${objectToken(instance)}`
+}
+
+/**
+ * The parameter names of a function, read from its source; `undefined` for
+ * destructured parameters. Used to resolve `argsToIgnore` names.
+ */
+export function parameterNames(fn: Function): (string | undefined)[] {
+  const src = Function.prototype.toString.call(fn)
+  let start = src.indexOf('(')
+  const arrow = src.indexOf('=>')
+  if (arrow >= 0 && (start < 0 || arrow < start)) {
+    const single = src
+      .slice(0, arrow)
+      .replace(/^async\s+/, '')
+      .trim()
+    return /^[\w$]+$/.test(single) ? [single] : []
+  }
+  if (start < 0) return []
+  let depth = 0
+  let current = ''
+  const parts: string[] = []
+  for (let i = start + 1; i < src.length; i++) {
+    const c = src[i] as string
+    if (c === '(' || c === '[' || c === '{') depth++
+    if (c === ')' || c === ']' || c === '}') {
+      if (depth === 0) break
+      depth--
+    }
+    if (c === ',' && depth === 0) {
+      parts.push(current)
+      current = ''
+    } else current += c
+  }
+  if (current.trim()) parts.push(current)
+  start = 0
+  return parts.map((p) => {
+    const m = /^\s*(?:\.\.\.)?\s*([\w$]+)/.exec(p)
+    return m ? m[1] : undefined
+  })
+}

@@ -1,0 +1,426 @@
+import { randomBytes } from 'node:crypto'
+import { argumentsKey } from './argkey.js'
+import type { CacheBackend } from './backend.js'
+import { parseTimeout, type Timeout } from './duration.js'
+import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
+import { definitionSite, instanceIdentity, parameterNames } from './identity.js'
+import type { Slot } from './slot.js'
+
+/** Options of `cache.memoize()`; the camelCase of Flask-Caching's `memoize()` parameters. */
+export interface MemoizeOptions {
+  /** Seconds (or a duration string) results live; `undefined` = `CACHE_DEFAULT_TIMEOUT`, `0` = forever. */
+  timeout?: Timeout
+  /**
+   * Replaces the function's name in its keys. It receives the default name
+   * (`file:line:column:functionName`) and returns the name to use. Give a
+   * fixed name (`() => 'users.load'`) to keep entries across deploys that move
+   * the function, or to share them between different builds.
+   */
+  makeName?: (defaultName: string) => string
+  /** Skips the cache entirely (no read, no write) when it returns exactly `true`. Receives `(fn, ...args)`. */
+  unless?: (fn: Function, ...args: never[]) => boolean | Promise<boolean>
+  /** Recomputes and overwrites when it returns exactly `true`. Receives the call's arguments. */
+  forcedUpdate?: (...args: never[]) => boolean | Promise<boolean>
+  /** Called on a hit with `(value, ...args)`; exactly `true` makes it a miss. */
+  isStale?: (value: never, ...args: never[]) => boolean | Promise<boolean>
+  /** Called with a fresh result; a falsy return keeps it out of the cache (it is still returned). */
+  responseFilter?: (value: never) => unknown
+  /** Hash for keys; defaults to `CACHE_HASH_METHOD`. */
+  hashMethod?: HashMethod
+  /**
+   * Whether a `null` result is cached. `undefined` results never are (undefined
+   * means a miss). Unlike Flask-Caching no extra `has` round trip is needed,
+   * since a stored `null` and a miss are distinguishable.
+   * @default false
+   */
+  cacheNone?: boolean
+  /** Whether the function's source is part of the key; defaults to `CACHE_SOURCE_CHECK`. */
+  sourceCheck?: boolean
+  /**
+   * Arguments left out of the key, by position (`0`) or parameter name
+   * (`'verbose'`). `'this'` (or `'self'`) drops the instance from method keys,
+   * so all instances share entries.
+   */
+  argsToIgnore?: readonly (string | number)[]
+}
+
+/** A memoized function: the same call signature (always async), plus Flask-Caching's attributes. */
+export type MemoizedFunction<F extends (...args: never[]) => unknown> = ((
+  this: ThisParameterType<F>,
+  ...args: Parameters<F>
+) => Promise<Awaited<ReturnType<F>>>) & {
+  /** The original function. */
+  readonly uncached: F
+  /** The timeout used for new entries; assignable. */
+  cacheTimeout: Timeout | undefined
+  /** The name in this function's keys (see {@link MemoizeOptions.makeName}). */
+  readonly memoizeName: string
+  /** The cache key a call with these arguments uses (creates version keys if missing). */
+  makeCacheKey(...args: Parameters<F>): Promise<string>
+  /** Invalidates every result of this function. */
+  deleteMemoized(): Promise<void>
+}
+
+/**
+ * What `cache.memoize(options)` returns: a decorator for class methods, in
+ * standard (TC39) and legacy (`experimentalDecorators`) form, that also wraps
+ * a plain function when called with one.
+ */
+export interface MemoizeDecorator {
+  /** Wraps a function. */
+  <F extends (...args: never[]) => unknown>(fn: F): MemoizedFunction<F>
+  /** Standard (TC39) method decorator. The method must return a promise. */
+  <This, Args extends unknown[], R extends PromiseLike<unknown>>(
+    method: (this: This, ...args: Args) => R,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => R>,
+  ): (this: This, ...args: Args) => R
+  /** Legacy (`experimentalDecorators`) method decorator. */
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor
+}
+
+interface MemoInfo {
+  readonly fn: Function
+  readonly name: string
+  readonly isMethod: boolean
+  readonly ignoreThis: boolean
+  readonly ignore: ReadonlySet<number>
+  readonly digest: DigestFn | undefined
+  readonly sourceCheck: boolean | undefined
+  readonly options: MemoizeOptions
+  timeout: number | undefined
+}
+
+interface BoundInfo {
+  readonly info: MemoInfo
+  readonly instance: unknown
+}
+
+const VERSION_SUFFIX = '_memver'
+
+function newVersion(): string {
+  return randomBytes(6).toString('base64').slice(0, 6)
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof (v as PromiseLike<unknown> | null)?.then === 'function'
+}
+
+async function isTrue(v: unknown): Promise<boolean> {
+  return (isThenable(v) ? await v : v) === true
+}
+
+/** The memoize engine behind `cache.memoize`, `deleteMemoized` and `deleteMemoizedVerhash`. */
+export class Memoizer {
+  readonly #infos = new WeakMap<Function, MemoInfo>()
+  readonly #bound = new WeakMap<Function, BoundInfo>()
+
+  constructor(private readonly slot: () => Slot) {}
+
+  /** Implements both call forms of `cache.memoize`. `publicFn` is hidden from stack traces. */
+  memoize(fnOrOptions: unknown, options: unknown, publicFn: Function): unknown {
+    if (typeof fnOrOptions === 'function') {
+      const opts = checkOptions(options)
+      const site = definitionSite(publicFn)
+      return this.#wrap(fnOrOptions, opts, `${site}:${fnOrOptions.name || 'anonymous'}`, false)
+    }
+    const opts = checkOptions(fnOrOptions)
+    const memoizer = this
+    const decorator = function memoizeDecorator(
+      target: unknown,
+      context?: unknown,
+      descriptor?: unknown,
+    ): unknown {
+      const site = definitionSite(memoizeDecorator)
+      if (typeof target === 'function' && context === undefined) {
+        return memoizer.#wrap(target, opts, `${site}:${target.name || 'anonymous'}`, false)
+      }
+      if (typeof target === 'function' && typeof context === 'object' && context !== null) {
+        const ctx = context as ClassMethodDecoratorContext
+        if (ctx.kind !== 'method') {
+          throw new TypeError(`@memoize applies to methods, not to a ${ctx.kind}`)
+        }
+        return memoizer.#wrap(target, opts, `${site}:${String(ctx.name)}`, true)
+      }
+      if (typeof descriptor === 'object' && descriptor !== null) {
+        const d = descriptor as PropertyDescriptor
+        if (typeof d.value !== 'function') throw new TypeError('@memoize applies to methods')
+        const owner =
+          typeof target === 'function' ? target.name : (target as object).constructor?.name
+        d.value = memoizer.#wrap(d.value, opts, `${site}:${owner}.${String(context)}`, true)
+        return d
+      }
+      throw new TypeError(
+        'memoize(options) returns a decorator: apply it to a method or call it with a function',
+      )
+    }
+    return decorator
+  }
+
+  #wrap(fn: Function, options: MemoizeOptions, defaultName: string, isMethod: boolean): Function {
+    const names = parameterNames(fn)
+    const ignore = new Set<number>()
+    let ignoreThis = false
+    for (const a of options.argsToIgnore ?? []) {
+      if (a === 'this' || a === 'self') ignoreThis = true
+      else if (typeof a === 'number' && Number.isInteger(a) && a >= 0) ignore.add(a)
+      else {
+        const i = names.indexOf(a as string)
+        if (i < 0) {
+          throw new TypeError(
+            `memoize: argsToIgnore names ${JSON.stringify(a)}, but ${fn.name || 'the function'} has parameters (${names.join(', ')})`,
+          )
+        }
+        ignore.add(i)
+      }
+    }
+    const info: MemoInfo = {
+      fn,
+      name: options.makeName ? options.makeName(defaultName) : defaultName,
+      isMethod,
+      ignoreThis,
+      ignore,
+      digest:
+        options.hashMethod === undefined
+          ? undefined
+          : resolveHashMethod(options.hashMethod, 'hashMethod'),
+      sourceCheck: options.sourceCheck,
+      options,
+      timeout: parseTimeout(options.timeout, 'memoize timeout'),
+    }
+    const memoizer = this
+    const wrapper = async function memoized(this: unknown, ...args: unknown[]): Promise<unknown> {
+      return memoizer.#call(info, this, args)
+    }
+    Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true })
+    Object.defineProperties(wrapper, {
+      uncached: { value: fn },
+      memoizeName: { value: info.name },
+      cacheTimeout: {
+        get: () => info.timeout,
+        set: (t: Timeout | undefined) => {
+          info.timeout = parseTimeout(t, 'cacheTimeout')
+        },
+      },
+      makeCacheKey: {
+        value(this: unknown, ...args: unknown[]) {
+          return memoizer.#keyFor(info, isMethod ? this : undefined, args)
+        },
+      },
+      deleteMemoized: { value: () => memoizer.deleteMemoized(wrapper, []) },
+      // obj.method.bind(obj) remembers obj, so deleteMemoized(bound) targets that instance.
+      bind: {
+        value(thisArg: unknown, ...bindArgs: unknown[]) {
+          const bound = Function.prototype.bind.call(wrapper, thisArg, ...bindArgs)
+          memoizer.#bound.set(bound, { info, instance: thisArg })
+          return bound
+        },
+      },
+    })
+    this.#infos.set(wrapper, info)
+    return wrapper
+  }
+
+  #digest(info: MemoInfo, slot: Slot): DigestFn {
+    return info.digest ?? slot.settings.digest
+  }
+
+  async #versions(backend: CacheBackend, keys: readonly string[]): Promise<string[]> {
+    const got = await backend.getMany(keys)
+    const versions: string[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const v = got[i]
+      if (typeof v === 'string') versions.push(v)
+      else {
+        const fresh = newVersion()
+        // add() so that two processes creating it at once agree on one version.
+        versions.push(
+          (await backend.add(keys[i] as string, fresh, 0))
+            ? fresh
+            : String(await backend.get(keys[i] as string)),
+        )
+      }
+    }
+    return versions
+  }
+
+  #versionKeys(info: MemoInfo, instance: unknown): string[] {
+    const base = info.name + VERSION_SUFFIX
+    if (!info.isMethod || info.ignoreThis || instance === undefined || instance === null)
+      return [base]
+    return [base, `${info.name}.${instanceIdentity(instance)}${VERSION_SUFFIX}`]
+  }
+
+  #entryKey(
+    info: MemoInfo,
+    slot: Slot,
+    instance: unknown,
+    args: readonly unknown[],
+    versions: readonly string[],
+  ): string {
+    const keyed =
+      info.ignore.size === 0 ? args : args.map((a, i) => (info.ignore.has(i) ? undefined : a))
+    const self =
+      info.isMethod && !info.ignoreThis && instance != null ? instanceIdentity(instance) : ''
+    let input = `${info.name}${self}${argumentsKey(keyed)}`
+    if (info.sourceCheck ?? slot.settings.sourceCheck)
+      input += Function.prototype.toString.call(info.fn)
+    return this.#digest(info, slot)(input).toString('base64').slice(0, 16) + versions.join('')
+  }
+
+  async #keyFor(info: MemoInfo, instance: unknown, args: readonly unknown[]): Promise<string> {
+    const slot = this.slot()
+    const backend = slot.backend ?? (await slot.ready)
+    const versions = await this.#versions(backend, this.#versionKeys(info, instance))
+    return this.#entryKey(info, slot, instance, args, versions)
+  }
+
+  async #call(info: MemoInfo, self: unknown, args: unknown[]): Promise<unknown> {
+    const { fn, options } = info
+    if (options.unless && (await isTrue(options.unless(fn, ...(args as never[]))))) {
+      return fn.apply(self, args)
+    }
+    const slot = this.slot()
+    const instance = info.isMethod ? self : undefined
+    let backend: CacheBackend
+    let key: string
+    let versionKeys: string[]
+    let versions: string[]
+    try {
+      backend = slot.backend ?? (await slot.ready)
+      versionKeys = this.#versionKeys(info, instance)
+      versions = await this.#versions(backend, versionKeys)
+      key = this.#entryKey(info, slot, instance, args, versions)
+      const forced = options.forcedUpdate
+        ? await isTrue(options.forcedUpdate(...(args as never[])))
+        : false
+      if (!forced) {
+        const value = await backend.get(key)
+        if (
+          value !== undefined &&
+          (value !== null || options.cacheNone) &&
+          !(
+            options.isStale && (await isTrue(options.isStale(value as never, ...(args as never[]))))
+          )
+        ) {
+          return value
+        }
+      }
+    } catch (error) {
+      if (slot.mustRaise(error)) throw error
+      slot.report(`memoize ${info.name}`, error)
+      return fn.apply(self, args)
+    }
+    const result = await fn.apply(self, args)
+    if (result === undefined || (result === null && !options.cacheNone)) return result
+    if (options.responseFilter && !options.responseFilter(result as never)) return result
+    try {
+      await backend.set(key, result, info.timeout)
+      if (info.timeout !== 0)
+        await this.#refreshVersions(backend, versionKeys, versions, info.timeout)
+    } catch (error) {
+      if (slot.settings.raiseErrors) throw error
+      slot.report(`memoize ${info.name}`, error)
+    }
+    return result
+  }
+
+  /**
+   * Extends the version keys' lifetime to the new entry's (Flask-Caching #531:
+   * a version key that expires first orphans every entry). A version changed
+   * meanwhile by `deleteMemoized` is left alone, so it is never resurrected.
+   */
+  async #refreshVersions(
+    backend: CacheBackend,
+    keys: readonly string[],
+    used: readonly string[],
+    timeout: number | undefined,
+  ): Promise<void> {
+    const now = await backend.getMany(keys)
+    const same = keys.map((k, i) => [k, used[i]] as const).filter((_, i) => now[i] === used[i])
+    if (same.length > 0) await backend.setMany(same, timeout)
+  }
+
+  #resolve(fn: Function): BoundInfo {
+    const bound = this.#bound.get(fn)
+    if (bound !== undefined) return bound
+    const info = this.#infos.get(fn)
+    if (info === undefined) {
+      throw new TypeError(
+        `deleteMemoized: ${fn.name || 'this function'} is not a memoized function (pass the function cache.memoize returned)`,
+      )
+    }
+    return { info, instance: undefined }
+  }
+
+  /** See `Cache.deleteMemoized`. */
+  async deleteMemoized(fn: unknown, args: unknown[]): Promise<void> {
+    if (typeof fn !== 'function') {
+      throw new TypeError(
+        'deleteMemoized: deleting by name is not supported; pass the memoized function',
+      )
+    }
+    const { info, instance } = this.#resolve(fn)
+    const slot = this.slot()
+    const backend = slot.backend ?? (await slot.ready)
+    if (args.length === 0) {
+      const keys = this.#versionKeys(info, instance)
+      // The last version key is the instance's for a bound method, else the function's.
+      await backend.set(keys[keys.length - 1] as string, newVersion(), 0)
+      return
+    }
+    let self = instance
+    let rest = args
+    if (info.isMethod && self === undefined && !info.ignoreThis) {
+      self = args[0]
+      rest = args.slice(1)
+      if (typeof self !== 'object' && typeof self !== 'function') {
+        throw new TypeError(
+          'deleteMemoized on a method: pass the instance first (deleteMemoized(Cls.prototype.method, obj, ...args)) or a bound method',
+        )
+      }
+    }
+    const key = await this.#keyFor(info, self, rest)
+    await backend.delete(key)
+  }
+
+  /** See `Cache.deleteMemoizedVerhash`. */
+  async deleteMemoizedVerhash(fn: unknown): Promise<void> {
+    if (typeof fn !== 'function') {
+      throw new TypeError('deleteMemoizedVerhash: pass the memoized function')
+    }
+    const { info, instance } = this.#resolve(fn)
+    const slot = this.slot()
+    const backend = slot.backend ?? (await slot.ready)
+    const keys = this.#versionKeys(info, instance)
+    await backend.deleteMany([keys[keys.length - 1] as string])
+  }
+}
+
+function checkOptions(options: unknown): MemoizeOptions {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError('memoize options must be an object')
+  }
+  const known = new Set([
+    'timeout',
+    'makeName',
+    'unless',
+    'forcedUpdate',
+    'isStale',
+    'responseFilter',
+    'hashMethod',
+    'cacheNone',
+    'sourceCheck',
+    'argsToIgnore',
+  ])
+  for (const k of Object.keys(options)) {
+    if (!known.has(k)) throw new TypeError(`memoize: unknown option ${JSON.stringify(k)}`)
+  }
+  for (const k of ['makeName', 'unless', 'forcedUpdate', 'isStale', 'responseFilter'] as const) {
+    const v = (options as Record<string, unknown>)[k]
+    if (v !== undefined && typeof v !== 'function')
+      throw new TypeError(`memoize: ${k} must be a function`)
+  }
+  parseTimeout((options as MemoizeOptions).timeout, 'memoize timeout')
+  return options as MemoizeOptions
+}

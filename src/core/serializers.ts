@@ -1,0 +1,129 @@
+import { deserialize, serialize } from 'node:v8'
+import { ConfigError, UnserializableValueError } from './errors.js'
+
+/**
+ * Turns values into bytes and back. Backends that store bytes (filesystem,
+ * Redis, Memcached, S3, GCS) use it for every value; the in-memory backend uses
+ * it for objects only (primitives are immutable and kept as they are).
+ *
+ * `dumps` must throw (preferably a `TypeError`) for a value it cannot represent;
+ * it must never return a lossy encoding silently.
+ */
+export interface Serializer {
+  /** A short name for logs and the CLI. */
+  readonly name: string
+  /** Encodes a value. Throws for values it cannot represent. */
+  dumps(value: unknown): Uint8Array
+  /** Decodes what `dumps` produced. */
+  loads(data: Uint8Array): unknown
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`
+  if (typeof value === 'symbol') return 'a symbol'
+  return typeof value
+}
+
+/**
+ * The default: V8's structured-clone format (`node:v8`). Binary, fast, built in,
+ * and safe to read (it cannot run code, unlike pickle). Round-trips strings,
+ * numbers, booleans, null, arrays, plain objects, Date, Map, Set, RegExp,
+ * Error, Buffer and every TypedArray, BigInt and circular structures. Class
+ * instances come back as plain objects. Functions and symbols are rejected.
+ */
+export const v8Serializer: Serializer = {
+  name: 'v8',
+  dumps(value) {
+    try {
+      return serialize(value)
+    } catch (error) {
+      throw new UnserializableValueError(
+        `cannot store ${describeDeep(value)}: ${(error as Error).message}`,
+        { cause: error },
+      )
+    }
+  },
+  loads(data) {
+    return deserialize(data)
+  },
+}
+
+function describeDeep(value: unknown): string {
+  return typeof value === 'object' && value !== null ? 'this value' : describe(value)
+}
+
+function strictReplacer(this: unknown, key: string, value: unknown): unknown {
+  const t = typeof value
+  if (t === 'function' || t === 'symbol' || (t === 'undefined' && key === '')) {
+    throw new UnserializableValueError(
+      `cannot store ${describe(value)}${key ? ` at key ${JSON.stringify(key)}` : ''} as JSON`,
+    )
+  }
+  if (t === 'bigint') {
+    throw new UnserializableValueError(
+      `cannot store a BigInt${key ? ` at key ${JSON.stringify(key)}` : ''} as JSON (use the v8 serializer)`,
+    )
+  }
+  return value
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/**
+ * Plain JSON, for data that other languages read. Lossy by nature (Date becomes
+ * a string, Map/Set/Buffer do not survive), so it is an explicit opt-in:
+ * `CACHE_SERIALIZER: 'json'`. Functions, symbols, BigInt and cycles are rejected
+ * with a TypeError instead of being dropped silently.
+ */
+export const jsonSerializer: Serializer = {
+  name: 'json',
+  dumps(value) {
+    try {
+      return encoder.encode(JSON.stringify(value, strictReplacer))
+    } catch (error) {
+      if (error instanceof UnserializableValueError) throw error
+      throw new UnserializableValueError(
+        `cannot store value as JSON: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      )
+    }
+  },
+  loads(data) {
+    return JSON.parse(decoder.decode(data))
+  },
+}
+
+/** What `CACHE_SERIALIZER` accepts: a name, a serializer object, or a class with a no-argument constructor. */
+export type SerializerSpec = 'v8' | 'json' | Serializer | (new () => Serializer)
+
+/** Resolves a {@link SerializerSpec}; throws {@link ConfigError} naming `key` otherwise. */
+export function resolveSerializer(spec: unknown, key = 'CACHE_SERIALIZER'): Serializer {
+  if (spec === undefined || spec === null || spec === 'v8') return v8Serializer
+  if (spec === 'json') return jsonSerializer
+  let candidate: unknown = spec
+  if (typeof spec === 'function') {
+    try {
+      candidate = new (spec as new () => unknown)()
+    } catch (error) {
+      throw new ConfigError(key, `couldn't instantiate serializer ${spec.name || ''}`, {
+        cause: error,
+      })
+    }
+  }
+  if (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof (candidate as Serializer).dumps === 'function' &&
+    typeof (candidate as Serializer).loads === 'function'
+  ) {
+    const s = candidate as Serializer
+    return s.name ? s : { name: 'custom', dumps: (v) => s.dumps(v), loads: (d) => s.loads(d) }
+  }
+  throw new ConfigError(
+    key,
+    `expected 'v8', 'json', an object with dumps()/loads(), or a class producing one; got ${describe(spec)}`,
+  )
+}

@@ -1,0 +1,68 @@
+import type { CacheBackend } from './backend.js'
+import { CachetteError } from './errors.js'
+import type { DigestFn } from './hash.js'
+import { ErrorReporter, type Logger } from './log.js'
+
+/** What the decorators need to know about the configuration they run under. */
+export interface SlotSettings {
+  /** Hashes memoize and query-string keys (`CACHE_HASH_METHOD`). */
+  readonly digest: DigestFn
+  /** Whether function source is part of keys by default (`CACHE_SOURCE_CHECK`). */
+  readonly sourceCheck: boolean
+  /** Whether backend errors propagate instead of being logged (`CACHE_RAISE_ERRORS`). */
+  readonly raiseErrors: boolean
+  /** Where warnings go. */
+  readonly logger: Logger
+  /** Rate-limited logging of absorbed errors. */
+  readonly reporter: ErrorReporter
+  /** The merged configuration with `CACHE_*` names, as given to the backend factory. */
+  readonly config: Readonly<Record<string, unknown>>
+}
+
+/**
+ * One backend with the settings it was built from. A `Cache` has one slot per
+ * app it was initialised on, plus one for use outside any app.
+ */
+export class Slot {
+  /** Set once the backend is built; the hot path reads it without awaiting. */
+  backend: CacheBackend | undefined
+  /** Resolves to the backend; rejects with the construction error. */
+  readonly ready: Promise<CacheBackend>
+
+  constructor(
+    built: CacheBackend | Promise<CacheBackend>,
+    readonly settings: SlotSettings,
+  ) {
+    if (built instanceof Promise) {
+      this.ready = built.then((b) => {
+        this.backend = b
+        return b
+      })
+      // The error surfaces on first use; never as an unhandled rejection.
+      this.ready.catch(() => {})
+    } else {
+      this.backend = built
+      this.ready = Promise.resolve(built)
+    }
+  }
+
+  /**
+   * Whether an error from the backend should propagate to the caller rather
+   * than be logged and absorbed: programming errors (TypeErrors such as an
+   * unstorable value), cachette's own deliberate errors, and every error when
+   * `CACHE_RAISE_ERRORS` is set.
+   */
+  mustRaise(error: unknown): boolean {
+    return this.settings.raiseErrors || error instanceof TypeError || error instanceof CachetteError
+  }
+
+  /** Logs (rate-limited) an absorbed backend error. */
+  report(site: string, error: unknown): void {
+    this.settings.reporter.report(site, error)
+  }
+}
+
+/** Creates the rate-limited reporter for a logger. */
+export function reporterFor(logger: Logger): ErrorReporter {
+  return new ErrorReporter(logger)
+}

@@ -1,0 +1,47 @@
+/**
+ * cachette: caching for Node.js web apps. The root entry holds the `Cache`
+ * facade, the in-process backends, key helpers, serializers and errors;
+ * framework adapters and client-backed backends live on their own subpaths.
+ * @packageDocumentation
+ */
+
+export { FileSystemCache, type FileSystemCacheOptions } from './backends/filesystem/index.js'
+export { SimpleCache, type SimpleCacheOptions } from './backends/memory/index.js'
+export { NullCache } from './backends/null/index.js'
+export { Cache } from './cache.js'
+export type { CacheConfig, CacheConfigFlask, CacheOptionsCamel, CacheType } from './config-types.js'
+export {
+  type BackendClass,
+  type BackendFactory,
+  type BackendFactoryOptions,
+  BaseCache,
+  type BaseCacheOptions,
+  type CacheBackend,
+  integerOf,
+} from './core/backend.js'
+export { decodeValue, encodeValue } from './core/codec.js'
+export { CONFIG_KEYS } from './core/config.js'
+export { appContext, runWithApp } from './core/context.js'
+export { parseTimeout, type Timeout } from './core/duration.js'
+export {
+  CachetteError,
+  type CachetteErrorCode,
+  ConfigError,
+  CorruptEntryError,
+  DeleteManyError,
+  InvalidKeyError,
+  InvalidTimeoutError,
+  MissingDependencyError,
+  NotAnIntegerError,
+  UnserializableValueError,
+} from './core/errors.js'
+export { type HashMethod, SUPPORTED_HASH_FUNCTIONS } from './core/hash.js'
+export { makeTemplateFragmentKey, TEMPLATE_FRAGMENT_KEY_PREFIX } from './core/keys.js'
+export type { Logger } from './core/log.js'
+export type { MemoizeDecorator, MemoizedFunction, MemoizeOptions } from './core/memoize.js'
+export {
+  jsonSerializer,
+  type Serializer,
+  type SerializerSpec,
+  v8Serializer,
+} from './core/serializers.js'

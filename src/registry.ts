@@ -1,0 +1,145 @@
+import { isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { FileSystemCache } from './backends/filesystem/index.js'
+import { SimpleCache } from './backends/memory/index.js'
+import { NullCache } from './backends/null/index.js'
+import type { BackendClass, BackendFactory, CacheBackend } from './core/backend.js'
+import { ConfigError } from './core/errors.js'
+
+/** A resolved `CACHE_TYPE`: something that builds a backend. */
+export type BackendBuilder = BackendFactory
+
+type Loader = () => BackendClass | Promise<BackendClass>
+
+interface Known {
+  readonly name: string
+  readonly load: Loader
+}
+
+const known = (name: string, load: Loader): Known => ({ name, load })
+
+/**
+ * The `CACHE_TYPE` names: Flask-Caching's class names and the old lower-case
+ * aliases. Light backends are imported statically; backends that need a client
+ * package are loaded with `import()` when named, so `cachette` itself pulls in
+ * nothing heavy.
+ */
+const BACKENDS = new Map<string, Known>()
+function register(k: Known, ...aliases: string[]): void {
+  BACKENDS.set(k.name, k)
+  for (const a of aliases) BACKENDS.set(a, k)
+}
+register(
+  known('NullCache', () => NullCache),
+  'null',
+)
+register(
+  known('SimpleCache', () => SimpleCache),
+  'simple',
+)
+register(
+  known('FileSystemCache', () => FileSystemCache),
+  'filesystem',
+)
+
+/** Flask-Caching backends that later cachette releases add; named so the error says so. */
+const PLANNED = new Set([
+  'RedisCache',
+  'RedisSentinelCache',
+  'RedisClusterCache',
+  'MemcachedCache',
+  'SASLMemcachedCache',
+  'SpreadSASLMemcachedCache',
+  'S3Cache',
+  'GoogleCloudStorageCache',
+  'UWSGICache',
+  'redis',
+  'redissentinel',
+  'rediscluster',
+  'memcached',
+  'gaememcached',
+  'saslmemcached',
+  'spreadsaslmemcached',
+  'uwsgi',
+])
+
+function isClass(fn: Function): boolean {
+  return Function.prototype.toString.call(fn).startsWith('class')
+}
+
+/** Turns a backend class into a builder: its static `factory` if it has one, else `new Cls(...args, options)`. */
+function builderOfClass(cls: BackendClass): BackendBuilder {
+  if (typeof cls.factory === 'function') return cls.factory.bind(cls)
+  return (_app, _config, args, options) =>
+    new (cls as unknown as new (...a: unknown[]) => CacheBackend)(...args, options)
+}
+
+function fromLoaded(value: unknown, label: string): BackendBuilder {
+  if (typeof value !== 'function') {
+    throw new ConfigError('CACHE_TYPE', `${label} is not a backend class or factory function`)
+  }
+  const fn = value as Function
+  if ('factory' in fn || isClass(fn)) return builderOfClass(fn as BackendClass)
+  return fn as BackendBuilder
+}
+
+/**
+ * Resolves `CACHE_TYPE` to a builder. Accepts a class name or alias
+ * (`'SimpleCache'`, `'simple'`), a dotted Flask path whose last part is a class
+ * name (`'flask_caching.backends.SimpleCache'`, `'cachelib.SimpleCache'`), a
+ * backend class, a factory function, or `'module#Export'` (a path relative to
+ * the working directory or a package name; `#default` when omitted).
+ * Synchronous when it can be; a module specifier resolves asynchronously.
+ */
+export function resolveBackendType(type: unknown): BackendBuilder | Promise<BackendBuilder> {
+  if (typeof type === 'function') return fromLoaded(type, type.name || 'CACHE_TYPE')
+  if (typeof type !== 'string' || type.length === 0) {
+    throw new ConfigError(
+      'CACHE_TYPE',
+      `expected a backend name, class, factory function or 'module#Export', got ${type === null ? 'null' : typeof type}`,
+    )
+  }
+  if (type.includes('#') || type.startsWith('.') || type.startsWith('/')) return loadModule(type)
+  const name = type.includes('.') ? type.slice(type.lastIndexOf('.') + 1) : type
+  const entry = BACKENDS.get(name)
+  if (entry === undefined) {
+    if (PLANNED.has(name)) {
+      throw new ConfigError('CACHE_TYPE', `${name} is not available in this version of cachette`)
+    }
+    const names = [...new Set([...BACKENDS.values()].map((k) => k.name))].join(', ')
+    throw new ConfigError('CACHE_TYPE', `unknown backend ${JSON.stringify(type)}; known: ${names}`)
+  }
+  const loaded = entry.load()
+  return loaded instanceof Promise
+    ? loaded.then((cls) => builderOfClass(cls))
+    : builderOfClass(loaded)
+}
+
+async function loadModule(spec: string): Promise<BackendBuilder> {
+  const hash = spec.lastIndexOf('#')
+  const path = hash >= 0 ? spec.slice(0, hash) : spec
+  const exportName = hash >= 0 ? spec.slice(hash + 1) || 'default' : 'default'
+  const url =
+    path.startsWith('.') || isAbsolute(path)
+      ? pathToFileURL(resolve(process.cwd(), path)).href
+      : path
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(url)) as Record<string, unknown>
+  } catch (error) {
+    throw new ConfigError(
+      'CACHE_TYPE',
+      `cannot import ${JSON.stringify(path)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    )
+  }
+  if (!(exportName in mod)) {
+    throw new ConfigError(
+      'CACHE_TYPE',
+      `${JSON.stringify(path)} has no export ${JSON.stringify(exportName)}`,
+    )
+  }
+  return fromLoaded(mod[exportName], spec)
+}

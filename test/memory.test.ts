@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Cache, NullCache, SimpleCache } from '../src/index.js'
+import { backendContract } from '../src/testing/index.js'
+import { collectingLogger, fakeClock } from './helpers.js'
+
+const clock = fakeClock()
+backendContract('SimpleCache', {
+  create: () => new SimpleCache({ clock: clock.now, threshold: 10_000 }),
+  advanceTime: (ms) => clock.advance(ms),
+})
+
+describe('SimpleCache specifics', () => {
+  it('never holds more than threshold entries and evicts the least recently used', async () => {
+    const cache = new SimpleCache({ threshold: 3 })
+    await cache.set('a', 1)
+    await cache.set('b', 2)
+    await cache.set('c', 3)
+    await cache.get('a') // a is now the most recently used
+    await cache.set('d', 4)
+    assert.equal(cache.size, 3)
+    assert.deepEqual(await cache.getMany(['a', 'b', 'c', 'd']), [1, undefined, 3, 4])
+  })
+
+  it('evicts expired entries before live ones', async () => {
+    const c = fakeClock()
+    const cache = new SimpleCache({ threshold: 2, clock: c.now })
+    await cache.set('old', 1, 1)
+    await cache.set('keep', 2, 0)
+    c.advance(5000)
+    await cache.set('new', 3)
+    assert.deepEqual(await cache.getMany(['old', 'keep', 'new']), [undefined, 2, 3])
+  })
+
+  it('a never-expiring entry is not evicted before an expiring one of the same age (Flask quirk fixed)', async () => {
+    const cache = new SimpleCache({ threshold: 2 })
+    await cache.set('forever', 1, 0)
+    await cache.set('expiring', 2, 60)
+    await cache.get('forever')
+    await cache.set('third', 3)
+    assert.equal(await cache.get('forever'), 1)
+    assert.equal(await cache.get('expiring'), undefined)
+  })
+
+  it('threshold 0 means 500, as in Flask-Caching', () => {
+    assert.equal(new SimpleCache({ threshold: 0 }).threshold, 500)
+  })
+
+  it('rejects a bad threshold naming it', () => {
+    assert.throws(() => new SimpleCache({ threshold: -1 }), /threshold/)
+    assert.throws(
+      () => new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_THRESHOLD: 1.5 }),
+      /CACHE_THRESHOLD/,
+    )
+  })
+
+  it('CACHE_THRESHOLD and CACHE_DEFAULT_TIMEOUT reach the backend', async () => {
+    const cache = new Cache({
+      CACHE_TYPE: 'SimpleCache',
+      CACHE_THRESHOLD: 7,
+      CACHE_DEFAULT_TIMEOUT: '2m',
+    })
+    const backend = (await cache.ready()) as SimpleCache
+    assert.equal(backend.threshold, 7)
+    assert.equal(backend.defaultTimeout, 120)
+  })
+
+  it('fractional timeouts keep millisecond precision', async () => {
+    const c = fakeClock()
+    const cache = new SimpleCache({ clock: c.now })
+    await cache.set('k', 1, 0.5)
+    c.advance(400)
+    assert.equal(await cache.get('k'), 1)
+    c.advance(200)
+    assert.equal(await cache.get('k'), undefined)
+  })
+
+  it('inc keeps the remaining lifetime of an existing counter', async () => {
+    const c = fakeClock()
+    const cache = new SimpleCache({ clock: c.now })
+    await cache.set('n', 1, 10)
+    c.advance(6000)
+    assert.equal(await cache.inc('n', 1), 2)
+    c.advance(5000)
+    assert.equal(await cache.get('n'), undefined)
+  })
+})
+
+describe('NullCache', () => {
+  it('misses every read and accepts every write', async () => {
+    const cache = new NullCache()
+    assert.equal(await cache.set('a', 1), true)
+    assert.equal(await cache.add('a', 1), true)
+    assert.equal(await cache.get('a'), undefined)
+    assert.equal(await cache.has('a'), false)
+    assert.equal(await cache.delete('a'), true)
+    assert.deepEqual(await cache.deleteMany(['a', 'b']), ['a', 'b'])
+    assert.deepEqual(await cache.getMany(['a', 'b']), [undefined, undefined])
+    assert.equal(await cache.inc('a', 5), 5)
+    assert.equal(await cache.clear(), true)
+  })
+
+  it('warns once that caching is disabled, unless CACHE_NO_NULL_WARNING', async () => {
+    const logger = collectingLogger()
+    new Cache({ CACHE_TYPE: 'NullCache', logger })
+    new Cache({ CACHE_TYPE: 'null', logger })
+    assert.equal(logger.warnings.length, 1)
+    assert.match(logger.warnings[0] as string, /NullCache.*disabled/)
+    const quiet = collectingLogger()
+    new Cache({ CACHE_TYPE: 'NullCache', CACHE_NO_NULL_WARNING: true, logger: quiet })
+    assert.equal(quiet.warnings.length, 0)
+  })
+})

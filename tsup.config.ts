@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup'
+
+// One entry per subpath export in package.json; tests/exports.test.ts imports each from dist/.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    express: 'src/frameworks/express/index.ts',
+    testing: 'src/testing/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  splitting: true,
+  external: ['express'],
+})
