@@ -14,4 +14,6 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   external: ['express'],
+  // Keep 'node:' specifiers: node:test has no unprefixed form.
+  removeNodeProtocol: false,
 })

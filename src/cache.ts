@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import { NullCache } from './backends/null/index.js'
 import type { CacheConfig } from './config-types.js'
 import type { BackendFactoryOptions, CacheBackend } from './core/backend.js'
@@ -28,7 +29,8 @@ import {
   type CachedOptions,
   createCachedMiddleware,
   type DeleteCachedTarget,
-  viewKeyFor,
+  type ViewKeyArgs,
+  viewKeysFor,
 } from './frameworks/express/middleware.js'
 import { resolveBackendType } from './registry.js'
 
@@ -256,21 +258,22 @@ export class Cache {
   }
 
   /** The value stored at `key`, or `undefined` on a miss (`null` is a value). */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    assertKey(key)
-    const slot = this.#slot()
-    const backend = slot.backend
-    if (backend !== undefined) {
-      // Hot path: no extra closure when the backend is built.
-      try {
-        return (await backend.get(key)) as T | undefined
-      } catch (error) {
-        if (slot.mustRaise(error)) throw error
-        slot.report('cache.get', error)
-        return undefined
-      }
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    // Not async: the hit path is one backend call plus one catch handler.
+    let slot: Slot
+    try {
+      assertKey(key)
+      slot = this.#slot()
+    } catch (error) {
+      return Promise.reject(error)
     }
-    return this.#run('get', undefined, (b) => b.get(key) as Promise<T | undefined>)
+    const backend = slot.backend
+    if (backend === undefined) return this.#run('get', undefined, (b) => b.get(key) as Promise<T>)
+    return (backend.get(key) as Promise<T | undefined>).catch((error: unknown) => {
+      if (slot.mustRaise(error)) throw error
+      slot.report('cache.get', error)
+      return undefined
+    })
   }
 
   /**
@@ -432,18 +435,35 @@ export class Cache {
 
   /**
    * Express/Connect middleware that caches the whole response of a route
-   * (status, headers, body) and replays it byte for byte (Flask-Caching's `@cached`).
+   * (status, headers, body) and replays it byte for byte (Flask-Caching's
+   * `@cached`). Options are checked now; see `CachedOptions`.
+   *
+   * @example
+   * app.get('/users/:id', cache.cached({ timeout: '5m' }), handler)   // key view//users/42
+   * app.get('/search', cache.cached({ queryString: true }), search)
    */
-  cached(options: CachedOptions = {}): CachedMiddleware {
+  cached<Req extends IncomingMessage = IncomingMessage>(
+    options: CachedOptions<Req> = {},
+  ): CachedMiddleware {
     return createCachedMiddleware(this, () => this.#slot(), options)
   }
 
   /**
-   * Deletes one cached view entry: `deleteCached('/users/42')`, or with
-   * `{ path, queryArgs, keyPrefix, queryString }` matching the route's options.
+   * Deletes one cached view (every encoded variant of it); resolves whether
+   * anything was deleted. There is no wildcard: one path and query at a time.
+   *
+   * - `deleteCached('/users/42')`: a route cached with the default options (`view//users/42`).
+   * - `deleteCached(middleware, { path, queryArgs })`: a route cached with
+   *   `middleware = cache.cached(options)`, keyed with its `keyPrefix`,
+   *   `queryString`, `hashMethod` and `makeCacheKey`. `queryArgs` is a query
+   *   string, a `URLSearchParams`, a record or `[name, value]` pairs.
+   * - `deleteCached({ path, queryArgs, keyPrefix, queryString })`: the same
+   *   with the key options spelled out.
    */
-  async deleteCached(target: DeleteCachedTarget): Promise<boolean> {
-    return this.delete(viewKeyFor(target, this.#slot().settings))
+  async deleteCached(target: DeleteCachedTarget, args?: ViewKeyArgs): Promise<boolean> {
+    const keys = await viewKeysFor(target, args, this.#slot().settings)
+    const deleted = await Promise.all(keys.map((k) => this.delete(k)))
+    return deleted.some(Boolean)
   }
 
   /** Runs `fn` as if serving a request of `app` (for jobs and scripts of a multi-app Cache). */

@@ -5,6 +5,8 @@ import { backendContract } from '../src/testing/index.js'
 import { collectingLogger, fakeClock } from './helpers.js'
 
 const clock = fakeClock()
+backendContract('NullCache', { create: () => new NullCache(), storesNothing: true })
+
 backendContract('SimpleCache', {
   create: () => new SimpleCache({ clock: clock.now, threshold: 10_000 }),
   advanceTime: (ms) => clock.advance(ms),

@@ -1,4 +1,4 @@
-import { createHash, getHashes } from 'node:crypto'
+import * as crypto from 'node:crypto'
 import { ConfigError } from './errors.js'
 
 /**
@@ -25,10 +25,14 @@ export function resolveHashMethod(method: unknown, key = 'CACHE_HASH_METHOD'): D
   if (method === undefined || method === null) method = 'sha256'
   if (typeof method === 'string') {
     const algorithm = method.toLowerCase()
-    if (!getHashes().includes(algorithm)) {
+    if (!crypto.getHashes().includes(algorithm)) {
       throw new ConfigError(key, `unknown hash algorithm ${JSON.stringify(method)}`)
     }
-    return (data) => createHash(algorithm).update(data).digest()
+    // The one-shot crypto.hash (Node >= 20.12) is about twice as fast for short inputs.
+    const oneShot = (crypto as { hash?: (a: string, d: string, o: 'buffer') => Buffer }).hash
+    return oneShot
+      ? (data) => oneShot(algorithm, data, 'buffer')
+      : (data) => crypto.createHash(algorithm).update(data).digest()
   }
   if (typeof method === 'function') {
     const fn = method as (data: string) => Uint8Array

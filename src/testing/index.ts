@@ -44,6 +44,13 @@ export interface ContractOptions {
   atomicIncrement?: boolean
   /** The largest value size, in bytes, the backend must store. @default 1 MiB */
   largeValueBytes?: number
+  /**
+   * The backend deliberately stores nothing (like `NullCache`): the suite then
+   * checks that every write is accepted, every read misses, and unstorable
+   * values are still rejected.
+   * @default false
+   */
+  storesNothing?: boolean
   /** The test runner. @default node:test */
   runner?: TestRunner
 }
@@ -88,6 +95,11 @@ export function backendContract(name: string, options: ContractOptions): void {
   const advance = async (ms: number): Promise<void> => {
     if (options.advanceTime) await options.advanceTime(ms)
     else await sleep(ms)
+  }
+
+  if (options.storesNothing) {
+    nullContract(name, options, t)
+    return
   }
 
   t.describe(`${name}: backend contract`, () => {
@@ -275,6 +287,49 @@ export function backendContract(name: string, options: ContractOptions): void {
       if (backend.defaultTimeout === 0 || backend.defaultTimeout > 3) {
         assert.equal(await backend.get('default'), 'd')
       }
+    })
+  })
+}
+
+function nullContract(name: string, options: ContractOptions, t: TestRunner): void {
+  let backend: CacheBackend
+  t.describe(`${name}: backend contract (stores nothing)`, () => {
+    t.before(async () => {
+      backend = await options.create()
+    })
+    t.after(async () => {
+      if (options.destroy) await options.destroy(backend)
+      else await backend.close?.()
+    })
+
+    t.it('accepts every write and misses every read', async () => {
+      for (const [label, value] of Object.entries(sampleValues())) {
+        assert.equal(await backend.set(`v:${label}`, value), true, label)
+        assert.equal(await backend.get(`v:${label}`), undefined, label)
+      }
+      assert.equal(await backend.add('a', 1), true)
+      assert.equal(await backend.has('a'), false)
+      assert.deepStrictEqual(await backend.getMany(['a', 'b']), [undefined, undefined])
+      assert.deepStrictEqual(await backend.setMany([['a', 1]]), ['a'])
+    })
+
+    t.it('deletes report success and clear succeeds', async () => {
+      assert.deepStrictEqual(await backend.deleteMany(['a', 'b']), ['a', 'b'])
+      assert.equal(await backend.clear(), true)
+    })
+
+    t.it('still rejects values no backend could store', async () => {
+      await assert.rejects(
+        backend.set('k', () => 1),
+        TypeError,
+      )
+      await assert.rejects(backend.set('k', undefined), TypeError)
+      await assert.rejects(backend.setMany([['k', Symbol('s')]]), TypeError)
+    })
+
+    t.it('inc returns the delta (nothing is kept)', async () => {
+      assert.equal(await backend.inc('n', 3), 3)
+      assert.equal(await backend.inc('n', 3), 3)
     })
   })
 }

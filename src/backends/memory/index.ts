@@ -30,6 +30,8 @@ class Entry {
     public value: unknown,
     /** Whether `value` holds the serializer's bytes (objects) rather than the value itself (primitives). */
     public encoded: boolean,
+    /** Read since it was last considered for eviction (second-chance LRU). */
+    public used = false,
   ) {}
 }
 
@@ -126,24 +128,32 @@ export class SimpleCache extends BaseCache {
     if (map.size > this.threshold) this.#evict()
   }
 
+  /**
+   * Second-chance LRU: the Map keeps insertion order; a read only marks the
+   * entry, and eviction walks from the oldest end, moving marked entries to
+   * the young end (clearing the mark) and evicting the first unmarked or
+   * expired one. Reads stay a lookup plus a flag; the reordering cost is paid,
+   * amortized, by the writes that overflow.
+   */
   #evict(): void {
     const map = this.#map
     const now = this.#clock()
-    for (const [key, entry] of map) {
-      if (map.size <= this.threshold) return
-      if (entry.expires !== 0 && entry.expires <= now) map.delete(key)
-      else break
+    while (map.size > this.threshold) {
+      const next = map.entries().next()
+      if (next.done) return
+      const [key, entry] = next.value
+      map.delete(key)
+      if (entry.used && (entry.expires === 0 || entry.expires > now)) {
+        entry.used = false
+        map.set(key, entry)
+      }
     }
-    const it = map.keys()
-    while (map.size > this.threshold) map.delete(it.next().value as string)
   }
 
   async get(key: string): Promise<unknown> {
     const entry = this.#live(key)
     if (entry === undefined) return undefined
-    // Keep recency order for LRU eviction.
-    this.#map.delete(key)
-    this.#map.set(key, entry)
+    entry.used = true
     return this.#decode(entry)
   }
 

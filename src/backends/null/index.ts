@@ -1,10 +1,14 @@
 import { BaseCache, type BaseCacheOptions } from '../../core/backend.js'
+import { UnserializableValueError } from '../../core/errors.js'
 
 /**
  * Caches nothing: every read misses, every write "succeeds". Useful in tests
  * and to switch caching off by configuration (`CACHE_TYPE: 'NullCache'`).
  * The {@link Cache} facade warns once when it is chosen, unless
  * `CACHE_NO_NULL_WARNING` is set.
+ *
+ * Values are still checked: one that no other backend could store is a
+ * TypeError here too, so switching caching off never hides a bug.
  */
 export class NullCache extends BaseCache {
   constructor(options: BaseCacheOptions = {}) {
@@ -13,11 +17,30 @@ export class NullCache extends BaseCache {
   async get(_key: string): Promise<unknown> {
     return undefined
   }
-  async set(_key: string, _value: unknown, _timeout?: number): Promise<boolean> {
+  #check(value: unknown): void {
+    if (value === undefined) {
+      throw new UnserializableValueError(
+        'cannot store undefined: undefined means a miss; store null instead',
+      )
+    }
+    if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {
+      if (value !== null) this.serializer.dumps(value)
+    }
+  }
+  async set(_key: string, value: unknown, _timeout?: number): Promise<boolean> {
+    this.#check(value)
     return true
   }
-  async add(_key: string, _value: unknown, _timeout?: number): Promise<boolean> {
+  async add(_key: string, value: unknown, _timeout?: number): Promise<boolean> {
+    this.#check(value)
     return true
+  }
+  override async setMany(
+    entries: readonly (readonly [string, unknown])[],
+    _timeout?: number,
+  ): Promise<string[]> {
+    for (const [, value] of entries) this.#check(value)
+    return entries.map(([key]) => key)
   }
   async delete(_key: string): Promise<boolean> {
     return true

@@ -1,0 +1,260 @@
+/** Environment capture, Markdown tables and the dated JSON results file. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { fileURLToPath } from 'node:url'
+import type { Comparison, Spread, Unit } from './measure.js'
+
+export interface Target {
+  /** `>=` for "at least", `<=` for "at most". */
+  readonly op: '>=' | '<='
+  readonly value: number
+  readonly met: boolean
+}
+
+/** One ratio worth a line in the summary, optionally with its target. */
+export interface Headline {
+  readonly label: string
+  readonly ratio: Spread
+  readonly target?: Target
+}
+
+export interface GroupResult {
+  readonly group: string
+  readonly description: string
+  readonly measuredAt: string
+  readonly mode: 'full' | 'quick'
+  readonly settings: Readonly<Record<string, unknown>>
+  readonly comparisons: Comparison[]
+  readonly headlines: Headline[]
+  readonly notes: string[]
+  /** Set when the group did not run, with the reason. */
+  readonly skipped?: string
+}
+
+export interface Environment {
+  readonly date: string
+  readonly node: string
+  readonly v8: string
+  readonly platform: string
+  readonly cpu: string
+  readonly cores: number
+  readonly memoryGB: number
+  readonly packages: Readonly<Record<string, string>>
+}
+
+export interface ResultsFile {
+  readonly environment: Environment
+  readonly groups: Record<string, GroupResult>
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+function versionOf(pkg: string): string {
+  const path =
+    pkg === 'cachette' ? `${ROOT}package.json` : `${ROOT}node_modules/${pkg}/package.json`
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { version?: string }).version ?? '?'
+  } catch {
+    return 'not installed'
+  }
+}
+
+export function target(op: '>=' | '<=', value: number, ratio: Spread): Target {
+  return { op, value, met: op === '>=' ? ratio.median >= value : ratio.median <= value }
+}
+
+export function environment(): Environment {
+  const cpus = os.cpus()
+  return {
+    date: new Date().toISOString().slice(0, 10),
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    packages: Object.fromEntries(
+      [
+        'cachette',
+        'cache-manager',
+        'keyv',
+        'lru-cache',
+        'apicache',
+        'express',
+        'autocannon',
+        'tsx',
+      ].map((p) => [p, versionOf(p)]),
+    ),
+  }
+}
+
+// ---- formatting ---------------------------------------------------------------
+
+export function formatValue(v: number, unit: Unit): string {
+  if (!Number.isFinite(v)) return 'n/a'
+  switch (unit.name) {
+    case 'ops/s':
+    case 'req/s':
+      if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`
+      if (v >= 1e4) return `${(v / 1e3).toFixed(1)} k`
+      return v.toFixed(0)
+    case 'ns/op':
+      return v >= 1000 ? v.toFixed(0) : v.toFixed(1)
+    case 'µs/op':
+      return v >= 100 ? v.toFixed(0) : v.toFixed(1)
+  }
+}
+
+export function formatRatio(r: number): string {
+  if (!Number.isFinite(r)) return 'n/a'
+  return r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`
+}
+
+function formatRatioSpread(s: Spread): string {
+  return `${formatRatio(s.median)} (${formatRatio(s.min)}–${formatRatio(s.max)})`
+}
+
+function row(cells: readonly string[]): string {
+  return `| ${cells.join(' | ')} |`
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n')
+}
+
+export function comparisonMarkdown(c: Comparison): string {
+  const better = c.unit.higherIsBetter ? 'higher is better' : 'lower is better'
+  const out = [
+    `#### ${c.title}`,
+    '',
+    `${c.unit.name}, ${better}; ${c.rounds} interleaved rounds.`,
+    '',
+  ]
+  out.push(
+    table(
+      ['contender', 'role', `median ${c.unit.name}`, 'IQR', 'min–max'],
+      c.contenders.map((x) => [
+        x.name,
+        x.role,
+        formatValue(x.median, c.unit),
+        `${formatValue(x.q1, c.unit)}–${formatValue(x.q3, c.unit)}`,
+        `${formatValue(x.min, c.unit)}–${formatValue(x.max, c.unit)}`,
+      ]),
+    ),
+  )
+  if (c.ratios.length > 0) {
+    const subjects = [...new Set(c.ratios.map((r) => r.subject))]
+    const others = [...new Set(c.ratios.map((r) => r.other))]
+    const meaning = c.unit.higherIsBetter ? '>1 = subject faster' : '>1 = subject slower'
+    out.push(
+      '',
+      `Ratio subject ÷ column in ${c.unit.name} (${meaning}): median of per-round ratios (min–max).`,
+      '',
+      table(
+        ['subject', ...others],
+        subjects.map((s) => [
+          s,
+          ...others.map((o) => {
+            const r = c.ratios.find((x) => x.subject === s && x.other === o)
+            return r ? formatRatioSpread(r) : '—'
+          }),
+        ]),
+      ),
+    )
+  }
+  return out.join('\n')
+}
+
+export function headlinesMarkdown(groups: readonly GroupResult[]): string {
+  const rows: string[][] = []
+  for (const g of groups) {
+    if (g.skipped) {
+      rows.push([g.group, `skipped: ${g.skipped}`, '', '', ''])
+      continue
+    }
+    for (const h of g.headlines) {
+      rows.push([
+        g.group,
+        h.label,
+        formatRatio(h.ratio.median),
+        `${formatRatio(h.ratio.min)}–${formatRatio(h.ratio.max)}`,
+        h.target
+          ? `${h.target.op} ${h.target.value}: ${h.target.met ? '**met**' : '**not met**'}`
+          : '',
+      ])
+    }
+  }
+  return table(['group', 'ratio', 'median', 'min–max', 'target'], rows)
+}
+
+export function environmentMarkdown(env: Environment, mode: string): string {
+  const pk = Object.entries(env.packages)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')
+  return [
+    `- date: ${env.date} (${mode} run)`,
+    `- Node ${env.node} (V8 ${env.v8}), ${env.platform}`,
+    `- CPU: ${env.cpu}, ${env.cores} cores, ${env.memoryGB} GB RAM`,
+    `- packages: ${pk}`,
+  ].join('\n')
+}
+
+export function groupMarkdown(g: GroupResult): string {
+  const out = [`### ${g.group}`, '', g.description, '']
+  if (g.skipped) {
+    out.push(`Skipped: ${g.skipped}`)
+    return out.join('\n')
+  }
+  for (const c of g.comparisons) out.push(comparisonMarkdown(c), '')
+  for (const n of g.notes) out.push(`- ${n}`)
+  return out.join('\n').trimEnd()
+}
+
+export function fullMarkdown(
+  env: Environment,
+  mode: string,
+  groups: readonly GroupResult[],
+): string {
+  return [
+    `## cachette benchmarks, ${env.date}`,
+    '',
+    environmentMarkdown(env, mode),
+    '',
+    '### Summary',
+    '',
+    headlinesMarkdown(groups),
+    '',
+    ...groups.map((g) => `${groupMarkdown(g)}\n`),
+  ].join('\n')
+}
+
+// ---- results file -------------------------------------------------------------
+
+export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url))
+
+/**
+ * Writes `bench/results/<date>.json` (and the Markdown beside it). A partial
+ * run (`--only`) replaces just its groups in an existing file of the same day.
+ */
+export function writeResults(
+  env: Environment,
+  mode: string,
+  groups: readonly GroupResult[],
+): { json: string; md: string } {
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const json = `${RESULTS_DIR}${env.date}.json`
+  let merged: Record<string, GroupResult> = {}
+  if (existsSync(json)) {
+    try {
+      merged = (JSON.parse(readFileSync(json, 'utf8')) as ResultsFile).groups ?? {}
+    } catch {
+      merged = {}
+    }
+  }
+  for (const g of groups) merged[g.group] = g
+  const file: ResultsFile = { environment: env, groups: merged }
+  writeFileSync(json, `${JSON.stringify(file, null, 2)}\n`)
+  const md = `${RESULTS_DIR}${env.date}.md`
+  writeFileSync(md, fullMarkdown(env, mode, Object.values(merged)))
+  return { json, md }
+}

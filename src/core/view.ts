@@ -1,0 +1,796 @@
+/**
+ * The framework-neutral view-caching engine behind `cache.cached()`.
+ *
+ * An adapter (Express today; Fastify, Koa and Hono later) translates its
+ * request into a {@link RequestView}, asks {@link ViewCache.lookup} what to do,
+ * and either replays the {@link ViewHit}, runs the handler uncached
+ * ({@link ViewBypass}), or runs the handler while capturing the response and
+ * hands the result to {@link ViewCache.store} ({@link ViewMiss}). Everything
+ * that decides *what* is cached, under which key and for how long lives here;
+ * the adapter only moves bytes.
+ */
+import type { CacheBackend } from './backend.js'
+import { parseTimeout, type Timeout } from './duration.js'
+import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
+import type { Slot, SlotSettings } from './slot.js'
+
+/**
+ * A cached response as it is stored in the backend: status, headers in order
+ * (a repeated header is several pairs) and the body bytes exactly as they were
+ * sent (encoded when a compression layer ran inside the cache).
+ */
+export interface StoredView {
+  /** The HTTP status code. */
+  status: number
+  /** Header `[name, value]` pairs, names as the handler spelled them. Hop-by-hop headers and `Date` are left out. */
+  headers: [string, string][]
+  /** The body bytes. */
+  body: Buffer
+  /** The timeout (seconds) the entry was stored with, when one was given. */
+  timeout?: number
+}
+
+/**
+ * The query arguments of a request when building a key outside of one
+ * (`deleteCached`, `makeCacheKey`): a query string (`'a=1&b=2'`, a leading `?`
+ * is ignored), a `URLSearchParams`, a record (an array value means a repeated
+ * parameter), or `[name, value]` pairs.
+ */
+export type QueryArgs =
+  | string
+  | URLSearchParams
+  | Readonly<Record<string, QueryValue | readonly QueryValue[]>>
+  | Iterable<readonly [string, QueryValue]>
+
+/** A query parameter value; numbers and booleans are converted with `String()`. */
+export type QueryValue = string | number | boolean
+
+/**
+ * What the engine needs to know about a request. Adapters build one per
+ * request; it must be cheap (everything but `method` may be computed lazily).
+ *
+ * @typeParam Req - the framework's request object, handed to user callbacks.
+ */
+export interface RequestView<Req = unknown> {
+  /** The HTTP method as received (compared case-insensitively). */
+  readonly method: string
+  /** The full request path without the query string, percent-decoded (Flask's `request.path`). */
+  readonly path: string
+  /** The query: the raw query string (without `?`) or any other {@link QueryArgs}. */
+  readonly query: QueryArgs
+  /** The value of a request header, `name` in lower case; repeated headers joined with `, `. */
+  header(name: string): string | undefined
+  /** The framework's request, passed to `keyPrefix`, `unless`, `forcedUpdate`, `isStale` and `makeCacheKey`. */
+  readonly raw: Req
+  /** The source text of the handlers this cache wraps, for `sourceCheck`; `undefined` when unknown. */
+  source?(): string | undefined
+}
+
+/**
+ * Options of `cache.cached()`: the camelCase of Flask-Caching's `cached()`
+ * parameters, plus cachette's safety options (`cacheStatuses`,
+ * `allowAuthorized`, `maxBodySize`). Unknown options and bad values throw a
+ * TypeError when the middleware is created, not per request.
+ *
+ * Boolean callbacks (`unless`, `forcedUpdate`, `isStale`) act only when they
+ * return exactly `true` (or a promise of `true`), as in Flask-Caching: a truthy
+ * `1` or `'yes'` does nothing.
+ *
+ * @typeParam Req - the framework's request object.
+ */
+export interface ViewCacheOptions<Req = unknown> {
+  /**
+   * How long entries live: seconds, or a duration string (`'10m'`). `0` means
+   * forever; `undefined` means the backend's `CACHE_DEFAULT_TIMEOUT`. Parsed
+   * once, here; a response can override it (`setCacheTimeout`).
+   * @default undefined
+   */
+  timeout?: Timeout
+  /**
+   * The key, or where it starts. A string containing `%s` has it replaced by
+   * the request path (so the default key of `/users/1` is `view//users/1`); a
+   * string without `%s` is a fixed key shared by every request; a function is
+   * called per request with the request and returns the key (use it to vary
+   * by user: `(req) => 'view/' + req.user.id + req.path`). With `queryString`
+   * or `sourceCheck` a hex digest is appended.
+   * @default 'view/%s'
+   */
+  keyPrefix?: string | ((req: Req) => string | Promise<string>)
+  /** Bypass the cache entirely (no read, no write, no hit header) when it returns exactly `true`. */
+  unless?: (req: Req) => unknown
+  /** Skip the read and store a fresh response when it returns exactly `true` (a GET only). */
+  forcedUpdate?: (req: Req) => unknown
+  /** Called on a hit with the stored entry; exactly `true` makes it a miss (the handler runs and the entry is replaced). */
+  isStale?: (entry: StoredView, req: Req) => unknown
+  /**
+   * Called with a fresh response before it is stored; a falsy result (or a
+   * promise of one) keeps it out of the cache. The response is sent either way.
+   */
+  responseFilter?: (entry: StoredView) => unknown
+  /**
+   * Key on the query string too: the key is the prefix plus the hex digest of
+   * the sorted `(name, value)` pairs, so `?b=2&a=1` and `?a=1&b=2` share an
+   * entry, repeated parameters count, and blank values are kept. Without it,
+   * the query string is ignored (`/search?q=a` and `/search?q=b` share one entry).
+   * @default false
+   */
+  queryString?: boolean
+  /** Hash for `queryString` and `sourceCheck` digests. @default the `CACHE_HASH_METHOD` of the app (`'sha256'`) */
+  hashMethod?: HashMethod
+  /**
+   * Accepted for parity with Flask-Caching. It has no effect on HTTP
+   * responses: a response is never `null`, and a stored entry is told apart
+   * from a miss without a second round trip.
+   * @default false
+   */
+  cacheNone?: boolean
+  /** Builds the whole key from the request, replacing `keyPrefix`, `queryString` and `sourceCheck`. */
+  makeCacheKey?: (req: Req) => string | Promise<string>
+  /**
+   * Append a digest of the route handlers' source to the key, so a deploy that
+   * changes a handler does not serve pages it rendered before.
+   * @default the `CACHE_SOURCE_CHECK` of the app (`false`)
+   */
+  sourceCheck?: boolean
+  /**
+   * Mark hits with a response header: `true` adds `hit_cache: True` (as
+   * Flask-Caching); a string names the header instead (`'x-cache'`, value
+   * `True`). Misses and bypasses get no header.
+   * @default false
+   */
+  responseHitIndication?: boolean | string
+  /**
+   * Which statuses are stored. Flask-Caching stores every status, so one bad
+   * request could pin a 404 or a 500 for the whole timeout (its issues #91,
+   * #98, #180). cachette stores only success: 2xx except 206 (partial
+   * content). Give a list (`[200, 301, 404]`) or a predicate.
+   * @default 2xx except 206
+   */
+  cacheStatuses?: readonly number[] | ((status: number) => boolean)
+  /**
+   * Requests carrying an `Authorization` header bypass the cache entirely (no
+   * read, no write), since their responses are usually per user. Set `true`
+   * for routes whose response does not depend on who asks, or whose key
+   * already varies by user.
+   * @default false
+   */
+  allowAuthorized?: boolean
+  /**
+   * The largest body (bytes, as sent) that is stored. Larger responses are
+   * passed through untouched and not stored, so a big download is never
+   * buffered in memory.
+   * @default 8 MiB
+   */
+  maxBodySize?: number
+}
+
+/** A framework-independent response, captured by an adapter while it passes through. */
+export interface CapturedResponse {
+  /** The status sent. */
+  readonly status: number
+  /** The headers sent, set or changed after the cache ran (headers set earlier by outer middleware are per request and left out). */
+  readonly headers: readonly (readonly [string, string])[]
+  /** The body bytes, or `undefined` when it exceeded `maxBodySize`. */
+  readonly body: Buffer | undefined
+  /** Whether the whole response was delivered (`false` when the client went away mid-response). */
+  readonly complete: boolean
+  /** Whether the handler failed (threw, rejected or passed an error on); such responses are never stored. */
+  readonly errored: boolean
+}
+
+/** Why a request runs uncached. */
+export type BypassReason =
+  /** Not a GET or HEAD. */
+  | 'method'
+  /** The request has an `Authorization` header and the route did not opt in. */
+  | 'authorization'
+  /** `unless` returned `true`. */
+  | 'unless'
+  /** A HEAD request with nothing stored: answered uncached, nothing stored. */
+  | 'head-miss'
+  /** The backend or a key callback failed; the error was logged. */
+  | 'error'
+
+/** Run the handler without reading or writing the cache. */
+export interface ViewBypass {
+  readonly kind: 'bypass'
+  /** Why. */
+  readonly reason: BypassReason
+}
+
+/** Replay a stored response. */
+export interface ViewHit {
+  readonly kind: 'hit'
+  /** The backend key the entry came from (the base key, or a `|encoding` variant). */
+  readonly key: string
+  /** The stored entry, as found. */
+  readonly entry: StoredView
+  /** The status to send. */
+  readonly status: number
+  /** Headers to set, in order: the stored ones, `Content-Length` for the body, the hit header if enabled. */
+  readonly headers: readonly (readonly [string, string])[]
+  /** The body to send; `undefined` for HEAD (and for statuses that have no body). */
+  readonly body: Buffer | undefined
+}
+
+/** Run the handler, capture its response and pass it to {@link ViewCache.store}. */
+export interface ViewMiss {
+  readonly kind: 'miss'
+  /** The base key (identity representation). */
+  readonly key: string
+  /** The encoding this client prefers, used to file a response that varies on `Accept-Encoding` but came out unencoded. */
+  readonly preferredEncoding: string | undefined
+  /** Whether the read was skipped by `forcedUpdate`. */
+  readonly forced: boolean
+}
+
+/** What {@link ViewCache.lookup} decided. */
+export type ViewLookup = ViewBypass | ViewHit | ViewMiss
+
+/** `maxBodySize` by default: 8 MiB. */
+export const DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
+
+/** The default `keyPrefix` (Flask-Caching's `'view/%s'`). */
+export const DEFAULT_VIEW_KEY_PREFIX = 'view/%s'
+
+/** The default hit header name (Flask-Caching's `hit_cache`). */
+export const HIT_HEADER = 'hit_cache'
+
+/**
+ * Content codings the lookup considers, in order of preference for equal
+ * q-values. A response encoded with one of them is stored at `key|<coding>`.
+ */
+export const VIEW_ENCODINGS: readonly string[] = ['br', 'zstd', 'gzip', 'deflate']
+
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'timeout',
+  'keyPrefix',
+  'unless',
+  'forcedUpdate',
+  'isStale',
+  'responseFilter',
+  'queryString',
+  'hashMethod',
+  'cacheNone',
+  'makeCacheKey',
+  'sourceCheck',
+  'responseHitIndication',
+  'cacheStatuses',
+  'allowAuthorized',
+  'maxBodySize',
+])
+
+/** Headers that describe the connection, not the representation; never stored. */
+const NOT_STORED: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'date',
+])
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+const responseTimeouts = new WeakMap<object, number>()
+
+/**
+ * Sets the timeout of the entry stored for one response (Flask-Caching's
+ * `CachedResponse`), overriding the route's `timeout`. `undefined` or `0`
+ * clears it, so the route's timeout applies (as in Flask-Caching, where
+ * `CachedResponse(timeout=0)` falls back to the decorator's value).
+ *
+ * @param response - the framework's response object (any object identifying the response)
+ */
+export function setResponseTimeout(response: object, timeout: Timeout | undefined): void {
+  const seconds = parseTimeout(timeout, 'setCacheTimeout')
+  if (seconds === undefined || seconds === 0) responseTimeouts.delete(response)
+  else responseTimeouts.set(response, seconds)
+}
+
+/** The timeout set with {@link setResponseTimeout} for `response`, if any. */
+export function responseTimeoutOf(response: object): number | undefined {
+  return responseTimeouts.get(response)
+}
+
+/** Whether a status is stored by default: 2xx except 206. */
+export function isDefaultCacheableStatus(status: number): boolean {
+  return status >= 200 && status < 300 && status !== 206
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof (v as PromiseLike<unknown> | null)?.then === 'function'
+}
+
+async function isTrue(v: unknown): Promise<boolean> {
+  return (isThenable(v) ? await v : v) === true
+}
+
+/** Normalises {@link QueryArgs} to `[name, value]` string pairs, in order. */
+export function queryPairs(query: QueryArgs | undefined | null): [string, string][] {
+  if (query === undefined || query === null) return []
+  if (typeof query === 'string') {
+    const s = query.startsWith('?') ? query.slice(1) : query
+    return s === '' ? [] : [...new URLSearchParams(s)]
+  }
+  if (query instanceof URLSearchParams) return [...query]
+  if (typeof (query as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    const out: [string, string][] = []
+    for (const pair of query as Iterable<readonly [string, QueryValue]>) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new TypeError('queryArgs: expected [name, value] pairs')
+      }
+      out.push([String(pair[0]), String(pair[1])])
+    }
+    return out
+  }
+  if (typeof query === 'object') {
+    const out: [string, string][] = []
+    for (const [name, value] of Object.entries(query)) {
+      if (Array.isArray(value)) for (const v of value) out.push([name, String(v)])
+      else out.push([name, String(value)])
+    }
+    return out
+  }
+  throw new TypeError(
+    `queryArgs: expected a string, URLSearchParams, record or pairs, got ${typeof query}`,
+  )
+}
+
+/** Python's `repr()` of a `str`, so query-string keys match Flask-Caching's byte for byte. */
+function pyRepr(s: string): string {
+  const quote = s.includes("'") && !s.includes('"') ? '"' : "'"
+  let out = quote
+  for (const ch of s) {
+    const cp = ch.codePointAt(0) as number
+    if (ch === '\\') out += '\\\\'
+    else if (ch === quote) out += `\\${quote}`
+    else if (ch === '\n') out += '\\n'
+    else if (ch === '\r') out += '\\r'
+    else if (ch === '\t') out += '\\t'
+    else if (ch !== ' ' && /[\p{C}\p{Z}]/u.test(ch)) {
+      if (cp <= 0xff) out += `\\x${cp.toString(16).padStart(2, '0')}`
+      else if (cp <= 0xffff) out += `\\u${cp.toString(16).padStart(4, '0')}`
+      else out += `\\U${cp.toString(16).padStart(8, '0')}`
+    } else out += ch
+  }
+  return out + quote
+}
+
+/**
+ * The text Flask-Caching hashes for a query-string key: Python's `str()` of
+ * the sorted tuple of `(name, value)` tuples, e.g. `(('a', '1'), ('b', '2'))`.
+ */
+export function queryKeyText(pairs: readonly (readonly [string, string])[]): string {
+  const sorted = [...pairs].sort((x, y) =>
+    x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0,
+  )
+  const items = sorted.map(([n, v]) => `(${pyRepr(n)}, ${pyRepr(v)})`)
+  return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`
+}
+
+/** A parsed `Accept-Encoding`: the acceptable codings of {@link VIEW_ENCODINGS} by preference, and whether identity is acceptable. */
+export interface AcceptedEncodings {
+  /** Acceptable codings, best first (q-value, then {@link VIEW_ENCODINGS} order). */
+  readonly encodings: readonly string[]
+  /** Whether an unencoded body is acceptable (false only for `identity;q=0`, or `*;q=0` without identity). */
+  readonly identity: boolean
+  /** Whether `coding` is acceptable. */
+  accepts(coding: string): boolean
+}
+
+const IDENTITY_ONLY: AcceptedEncodings = {
+  encodings: [],
+  identity: true,
+  accepts: (c) => c === 'identity',
+}
+
+/** Parses an `Accept-Encoding` header (RFC 9110 §12.5.3). A missing header accepts identity only. */
+export function parseAcceptEncoding(header: string | undefined): AcceptedEncodings {
+  if (header === undefined || header.trim() === '') return IDENTITY_ONLY
+  const q = new Map<string, number>()
+  for (const part of header.split(',')) {
+    const [rawName, ...params] = part.split(';')
+    let name = (rawName ?? '').trim().toLowerCase()
+    if (name === '') continue
+    if (name === 'x-gzip') name = 'gzip'
+    let weight = 1
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p)
+      if (m) weight = Number(m[1])
+    }
+    if (!Number.isFinite(weight)) weight = 0
+    q.set(name, Math.max(q.get(name) ?? 0, weight))
+  }
+  const star = q.get('*')
+  const weightOf = (c: string): number => q.get(c) ?? star ?? 0
+  const encodings = VIEW_ENCODINGS.filter((c) => weightOf(c) > 0)
+    .map((c, i) => [c, weightOf(c), i] as const)
+    .sort((a, b) => b[1] - a[1] || a[2] - b[2])
+    .map(([c]) => c)
+  const identityQ = q.get('identity')
+  const identity = identityQ !== undefined ? identityQ > 0 : star === undefined || star > 0
+  return {
+    encodings,
+    identity,
+    accepts: (c) => {
+      const coding = c.toLowerCase()
+      return coding === 'identity' ? identity : weightOf(coding) > 0
+    },
+  }
+}
+
+function headerValue(
+  headers: readonly (readonly [string, string])[],
+  name: string,
+): string | undefined {
+  let out: string | undefined
+  for (const [n, v] of headers) {
+    if (n.toLowerCase() === name) out = out === undefined ? v : `${out}, ${v}`
+  }
+  return out
+}
+
+function listHas(value: string | undefined, token: string): boolean {
+  return value?.split(',').some((t) => t.trim().toLowerCase() === token) === true
+}
+
+function contentCoding(headers: readonly (readonly [string, string])[]): string | undefined {
+  const ce = headerValue(headers, 'content-encoding')?.trim().toLowerCase()
+  return ce === undefined || ce === '' || ce === 'identity' ? undefined : ce
+}
+
+function hasNoBody(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200)
+}
+
+/**
+ * Reads a backend value as a {@link StoredView}, or `undefined` if it is not
+ * one (a foreign value at the key counts as a miss). Accepts a body that came
+ * back as a `Uint8Array` or as JSON's `{ type: 'Buffer', data }`.
+ */
+export function asStoredView(value: unknown): StoredView | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as Partial<StoredView> & { body?: unknown }
+  if (typeof v.status !== 'number' || !Array.isArray(v.headers)) return undefined
+  let body: Buffer
+  const b = v.body as unknown
+  if (Buffer.isBuffer(b)) body = b
+  else if (b instanceof Uint8Array) body = Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+  else if (
+    typeof b === 'object' &&
+    b !== null &&
+    (b as { type?: unknown }).type === 'Buffer' &&
+    Array.isArray((b as { data?: unknown }).data)
+  ) {
+    body = Buffer.from((b as { data: number[] }).data)
+  } else return undefined
+  for (const h of v.headers) {
+    if (!Array.isArray(h) || typeof h[0] !== 'string' || typeof h[1] !== 'string') return undefined
+  }
+  const out: StoredView = { status: v.status, headers: v.headers as [string, string][], body }
+  if (typeof v.timeout === 'number') out.timeout = v.timeout
+  return out
+}
+
+function fail(what: string, message: string): never {
+  throw new TypeError(`${what}: ${message}`)
+}
+
+/**
+ * Checks `cached()` options and returns them unchanged. Throws a TypeError
+ * naming the option for an unknown name or a value of the wrong type, and an
+ * `InvalidTimeoutError` for a bad timeout.
+ */
+export function validateViewOptions<Req>(options: unknown, what = 'cached'): ViewCacheOptions<Req> {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    fail(what, 'options must be an object')
+  }
+  const o = options as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    if (!OPTION_NAMES.has(k)) {
+      fail(what, `unknown option ${JSON.stringify(k)} (known: ${[...OPTION_NAMES].join(', ')})`)
+    }
+  }
+  for (const k of [
+    'unless',
+    'forcedUpdate',
+    'isStale',
+    'responseFilter',
+    'makeCacheKey',
+  ] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'function') fail(what, `${k} must be a function`)
+  }
+  for (const k of ['queryString', 'cacheNone', 'sourceCheck', 'allowAuthorized'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') fail(what, `${k} must be a boolean`)
+  }
+  const kp = o.keyPrefix
+  if (kp !== undefined && typeof kp !== 'function' && (typeof kp !== 'string' || kp === '')) {
+    fail(what, 'keyPrefix must be a non-empty string or a function')
+  }
+  const hit = o.responseHitIndication
+  if (
+    hit !== undefined &&
+    typeof hit !== 'boolean' &&
+    !(typeof hit === 'string' && TOKEN.test(hit))
+  ) {
+    fail(what, 'responseHitIndication must be a boolean or a header name')
+  }
+  const cs = o.cacheStatuses
+  if (cs !== undefined && typeof cs !== 'function') {
+    if (!Array.isArray(cs) || !cs.every((s) => Number.isInteger(s) && s >= 100 && s <= 999)) {
+      fail(what, 'cacheStatuses must be an array of status codes or a function (status) => boolean')
+    }
+  }
+  const max = o.maxBodySize
+  if (max !== undefined && (typeof max !== 'number' || Number.isNaN(max) || max < 0)) {
+    fail(what, 'maxBodySize must be a non-negative number of bytes')
+  }
+  parseTimeout(o.timeout, `${what} timeout`)
+  if (o.hashMethod !== undefined) resolveHashMethod(o.hashMethod, 'hashMethod')
+  return o as ViewCacheOptions<Req>
+}
+
+/**
+ * One `cached()` configuration: options resolved once, key building, the
+ * lookup decision and the store decision. Stateless per request, so one
+ * instance serves every request of a route (and every app sharing it).
+ *
+ * @typeParam Req - the framework's request object, handed to user callbacks.
+ */
+export class ViewCache<Req = unknown> {
+  /** The options as given (validated). */
+  readonly options: Readonly<ViewCacheOptions<Req>>
+  /** The largest body stored, in bytes; adapters stop buffering beyond it. */
+  readonly maxBodySize: number
+  #timeout: number | undefined
+  readonly #digest: DigestFn | undefined
+  readonly #statusOk: (status: number) => boolean
+  readonly #hitHeader: string | undefined
+
+  /**
+   * @param options - the `cached()` options; validated here (see {@link validateViewOptions}).
+   * @param what - how errors name the caller.
+   */
+  constructor(options?: ViewCacheOptions<Req>, what = 'cached') {
+    const o = validateViewOptions<Req>(options, what)
+    this.options = Object.freeze({ ...o })
+    this.#timeout = parseTimeout(o.timeout, `${what} timeout`)
+    this.#digest =
+      o.hashMethod === undefined ? undefined : resolveHashMethod(o.hashMethod, 'hashMethod')
+    this.maxBodySize = o.maxBodySize ?? DEFAULT_MAX_BODY_SIZE
+    const cs = o.cacheStatuses
+    if (cs === undefined) this.#statusOk = isDefaultCacheableStatus
+    else if (typeof cs === 'function') this.#statusOk = (s) => cs(s) === true
+    else {
+      const set = new Set(cs)
+      this.#statusOk = (s) => set.has(s)
+    }
+    const hit = o.responseHitIndication
+    this.#hitHeader = hit === true ? HIT_HEADER : typeof hit === 'string' ? hit : undefined
+  }
+
+  /** The route's timeout in seconds (`undefined` = backend default). Assignable (seconds or a duration string); read at store time. */
+  get cacheTimeout(): number | undefined {
+    return this.#timeout
+  }
+
+  set cacheTimeout(timeout: Timeout | undefined) {
+    this.#timeout = parseTimeout(timeout, 'cacheTimeout')
+  }
+
+  /** Whether a response with `status` would be stored. */
+  isCacheableStatus(status: number): boolean {
+    return this.#statusOk(status)
+  }
+
+  /**
+   * The base key for a request (the identity representation's key). Encoded
+   * variants live at `key|<coding>`; see {@link ViewCache.variantKeys}.
+   */
+  async keyFor(view: RequestView<Req>, settings: SlotSettings): Promise<string> {
+    const o = this.options
+    if (o.makeCacheKey) return checkKey(await o.makeCacheKey(view.raw), 'makeCacheKey')
+    let prefix: string
+    const kp = o.keyPrefix ?? DEFAULT_VIEW_KEY_PREFIX
+    if (typeof kp === 'function') prefix = checkKey(await kp(view.raw), 'keyPrefix')
+    else prefix = kp.includes('%s') ? kp.replace('%s', view.path) : kp
+    const sourceCheck = o.sourceCheck ?? settings.sourceCheck
+    const source = sourceCheck ? view.source?.() : undefined
+    const digest = this.#digest ?? settings.digest
+    if (o.queryString) {
+      return prefix + digest(queryKeyText(queryPairs(view.query)) + (source ?? '')).toString('hex')
+    }
+    return source ? prefix + digest(source).toString('hex') : prefix
+  }
+
+  /** Every backend key a base key's representations may be stored at: the key itself, then `key|<coding>`. */
+  variantKeys(key: string): string[] {
+    return [key, ...VIEW_ENCODINGS.map((c) => `${key}|${c}`)]
+  }
+
+  /**
+   * Decides how to serve a request. Resolves a {@link ViewLookup}; rejects only
+   * with an error that must propagate (`slot.mustRaise`: `CACHE_RAISE_ERRORS`,
+   * programming errors). Other backend and callback errors are logged through
+   * the slot and answered with a bypass, so the app keeps serving.
+   *
+   * Order: method (GET and HEAD only) → `Authorization` → `unless` → key →
+   * `forcedUpdate` → read → `isStale`.
+   */
+  async lookup(view: RequestView<Req>, slot: Slot): Promise<ViewLookup> {
+    const method = view.method.toUpperCase()
+    if (method !== 'GET' && method !== 'HEAD') return BYPASS.method
+    if (!this.options.allowAuthorized && view.header('authorization') !== undefined) {
+      return BYPASS.authorization
+    }
+    const o = this.options
+    if (o.unless && (await isTrue(o.unless(view.raw)))) return BYPASS.unless
+    let key: string | undefined
+    try {
+      key = await this.keyFor(view, slot.settings)
+      const accept = parseAcceptEncoding(view.header('accept-encoding'))
+      const head = method === 'HEAD'
+      if (o.forcedUpdate && (await isTrue(o.forcedUpdate(view.raw)))) {
+        return head ? BYPASS['head-miss'] : miss(key, accept, true)
+      }
+      const backend = slot.backend ?? (await slot.ready)
+      const found = await this.#read(backend, key, accept)
+      if (found !== undefined && !(o.isStale && (await isTrue(o.isStale(found[1], view.raw))))) {
+        return this.#hit(found[0], found[1], head)
+      }
+      return head ? BYPASS['head-miss'] : miss(key, accept, false)
+    } catch (error) {
+      if (slot.mustRaise(error)) throw error
+      slot.report(`cached ${key ?? view.path}`, error)
+      return BYPASS.error
+    }
+  }
+
+  /**
+   * Reads the representations this client may receive with one round trip:
+   * the encoded variants it accepts, best first, then the identity one. An
+   * identity entry whose response varied on `Accept-Encoding` is not used for
+   * a client that accepts an encoding: that client gets a miss, so its
+   * negotiated variant is created.
+   */
+  async #read(
+    backend: CacheBackend,
+    key: string,
+    accept: AcceptedEncodings,
+  ): Promise<[string, StoredView] | undefined> {
+    const keys = [...accept.encodings.map((c) => `${key}|${c}`), key]
+    const values = keys.length === 1 ? [await backend.get(key)] : await backend.getMany(keys)
+    for (let i = 0; i < keys.length; i++) {
+      const entry = asStoredView(values[i])
+      if (entry === undefined) continue
+      const coding = contentCoding(entry.headers)
+      if (coding === undefined ? !accept.identity : !accept.accepts(coding)) continue
+      const isBase = i === keys.length - 1
+      if (
+        isBase &&
+        coding === undefined &&
+        accept.encodings.length > 0 &&
+        listHas(headerValue(entry.headers, 'vary')?.toLowerCase(), 'accept-encoding')
+      ) {
+        continue
+      }
+      return [keys[i] as string, entry]
+    }
+    return undefined
+  }
+
+  #hit(key: string, entry: StoredView, head: boolean): ViewHit {
+    const bodiless = hasNoBody(entry.status)
+    const headers: [string, string][] = entry.headers.filter(
+      ([n]) => n.toLowerCase() !== 'content-length',
+    )
+    if (!bodiless) headers.push(['Content-Length', String(entry.body.length)])
+    if (this.#hitHeader !== undefined) headers.push([this.#hitHeader, 'True'])
+    return {
+      kind: 'hit',
+      key,
+      entry,
+      status: entry.status,
+      headers,
+      body: head || bodiless ? undefined : entry.body,
+    }
+  }
+
+  /**
+   * Why a captured response would not be stored, or `undefined` if it would
+   * (before `responseFilter`): incomplete or failed responses, statuses outside
+   * `cacheStatuses`, bodies over `maxBodySize`, any `Set-Cookie`, `Vary: *`,
+   * and `Cache-Control: no-store` or `private`.
+   */
+  refusal(response: CapturedResponse): string | undefined {
+    if (!response.complete) return 'incomplete'
+    if (response.errored) return 'errored'
+    if (!this.#statusOk(response.status)) return 'status'
+    if (response.body === undefined || response.body.length > this.maxBodySize) return 'size'
+    let cacheControl: string | undefined
+    for (const [name, value] of response.headers) {
+      const n = name.toLowerCase()
+      if (n === 'set-cookie') return 'set-cookie'
+      if (n === 'vary' && listHas(value, '*')) return 'vary'
+      if (n === 'cache-control') cacheControl = cacheControl ? `${cacheControl},${value}` : value
+    }
+    if (cacheControl !== undefined) {
+      const directives = cacheControl.split(',').map((d) => d.trim().toLowerCase().split('=')[0])
+      if (directives.includes('no-store') || directives.includes('private')) return 'cache-control'
+    }
+    return undefined
+  }
+
+  /**
+   * Stores a response captured on a {@link ViewMiss}, if it may be stored
+   * (see {@link ViewCache.refusal}) and `responseFilter` agrees. Its key is
+   * `key|<coding>` for an encoded body; `key|<preferred coding>` for an
+   * unencoded body that varies on `Accept-Encoding` served to a client that
+   * accepts an encoding (the server chose not to compress it); else `key`.
+   *
+   * The timeout is `responseTimeout` when given and non-zero, else the route's.
+   * Resolves whether it stored; never rejects (backend errors are logged, since
+   * the response has already been sent).
+   */
+  async store(
+    miss: ViewMiss,
+    response: CapturedResponse,
+    slot: Slot,
+    responseTimeout?: number,
+  ): Promise<boolean> {
+    let key = miss.key
+    try {
+      if (this.refusal(response) !== undefined) return false
+      const entry: StoredView = {
+        status: response.status,
+        headers: response.headers
+          .filter(([n]) => !NOT_STORED.has(n.toLowerCase()))
+          .map(([n, v]) => [n, v] as [string, string]),
+        body: response.body as Buffer,
+      }
+      const filter = this.options.responseFilter
+      if (filter) {
+        const verdict = filter(entry)
+        if (!(isThenable(verdict) ? await verdict : verdict)) return false
+      }
+      const timeout = responseTimeout || this.#timeout
+      if (timeout !== undefined) entry.timeout = timeout
+      const coding = contentCoding(entry.headers)
+      if (coding !== undefined) key = `${miss.key}|${coding}`
+      else if (
+        miss.preferredEncoding !== undefined &&
+        listHas(headerValue(entry.headers, 'vary')?.toLowerCase(), 'accept-encoding')
+      ) {
+        key = `${miss.key}|${miss.preferredEncoding}`
+      }
+      const backend = slot.backend ?? (await slot.ready)
+      return await backend.set(key, entry, timeout)
+    } catch (error) {
+      slot.report(`cached ${key}`, error)
+      return false
+    }
+  }
+}
+
+const BYPASS: Readonly<Record<BypassReason, ViewBypass>> = Object.freeze({
+  method: { kind: 'bypass', reason: 'method' },
+  authorization: { kind: 'bypass', reason: 'authorization' },
+  unless: { kind: 'bypass', reason: 'unless' },
+  'head-miss': { kind: 'bypass', reason: 'head-miss' },
+  error: { kind: 'bypass', reason: 'error' },
+})
+
+function miss(key: string, accept: AcceptedEncodings, forced: boolean): ViewMiss {
+  return { kind: 'miss', key, preferredEncoding: accept.encodings[0], forced }
+}
+
+function checkKey(key: unknown, what: string): string {
+  if (typeof key !== 'string' || key === '') {
+    throw new TypeError(`cached: ${what} must return a non-empty string, got ${typeof key}`)
+  }
+  return key
+}
