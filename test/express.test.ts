@@ -23,12 +23,11 @@ import {
 import { createCachedMiddleware } from '../src/frameworks/express/middleware.js'
 import {
   type BackendFactoryOptions,
-  BaseCache,
   Cache,
   InvalidTimeoutError,
   SimpleCache,
 } from '../src/index.js'
-import { collectingLogger, fakeClock } from './helpers.js'
+import { collectingLogger, DownBackend, fakeClock } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
 
@@ -907,31 +906,10 @@ describe('compression', () => {
 
 // ---------------------------------------------------------------- backend failures
 
-class DownCache extends BaseCache {
-  async get(): Promise<unknown> {
-    throw new Error('backend down')
-  }
-  async set(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async add(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async delete(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async has(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async clear(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-}
-
 describe('backend failures', () => {
   test('a failing backend: the page is served uncached and the error logged once', async () => {
     const logger = collectingLogger()
-    const cache = new Cache({ CACHE_TYPE: DownCache, logger })
+    const cache = new Cache({ CACHE_TYPE: DownBackend, logger })
     const app = express()
     const calls = counter()
     app.get('/down', cache.cached(), (_req, res) => {
@@ -970,7 +948,7 @@ describe('backend failures', () => {
 
   test('CACHE_RAISE_ERRORS: the backend error goes to next(err)', async () => {
     const cache = new Cache({
-      CACHE_TYPE: DownCache,
+      CACHE_TYPE: DownBackend,
       CACHE_RAISE_ERRORS: true,
       logger: collectingLogger(),
     })

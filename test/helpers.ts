@@ -1,4 +1,4 @@
-import type { Logger } from '../src/index.js'
+import { BaseCache, type Logger } from '../src/index.js'
 
 /** A clock for backends that take one: starts at a fixed time and moves only when told. */
 export function fakeClock(start = 1_700_000_000_000) {
@@ -20,5 +20,34 @@ export function collectingLogger(): Logger & { warnings: string[]; errors: strin
     errors,
     warn: (m) => warnings.push(m),
     error: (m) => errors.push(m),
+  }
+}
+
+/**
+ * A backend whose every operation fails, as one behind a dead connection
+ * would: for testing that callers keep serving (it is not a stand-in for a
+ * real server; the real-server backends are tested against real servers).
+ */
+export class DownBackend extends BaseCache {
+  #fail(): never {
+    throw new Error('backend down')
+  }
+  async get(): Promise<unknown> {
+    this.#fail()
+  }
+  async set(): Promise<boolean> {
+    this.#fail()
+  }
+  async add(): Promise<boolean> {
+    this.#fail()
+  }
+  async delete(): Promise<boolean> {
+    this.#fail()
+  }
+  async has(): Promise<boolean> {
+    this.#fail()
+  }
+  async clear(): Promise<boolean> {
+    this.#fail()
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BaseCache, Cache, SimpleCache } from '../src/index.js'
-import { collectingLogger, fakeClock } from './helpers.js'
+import { Cache, SimpleCache } from '../src/index.js'
+import { collectingLogger, DownBackend, fakeClock } from './helpers.js'
 
 function counter<A extends unknown[], R>(fn: (...args: A) => R) {
   const f = (...args: A): R => {
@@ -490,31 +490,10 @@ describe('memoize: legacy experimentalDecorators', () => {
   })
 })
 
-class FailingBackend extends BaseCache {
-  async get(): Promise<unknown> {
-    throw new Error('backend down')
-  }
-  async set(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async add(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async delete(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async has(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-  async clear(): Promise<boolean> {
-    throw new Error('backend down')
-  }
-}
-
 describe('memoize: a failing backend', () => {
   it('runs the function uncached and logs once', async () => {
     const logger = collectingLogger()
-    const cache = new Cache({ CACHE_TYPE: () => new FailingBackend(), logger })
+    const cache = new Cache({ CACHE_TYPE: () => new DownBackend(), logger })
     const f = counter((x: number) => x * 2)
     const m = cache.memoize(f)
     for (let i = 0; i < 5; i++) assert.equal(await m(2), 4)
@@ -524,7 +503,7 @@ describe('memoize: a failing backend', () => {
   })
 
   it('raises with CACHE_RAISE_ERRORS', async () => {
-    const cache = new Cache({ CACHE_TYPE: () => new FailingBackend(), CACHE_RAISE_ERRORS: true })
+    const cache = new Cache({ CACHE_TYPE: () => new DownBackend(), CACHE_RAISE_ERRORS: true })
     await assert.rejects(cache.memoize((x: number) => x)(1), /backend down/)
   })
 

@@ -143,6 +143,16 @@ async function mapLimit<T, R>(
   return out
 }
 
+/** Opens a file for reading; `undefined` when it does not exist (another process may have removed it). */
+async function openIfExists(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r')
+  } catch (error) {
+    if (codeOf(error) === 'ENOENT') return undefined
+    throw error
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path)
@@ -287,13 +297,8 @@ export class FileSystemCache extends BaseCache {
   /** Reads and decodes an entry; an expired or unreadable one is removed and reads as a miss. */
   async #load(key: string): Promise<{ value: unknown; expires: number } | undefined> {
     const { path } = this.#locate(key)
-    let fh: FileHandle
-    try {
-      fh = await open(path, 'r')
-    } catch (error) {
-      if (codeOf(error) === 'ENOENT') return undefined
-      throw error
-    }
+    const fh = await openIfExists(path)
+    if (fh === undefined) return undefined
     let data: Buffer
     let ino: number
     try {
@@ -322,13 +327,8 @@ export class FileSystemCache extends BaseCache {
 
   /** Reads only the header; `undefined` if the file does not exist. */
   async #readMeta(path: string): Promise<Meta | undefined> {
-    let fh: FileHandle
-    try {
-      fh = await open(path, 'r')
-    } catch (error) {
-      if (codeOf(error) === 'ENOENT') return undefined
-      throw error
-    }
+    const fh = await openIfExists(path)
+    if (fh === undefined) return undefined
     try {
       const stat = await fh.stat()
       const header = Buffer.alloc(HEADER_SIZE)
