@@ -281,10 +281,23 @@ export class Cache {
    * `undefined` uses `CACHE_DEFAULT_TIMEOUT`, `0` never expires. A value that
    * cannot be stored throws a TypeError and leaves the old value in place.
    */
-  async set(key: string, value: unknown, timeout?: Timeout): Promise<boolean> {
-    assertKey(key)
-    const t = parseTimeout(timeout)
-    return this.#run('set', false, (b) => b.set(key, value, t))
+  set(key: string, value: unknown, timeout?: Timeout): Promise<boolean> {
+    let slot: Slot
+    let t: number | undefined
+    try {
+      assertKey(key)
+      t = parseTimeout(timeout)
+      slot = this.#slot()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const backend = slot.backend
+    if (backend === undefined) return this.#run('set', false, (b) => b.set(key, value, t))
+    return backend.set(key, value, t).catch((error: unknown) => {
+      if (slot.mustRaise(error)) throw error
+      slot.report('cache.set', error)
+      return false
+    })
   }
 
   /** Like {@link Cache.set}, but only if `key` holds no live entry; resolves whether it stored. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Cache, NullCache, SimpleCache } from '../src/index.js'
-import { backendContract } from '../src/testing/index.js'
+import { backendContract, sampleValues } from '../src/testing/index.js'
 import { collectingLogger, fakeClock } from './helpers.js'
 
 const clock = fakeClock()
@@ -111,5 +111,60 @@ describe('NullCache', () => {
     const quiet = collectingLogger()
     new Cache({ CACHE_TYPE: 'NullCache', CACHE_NO_NULL_WARNING: true, logger: quiet })
     assert.equal(quiet.warnings.length, 0)
+  })
+})
+
+describe('SimpleCache copies of objects', () => {
+  it('the fast copy gives what a V8 serializer round trip gives', async () => {
+    const { deserialize, serialize } = await import('node:v8')
+    const cache = new SimpleCache()
+    const shared = { s: 1 }
+    const cyclic: Record<string, unknown> = { name: 'c' }
+    cyclic.self = cyclic
+    const values: unknown[] = [
+      ...Object.values(sampleValues()),
+      { shared, again: shared },
+      cyclic,
+      [1, [2, [3, { deep: new Map([[{ k: 1 }, new Set([new Date(5)])]]) }]]],
+      { re: /a+b/gi, f32: new Float32Array([1.5, 2]), u: undefined },
+      Object.assign(Object.create(null), { bare: true }),
+    ]
+    for (const value of values) {
+      await cache.set('v', value)
+      const got = await cache.get('v')
+      assert.deepStrictEqual(got, deserialize(serialize(value)))
+    }
+    const back = (await cache.get('v')) as Record<string, unknown>
+    await cache.set('shared', { shared, again: shared })
+    const sharedBack = (await cache.get('shared')) as { shared: object; again: object }
+    assert.equal(sharedBack.shared, sharedBack.again, 'shared references stay shared')
+    assert.notEqual(sharedBack.shared, shared, 'but are copies')
+    await cache.set('cyc', cyclic)
+    const cycBack = (await cache.get('cyc')) as Record<string, unknown>
+    assert.equal(cycBack.self, cycBack)
+    assert.ok(back)
+  })
+
+  it('class instances, Errors and sparse arrays take the serializer path with the same result', async () => {
+    const { deserialize, serialize } = await import('node:v8')
+    class Point {
+      constructor(
+        public x: number,
+        public y: number,
+      ) {}
+    }
+    const cache = new SimpleCache()
+    // biome-ignore lint/suspicious/noSparseArray: the sparse array is the point of the test
+    for (const value of [new Point(1, 2), { p: new Point(3, 4) }, new Error('e'), [1, , 3]]) {
+      await cache.set('v', value)
+      assert.deepStrictEqual(await cache.get('v'), deserialize(serialize(value)))
+    }
+  })
+
+  it('a function or symbol nested anywhere is a TypeError', async () => {
+    const cache = new SimpleCache()
+    await assert.rejects(cache.set('v', { a: [{ f() {} }] }), TypeError)
+    await assert.rejects(cache.set('v', new Map([['k', Symbol('s')]])), TypeError)
+    assert.equal(await cache.get('v'), undefined)
   })
 })

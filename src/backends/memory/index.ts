@@ -4,7 +4,9 @@ import {
   type BaseCacheOptions,
   integerOf,
 } from '../../core/backend.js'
+import { clonePlain } from '../../core/clone.js'
 import { UnserializableValueError } from '../../core/errors.js'
+import { v8Serializer } from '../../core/serializers.js'
 
 /** Options of {@link SimpleCache}. */
 export interface SimpleCacheOptions extends BaseCacheOptions {
@@ -23,13 +25,23 @@ export interface SimpleCacheOptions extends BaseCacheOptions {
   clock?: () => number
 }
 
+/** How an entry holds its value. */
+const Held = {
+  /** A primitive, kept as it is (immutable). */
+  Raw: 0,
+  /** The serializer's bytes. */
+  Encoded: 1,
+  /** A private deep copy of plain data, copied again on every read. */
+  Cloned: 2,
+} as const
+type Held = (typeof Held)[keyof typeof Held]
+
 class Entry {
   constructor(
     /** Expiry in ms since the epoch; 0 = never. */
     public expires: number,
     public value: unknown,
-    /** Whether `value` holds the serializer's bytes (objects) rather than the value itself (primitives). */
-    public encoded: boolean,
+    public held: Held,
     /** Read since it was last considered for eviction (second-chance LRU). */
     public used = false,
   ) {}
@@ -37,9 +49,13 @@ class Entry {
 
 /**
  * An in-process cache: a Map with per-entry expiry and a size bound. Primitives
- * are stored as they are; objects are stored serialized, so a caller mutating
+ * are stored as they are; objects are stored as copies, so a caller mutating
  * a value after `set` (or after `get`) never changes what the cache holds, and
  * an unstorable value is rejected at `set` just as Redis would reject it.
+ * With the default serializer, plain data (objects, arrays, Date, Map, Set,
+ * Buffer, ...) is copied directly, which gives the same result as a V8
+ * serializer round trip at a fraction of the cost; anything else, and every
+ * value under a custom serializer, goes through the serializer.
  *
  * Not shared between processes: with several workers, each has its own.
  *
@@ -103,22 +119,29 @@ export class SimpleCache extends BaseCache {
       case 'number':
       case 'boolean':
       case 'bigint':
-        return new Entry(expires, value, false)
-      case 'object':
-        return value === null
-          ? new Entry(expires, null, false)
-          : new Entry(expires, this.serializer.dumps(value), true)
+        return new Entry(expires, value, Held.Raw)
       case 'undefined':
         throw new UnserializableValueError(
           'cannot store undefined: undefined means a miss; store null instead',
         )
-      default:
-        return new Entry(expires, this.serializer.dumps(value), true)
     }
+    if (value === null) return new Entry(expires, null, Held.Raw)
+    if (this.serializer === v8Serializer) {
+      const copy = clonePlain(value)
+      if (copy !== undefined) return new Entry(expires, copy.value, Held.Cloned)
+    }
+    return new Entry(expires, this.serializer.dumps(value), Held.Encoded)
   }
 
   #decode(entry: Entry): unknown {
-    return entry.encoded ? this.serializer.loads(entry.value as Uint8Array) : entry.value
+    switch (entry.held) {
+      case Held.Raw:
+        return entry.value
+      case Held.Cloned:
+        return (clonePlain(entry.value) as { value: unknown }).value
+      default:
+        return this.serializer.loads(entry.value as Uint8Array)
+    }
   }
 
   #put(key: string, entry: Entry): void {
@@ -210,10 +233,10 @@ export class SimpleCache extends BaseCache {
   override async inc(key: string, delta: number): Promise<number> {
     const entry = this.#live(key)
     const next = integerOf(key, entry === undefined ? undefined : this.#decode(entry)) + delta
-    if (entry === undefined) this.#put(key, new Entry(this.#expiry(undefined), next, false))
+    if (entry === undefined) this.#put(key, new Entry(this.#expiry(undefined), next, Held.Raw))
     else {
       entry.value = next
-      entry.encoded = false
+      entry.held = Held.Raw
     }
     return next
   }
