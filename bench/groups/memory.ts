@@ -196,7 +196,7 @@ export const memoryGroup: Group = {
       comparisons,
       headlines,
       notes: [
-        'Object values: cachette SimpleCache stores objects v8-serialized (copy on set and on get, so callers ' +
+        'Object values: cachette SimpleCache stores copies of objects (copied again on get, so callers ' +
           'cannot mutate cached state); keyv JSON-serializes by default; the Map, lru-cache and ' +
           'cache-manager (serialization switched off by createCache) keep the reference. The object ' +
           'rows therefore compare different guarantees, not only speed.',

@@ -179,9 +179,10 @@ export interface CompareOptions {
 }
 
 /**
- * Runs the contenders interleaved: in round r the order starts at contender
- * r mod n (rotation), so none always runs first or right after the same
- * neighbour, and slow drift of the machine hits all of them alike.
+ * Runs the contenders interleaved: round r starts at contender r mod n
+ * (rotation) and odd rounds run in reverse order, so no contender always runs
+ * first, nor always right after the same neighbour (whose garbage or JIT
+ * state it could inherit), and slow drift of the machine hits all alike.
  */
 export async function compare(options: CompareOptions): Promise<Comparison> {
   const { contenders, rounds } = options
@@ -190,8 +191,9 @@ export async function compare(options: CompareOptions): Promise<Comparison> {
   const warmup = options.warmupRounds ?? 1
   for (let r = -warmup; r < rounds; r++) {
     const start = ((r % n) + n) % n
+    const reverse = ((r % 2) + 2) % 2 === 1
     for (let j = 0; j < n; j++) {
-      const idx = (start + j) % n
+      const idx = reverse ? (start - j + n) % n : (start + j) % n
       const value = await (contenders[idx] as ContenderSpec).sample()
       if (r >= 0) (samples[idx] as number[]).push(value)
     }

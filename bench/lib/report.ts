@@ -1,4 +1,5 @@
 /** Environment capture, Markdown tables and the dated JSON results file. */
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -114,12 +115,17 @@ function formatRatioSpread(s: Spread): string {
   return `${formatRatio(s.median)} (${formatRatio(s.min)}–${formatRatio(s.max)})`
 }
 
-function row(cells: readonly string[]): string {
-  return `| ${cells.join(' | ')} |`
+/** Display width in code points (the tables hold ×, – and µ). */
+function width(s: string): number {
+  return [...s].length
 }
 
+/** A Markdown table with padded columns, as `biome format` would lay it out. */
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n')
+  const widths = header.map((h, i) => Math.max(3, width(h), ...rows.map((r) => width(r[i] ?? ''))))
+  const line = (cells: readonly string[]): string =>
+    `| ${widths.map((w, i) => (cells[i] ?? '') + ' '.repeat(w - width(cells[i] ?? ''))).join(' | ')} |`
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
 export function comparisonMarkdown(c: Comparison): string {
@@ -256,5 +262,16 @@ export function writeResults(
   writeFileSync(json, `${JSON.stringify(file, null, 2)}\n`)
   const md = `${RESULTS_DIR}${env.date}.md`
   writeFileSync(md, fullMarkdown(env, mode, Object.values(merged)))
+  formatWithBiome([json, md])
   return { json, md }
+}
+
+/**
+ * Lays the written files out as the repository's formatter would, so that
+ * `biome check bench` stays clean after a run. Skipped if biome is missing.
+ */
+function formatWithBiome(files: readonly string[]): void {
+  const bin = `${ROOT}node_modules/@biomejs/biome/bin/biome`
+  if (!existsSync(bin)) return
+  spawnSync(process.execPath, [bin, 'format', '--write', ...files], { cwd: ROOT, stdio: 'ignore' })
 }
