@@ -5,6 +5,9 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     express: 'src/frameworks/express/index.ts',
+    fastify: 'src/frameworks/fastify/index.ts',
+    koa: 'src/frameworks/koa/index.ts',
+    hono: 'src/frameworks/hono/index.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
@@ -13,7 +16,7 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: true,
-  external: ['express'],
+  external: ['express', 'fastify', 'fastify-plugin', 'koa', 'hono'],
   // Keep 'node:' specifiers: node:test has no unprefixed form.
   removeNodeProtocol: false,
 })

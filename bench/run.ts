@@ -4,24 +4,30 @@
  *   npm run bench                       full run, writes bench/results/<date>.json and .md
  *   npm run bench -- --quick            smoke run (small slices, few rounds), writes nothing
  *   npm run bench -- --only express     one group (comma-separated for several)
- *   npm run bench -- --force            run express even if the middleware is still a placeholder
  *   npm run bench -- --no-write         print only
  */
 import { parseArgs } from 'node:util'
-import { expressGroup, middlewareIsPlaceholder } from './groups/express.js'
 import { filesystemGroup } from './groups/filesystem.js'
+import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
 import { memoizeGroup } from './groups/memoize.js'
 import { memoryGroup } from './groups/memory.js'
 import type { Group, GroupContext } from './lib/group.js'
 import { environment, fullMarkdown, type GroupResult, writeResults } from './lib/report.js'
 
-const GROUPS: readonly Group[] = [memoryGroup, memoizeGroup, expressGroup, filesystemGroup]
+const GROUPS: readonly Group[] = [
+  memoryGroup,
+  memoizeGroup,
+  expressGroup,
+  fastifyGroup,
+  koaGroup,
+  honoGroup,
+  filesystemGroup,
+]
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
-    force: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -29,7 +35,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,filesystem] [--force] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem] [--no-write]',
   )
   process.exit(0)
 }
@@ -58,23 +64,6 @@ ctx.log(`cachette bench (${mode}): Node ${env.node}, ${env.cpu} x${env.cores}`)
 
 const results: GroupResult[] = []
 for (const group of GROUPS.filter((g) => names.includes(g.name))) {
-  if (group === expressGroup && middlewareIsPlaceholder() && !values.force) {
-    const reason =
-      'src/frameworks/express/middleware.ts is still the placeholder (use --force to run anyway)'
-    ctx.log(`express: skipped, ${reason}`)
-    results.push({
-      group: group.name,
-      description: '',
-      measuredAt: new Date().toISOString(),
-      mode,
-      settings: {},
-      comparisons: [],
-      headlines: [],
-      notes: [],
-      skipped: reason,
-    })
-    continue
-  }
   const t0 = performance.now()
   results.push(await group.run(ctx))
   ctx.log(`${group.name}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`)

@@ -10,7 +10,7 @@ import {
   normalizeConfig,
   pickCacheKeys,
 } from './core/config.js'
-import { appContext } from './core/context.js'
+import { appContext, bindApp } from './core/context.js'
 import { parseTimeout, type Timeout } from './core/duration.js'
 import { ConfigError, NotAnIntegerError } from './core/errors.js'
 import { resolveHashMethod } from './core/hash.js'
@@ -24,13 +24,11 @@ import {
 } from './core/memoize.js'
 import { resolveSerializer } from './core/serializers.js'
 import { reporterFor, Slot, type SlotSettings } from './core/slot.js'
+import { type DeleteCachedTarget, type ViewKeyArgs, viewKeysFor } from './core/view.js'
 import {
   type CachedMiddleware,
   type CachedOptions,
   createCachedMiddleware,
-  type DeleteCachedTarget,
-  type ViewKeyArgs,
-  viewKeysFor,
 } from './frameworks/express/middleware.js'
 import { resolveBackendType } from './registry.js'
 
@@ -60,21 +58,18 @@ function flatKeys(args: readonly (string | readonly string[])[]): readonly strin
   return keys
 }
 
+/** Whether `app` looks like a web framework's app (as opposed to a plain config holder). */
+function looksLikeAnApp(app: object): boolean {
+  const a = app as Record<string, unknown>
+  return ['use', 'addHook', 'fetch', 'listen'].some((m) => typeof a[m] === 'function')
+}
+
 function entriesOf(mapping: Entries): (readonly [string, unknown])[] {
   if (mapping instanceof Map) return [...mapping.entries()]
   if (typeof (mapping as Iterable<unknown>)[Symbol.iterator] === 'function') {
     return [...(mapping as Iterable<readonly [string, unknown]>)]
   }
   return Object.entries(mapping as Record<string, unknown>)
-}
-
-function looksLikeExpress(app: object): app is {
-  use(fn: (req: unknown, res: unknown, next: () => void) => void): unknown
-} {
-  const a = app as Record<string, unknown>
-  return (
-    typeof a.use === 'function' && typeof a.handle === 'function' && typeof a.set === 'function'
-  )
 }
 
 /**
@@ -127,7 +122,9 @@ export class Cache {
    * app's own `CACHE_*` settings (`app.config`, or Express's `app.settings` as
    * set by `app.set('CACHE_TYPE', ...)`), then the constructor config, then
    * `config` (later wins). One Cache may serve several apps, each with its own
-   * backend; requests of an Express app use that app's backend.
+   * backend. Requests of an app (and `memoize` calls inside them) use that
+   * app's backend: Express apps always, Fastify, Koa and Hono apps once their
+   * `cachette/<framework>` module is imported.
    */
   initApp(app: object, config?: CacheConfig): this {
     if ((typeof app !== 'object' && typeof app !== 'function') || app === null) {
@@ -150,10 +147,13 @@ export class Cache {
     this.#apps.set(app, slot)
     this.#lastApp = app
     this.#lastSlot = slot
-    if (first && looksLikeExpress(app)) {
-      app.use(function cachetteAppContext(_req, _res, next) {
-        appContext.run(app, next)
-      })
+    if (first && !bindApp(app) && looksLikeAnApp(app)) {
+      warnOnce(
+        slot.settings.logger,
+        'CACHETTE_APP_NOT_BOUND',
+        "initApp: this app's framework adapter is not loaded, so its requests use the last app's backend; " +
+          "import 'cachette/fastify', 'cachette/koa' or 'cachette/hono' before calling initApp",
+      )
     }
     return this
   }
@@ -477,6 +477,15 @@ export class Cache {
     const keys = await viewKeysFor(target, args, this.#slot().settings)
     const deleted = await Promise.all(keys.map((k) => this.delete(k)))
     return deleted.some(Boolean)
+  }
+
+  /**
+   * The backend slot serving the current call, for framework adapters
+   * (`cachette/fastify`, `cachette/koa`, `cachette/hono`).
+   * @internal
+   */
+  viewSlot(): Slot {
+    return this.#slot()
   }
 
   /** Runs `fn` as if serving a request of `app` (for jobs and scripts of a multi-app Cache). */

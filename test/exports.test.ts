@@ -24,6 +24,9 @@ const EXPECTED: Record<string, string[]> = {
     'v8Serializer',
   ],
   './express': ['cached', 'setCacheTimeout'],
+  './fastify': ['cachette', 'cached', 'setCacheTimeout', 'default'],
+  './koa': ['cached', 'setCacheTimeout'],
+  './hono': ['cached', 'setCacheTimeout'],
   './testing': ['backendContract', 'sampleValues'],
 }
 
@@ -78,6 +81,30 @@ describe('the built package', () => {
       cwd: root,
     })
     assert.deepEqual(JSON.parse(stdout), [true, 42])
+  })
+
+  it('subpaths share one core: cachette/koa teaches Cache.initApp to bind Koa apps (ESM and CJS)', async () => {
+    const esm = `
+      import { Cache } from 'cachette'
+      import 'cachette/koa'
+      import Koa from 'koa'
+      const app = new Koa()
+      new Cache({ CACHE_TYPE: 'SimpleCache' }).initApp(app)
+      console.log(app.middleware.length)`
+    const cjs = `
+      const { Cache } = require('cachette')
+      require('cachette/koa')
+      const Koa = require('koa')
+      const app = new Koa()
+      new Cache({ CACHE_TYPE: 'SimpleCache' }).initApp(app)
+      console.log(app.middleware.length)`
+    const fromEsm = (await run(process.execPath, ['--input-type=module', '-e', esm], { cwd: root }))
+      .stdout
+    const fromCjs = (
+      await run(process.execPath, ['--input-type=commonjs', '-e', cjs], { cwd: root })
+    ).stdout
+    assert.equal(fromEsm.trim(), '1')
+    assert.equal(fromCjs.trim(), '1')
   })
 
   it('type declarations exist for both module systems', () => {

@@ -11,3 +11,24 @@ export const appContext: AsyncLocalStorage<object> = new AsyncLocalStorage<objec
 export function runWithApp<R>(app: object, fn: () => R): R {
   return appContext.run(app, fn)
 }
+
+/**
+ * Makes every request of an app run with that app as the current app, for
+ * one framework. Returns `false` when `app` is not of its framework. Each
+ * framework adapter registers one when its module loads; `Cache.initApp`
+ * calls them in turn until one recognises the app.
+ */
+export type AppBinder = (app: object) => boolean
+
+const binders: AppBinder[] = []
+
+/** Registers an {@link AppBinder} (idempotent). */
+export function registerAppBinder(binder: AppBinder): void {
+  if (!binders.includes(binder)) binders.push(binder)
+}
+
+/** Binds `app` with the first binder that recognises it; `false` if none did. */
+export function bindApp(app: object): boolean {
+  for (const binder of binders) if (binder(app)) return true
+  return false
+}

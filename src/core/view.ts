@@ -295,6 +295,256 @@ export function responseTimeoutOf(response: object): number | undefined {
   return responseTimeouts.get(response)
 }
 
+/** Builds the stand-in request a framework's key callbacks receive outside of a request. */
+export type StubRequest = (path: string, query: QueryArgs | undefined) => unknown
+
+/** Where a view key is built outside of a request (`deleteCached`, `makeCacheKey`). */
+export interface ViewKeyArgs {
+  /** The request path, e.g. `'/users/42'`. */
+  path?: string
+  /** The query arguments; used only by routes with `queryString: true`. */
+  queryArgs?: QueryArgs
+  /**
+   * The request handed to a `keyPrefix` or `makeCacheKey` function. Without
+   * it they receive the framework's minimal stand-in (for Express:
+   * `{ method: 'GET', url, originalUrl, path, query, headers: {} }`).
+   */
+  request?: unknown
+}
+
+/** Flask-Caching's attributes of a cached view, which every adapter's middleware carries. */
+export interface ViewAttributes<Req = unknown> {
+  /** The timeout (seconds) for new entries; assignable (seconds or a duration string), read at store time. */
+  cacheTimeout: Timeout | undefined
+  /** The options this middleware was created with. */
+  readonly options: Readonly<ViewCacheOptions<Req>>
+  /** The base cache key for a path and query, as this middleware would build it (encoded variants add `|<coding>`). */
+  makeCacheKey(args: ViewKeyArgs): Promise<string>
+}
+
+/**
+ * What `cache.deleteCached()` accepts: a path (keys built with the default
+ * options), a middleware (or, for Fastify, the hooks object) an adapter's
+ * `cached()` returned, or a path with the key options of the route.
+ */
+export type DeleteCachedTarget =
+  | string
+  | (object & ViewAttributes<never>)
+  | ({ path: string; queryArgs?: QueryArgs; request?: unknown } & Pick<
+      ViewCacheOptions,
+      'keyPrefix' | 'queryString' | 'hashMethod' | 'makeCacheKey' | 'sourceCheck'
+    >)
+
+/** What `deleteCached(middleware)` needs to know about a middleware an adapter created. */
+interface RegisteredView {
+  readonly engine: ViewCache<never>
+  /** Sources of the routes the middleware has served, for `sourceCheck`. */
+  readonly sources: Set<string>
+  readonly stubRequest: StubRequest
+}
+
+const registeredViews = new WeakMap<object, RegisteredView>()
+
+/**
+ * Gives an adapter's middleware the {@link ViewAttributes} and registers it
+ * so that `cache.deleteCached(middleware, ...)` finds its options. Every
+ * adapter calls it on the middleware it returns. The attributes are
+ * enumerable on a function and not on an object (Fastify's hooks object), so
+ * spreading the object into route options copies only its hooks.
+ *
+ * @param sources - the adapter adds the source of each route it keys with `sourceCheck`
+ */
+export function exposeView<F extends object>(
+  middleware: F,
+  engine: ViewCache<never>,
+  slotOf: () => Slot,
+  stubRequest: StubRequest,
+  sources: Set<string> = new Set(),
+): F & ViewAttributes<never> {
+  const enumerable = typeof middleware === 'function'
+  Object.defineProperties(middleware, {
+    cacheTimeout: {
+      get: () => engine.cacheTimeout,
+      set: (t: Timeout | undefined) => {
+        engine.cacheTimeout = t
+      },
+      enumerable,
+    },
+    options: { value: engine.options, enumerable },
+    makeCacheKey: {
+      value: (args: ViewKeyArgs) =>
+        keyOutsideRequest(engine, args, slotOf().settings, undefined, stubRequest),
+    },
+  })
+  registeredViews.set(middleware, { engine, sources, stubRequest })
+  return middleware as F & ViewAttributes<never>
+}
+
+async function keyOutsideRequest(
+  engine: ViewCache<never>,
+  args: ViewKeyArgs,
+  settings: SlotSettings,
+  source: string | undefined,
+  stub: StubRequest,
+): Promise<string> {
+  const path = args?.path
+  if (typeof path !== 'string' || path === '') {
+    throw new TypeError('a view key needs a path, e.g. { path: "/users/42" }')
+  }
+  return engine.keyFor(
+    {
+      method: 'GET',
+      path,
+      query: args.queryArgs ?? '',
+      header: () => undefined,
+      raw: (args.request ?? stub(path, args.queryArgs)) as never,
+      source: () => source,
+    },
+    settings,
+  )
+}
+
+/** A request path with its percent-escapes decoded (left as it is when malformed), as keys use it. */
+export function decodePath(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return raw
+  }
+}
+
+/**
+ * The {@link RequestView} of a request given as its URL (path and query, as
+ * on the request line) and Node-style headers (lower-case names, a list for
+ * repeated ones), which is how Express, Fastify and Koa hand them over.
+ */
+export function requestViewOf<Req>(
+  method: string,
+  url: string,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  raw: Req,
+  source?: () => string | undefined,
+): RequestView<Req> {
+  const q = url.indexOf('?')
+  return {
+    method,
+    path: decodePath(q < 0 ? url : url.slice(0, q)),
+    query: q < 0 ? '' : url.slice(q + 1),
+    header(name) {
+      const v = headers[name]
+      return Array.isArray(v) ? v.join(', ') : v
+    },
+    raw,
+    source,
+  }
+}
+
+/**
+ * Stored header pairs grouped by name (case-insensitively, first spelling
+ * kept), one value or a list, ready for a framework's `setHeader`/`set`.
+ */
+export function groupHeaders(
+  pairs: readonly (readonly [string, string])[],
+): [string, string | string[]][] {
+  const grouped = new Map<string, [string, string[]]>()
+  for (const [name, value] of pairs) {
+    const lower = name.toLowerCase()
+    const g = grouped.get(lower)
+    if (g) g[1].push(value)
+    else grouped.set(lower, [name, [value]])
+  }
+  return [...grouped.values()].map(([name, values]) => [
+    name,
+    values.length === 1 ? (values[0] as string) : values,
+  ])
+}
+
+/**
+ * The stand-in request that key callbacks (`keyPrefix`, `makeCacheKey`)
+ * receive outside of a request (`makeCacheKey`, `deleteCached`): the fields a
+ * Node framework's request has, `query` multi-valued as Express parses it.
+ */
+export function stubRequestFor(
+  path: string,
+  query: QueryArgs | undefined,
+): {
+  method: 'GET'
+  url: string
+  originalUrl: string
+  path: string
+  query: Record<string, string | string[]>
+  params: Record<string, string>
+  headers: Record<string, string>
+} {
+  const pairs = queryPairs(query)
+  const qs = new URLSearchParams(pairs).toString()
+  const url = qs ? `${path}?${qs}` : path
+  const q: Record<string, string | string[]> = {}
+  for (const [n, v] of pairs) {
+    const prev = q[n]
+    q[n] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+  }
+  return { method: 'GET', url, originalUrl: url, path, query: q, params: {}, headers: {} }
+}
+
+let defaultEngine: ViewCache<never> | undefined
+
+/**
+ * Every backend key of one cached view: the base key and its encoded
+ * variants (`key|br`, `key|gzip`, ...), for `cache.deleteCached()`.
+ *
+ * - `viewKeysFor('/users/42')`: default options (`view//users/42`).
+ * - `viewKeysFor(middleware, { path, queryArgs })`: the options of that
+ *   middleware. With `sourceCheck`, keys for every route it has served in
+ *   this process.
+ * - `viewKeysFor({ path, queryArgs, keyPrefix, queryString, ... })`.
+ */
+export async function viewKeysFor(
+  target: DeleteCachedTarget,
+  args: ViewKeyArgs | undefined,
+  settings: SlotSettings,
+): Promise<string[]> {
+  let engine: ViewCache<never>
+  let keyArgs: ViewKeyArgs
+  let sources: (string | undefined)[] = [undefined]
+  let stub: StubRequest = stubRequestFor
+  if (typeof target === 'string') {
+    defaultEngine ??= new ViewCache<never>({})
+    engine = defaultEngine
+    keyArgs = { ...args, path: target }
+  } else if (
+    typeof target === 'function' ||
+    (typeof target === 'object' && target !== null && registeredViews.has(target))
+  ) {
+    const registered = registeredViews.get(target)
+    if (registered === undefined) {
+      throw new TypeError(
+        'deleteCached: pass a path or the middleware a cachette cached() returned',
+      )
+    }
+    engine = registered.engine
+    stub = registered.stubRequest
+    keyArgs = args ?? {}
+    if (registered.sources.size > 0) sources = [...registered.sources]
+  } else if (typeof target === 'object' && target !== null) {
+    const { path, queryArgs, request, ...keyOptions } = target as Exclude<
+      DeleteCachedTarget,
+      string | ViewAttributes<never>
+    >
+    engine = new ViewCache<never>(keyOptions as ViewCacheOptions<never>, 'deleteCached')
+    keyArgs = { path, queryArgs, request, ...args }
+  } else {
+    throw new TypeError('deleteCached: pass a path or the middleware a cachette cached() returned')
+  }
+  const keys: string[] = []
+  for (const source of sources) {
+    keys.push(
+      ...engine.variantKeys(await keyOutsideRequest(engine, keyArgs, settings, source, stub)),
+    )
+  }
+  return keys
+}
+
 /** Whether a status is stored by default: 2xx except 206. */
 export function isDefaultCacheableStatus(status: number): boolean {
   return status >= 200 && status < 300 && status !== 206

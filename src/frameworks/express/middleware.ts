@@ -4,20 +4,25 @@
  * serves Connect and anything else with `(req, res, next)` middleware.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { appContext } from '../../core/context.js'
-import type { Timeout } from '../../core/duration.js'
-import type { Slot, SlotSettings } from '../../core/slot.js'
+import { appContext, registerAppBinder } from '../../core/context.js'
+import type { Slot } from '../../core/slot.js'
 import {
   type CapturedResponse,
-  type QueryArgs,
-  queryPairs,
+  exposeView,
+  groupHeaders,
   type RequestView,
+  requestViewOf,
   responseTimeoutOf,
+  stubRequestFor,
+  type ViewAttributes,
   ViewCache,
   type ViewCacheOptions,
   type ViewHit,
   type ViewMiss,
 } from '../../core/view.js'
+import { currentHeaders, type HeaderPairs, pushHeader } from '../shared/node-response.js'
+
+export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view.js'
 
 /**
  * Options of `cache.cached()` for Express and Connect; see
@@ -32,47 +37,14 @@ export type CachedOptions<Req extends IncomingMessage = IncomingMessage> = ViewC
 /** `next` as Express and Connect pass it. */
 export type NextFunction = (err?: unknown) => void
 
-/** Where a view key is built outside of a request (`deleteCached`, `makeCacheKey`). */
-export interface ViewKeyArgs {
-  /** The request path, e.g. `'/users/42'`. */
-  path?: string
-  /** The query arguments; used only by routes with `queryString: true`. */
-  queryArgs?: QueryArgs
-  /**
-   * The request handed to a `keyPrefix` or `makeCacheKey` function. Without
-   * it they receive a minimal stand-in: `{ method: 'GET', url, originalUrl,
-   * path, query, headers: {} }`.
-   */
-  request?: unknown
-}
-
 /**
  * What `cache.cached()` returns: Express/Connect middleware, plus
  * Flask-Caching's attributes of a cached view.
  */
-export interface CachedMiddleware {
+export interface CachedMiddleware extends ViewAttributes<IncomingMessage> {
   /** Serves the request from the cache, or runs the rest of the route and stores its response. */
   (req: IncomingMessage, res: ServerResponse, next: NextFunction): void
-  /** The timeout (seconds) for new entries; assignable (seconds or a duration string), read at store time. */
-  cacheTimeout: Timeout | undefined
-  /** The options this middleware was created with. */
-  readonly options: Readonly<CachedOptions>
-  /** The base cache key for a path and query, as this middleware would build it (encoded variants add `|<coding>`). */
-  makeCacheKey(args: ViewKeyArgs): Promise<string>
 }
-
-/**
- * What `cache.deleteCached()` accepts: a path (keys built with the default
- * options), the middleware `cache.cached()` returned, or a path with the
- * key options of the route.
- */
-export type DeleteCachedTarget =
-  | string
-  | CachedMiddleware
-  | ({ path: string; queryArgs?: QueryArgs; request?: unknown } & Pick<
-      CachedOptions,
-      'keyPrefix' | 'queryString' | 'hashMethod' | 'makeCacheKey' | 'sourceCheck'
-    >)
 
 /** Express's view of `req` beyond `node:http`; every field optional so Connect works too. */
 interface ExpressRequest extends IncomingMessage {
@@ -85,65 +57,23 @@ interface Layer {
   handle?: unknown
 }
 
-interface Registered {
-  readonly engine: ViewCache<IncomingMessage>
-  /** Sources of the routes this middleware has served, for `sourceCheck` in `deleteCached`. */
-  readonly sources: Set<string>
-}
-
-const registry = new WeakMap<Function, Registered>()
-const defaultEngine = new ViewCache<IncomingMessage>({})
-
 const ORIGINAL = Symbol('cachette.original')
 const guardedLayers = new WeakSet<object>()
 const routeSources = new WeakMap<object, Map<Function, string>>()
 const erroredResponses = new WeakSet<object>()
-
-function decodePath(raw: string): string {
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return raw
-  }
-}
-
-function stubRequest(path: string, query: QueryArgs | undefined): IncomingMessage {
-  const pairs = queryPairs(query)
-  const qs = new URLSearchParams(pairs).toString()
-  const url = qs ? `${path}?${qs}` : path
-  const q: Record<string, string | string[]> = {}
-  for (const [n, v] of pairs) {
-    const prev = q[n]
-    q[n] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
-  }
-  return {
-    method: 'GET',
-    url,
-    originalUrl: url,
-    path,
-    query: q,
-    headers: {},
-  } as unknown as IncomingMessage
-}
 
 /** The {@link RequestView} of a node:http request (Express's `originalUrl` when present, so mounted routers key on the full path). */
 function viewOf(
   req: ExpressRequest,
   source?: () => string | undefined,
 ): RequestView<IncomingMessage> {
-  const url = req.originalUrl ?? req.url ?? '/'
-  const q = url.indexOf('?')
-  return {
-    method: req.method ?? 'GET',
-    path: decodePath(q < 0 ? url : url.slice(0, q)),
-    query: q < 0 ? '' : url.slice(q + 1),
-    header(name) {
-      const v = req.headers[name]
-      return Array.isArray(v) ? v.join(', ') : v
-    },
-    raw: req,
+  return requestViewOf(
+    req.method ?? 'GET',
+    req.originalUrl ?? req.url ?? '/',
+    req.headers,
+    req,
     source,
-  }
+  )
 }
 
 /** The layers of an Express route after `self`, or `undefined` when not on a route. */
@@ -232,23 +162,6 @@ function guardRoute(req: ExpressRequest, self: Function): void {
   }
 }
 
-type HeaderPairs = [string, string][]
-
-function pushHeader(out: HeaderPairs, name: string, value: unknown): void {
-  if (value === undefined || value === null) return
-  if (Array.isArray(value)) for (const v of value) out.push([name, String(v)])
-  else out.push([name, String(value)])
-}
-
-/** The headers currently set on `res`, names as set (`getRawHeaderNames`). */
-function currentHeaders(res: ServerResponse): HeaderPairs {
-  const out: HeaderPairs = []
-  const raw = (res as { getRawHeaderNames?: () => string[] }).getRawHeaderNames
-  const names = typeof raw === 'function' ? raw.call(res) : res.getHeaderNames()
-  for (const name of names) pushHeader(out, name, res.getHeader(name))
-  return out
-}
-
 /** `currentHeaders` with the headers passed to `writeHead` applied, as Node applies them. */
 function headersWith(res: ServerResponse, extra: unknown): HeaderPairs {
   const out = currentHeaders(res)
@@ -285,16 +198,7 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
 
 /** Replays a hit: stored headers over those already set, then status and body. */
 function replay(res: ServerResponse, hit: ViewHit): void {
-  const grouped = new Map<string, [string, string[]]>()
-  for (const [name, value] of hit.headers) {
-    const lower = name.toLowerCase()
-    const g = grouped.get(lower)
-    if (g) g[1].push(value)
-    else grouped.set(lower, [name, [value]])
-  }
-  for (const [name, values] of grouped.values()) {
-    res.setHeader(name, values.length === 1 ? (values[0] as string) : values)
-  }
+  for (const [name, value] of groupHeaders(hit.headers)) res.setHeader(name, value)
   res.writeHead(hit.status)
   if (hit.body === undefined) res.end()
   else res.end(hit.body)
@@ -437,89 +341,27 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
     } else serve(req, res, next)
   } as CachedMiddleware
 
-  Object.defineProperties(cachedMiddleware, {
-    cacheTimeout: {
-      get: () => engine.cacheTimeout,
-      set: (t: Timeout | undefined) => {
-        engine.cacheTimeout = t
-      },
-      enumerable: true,
-    },
-    options: { value: engine.options, enumerable: true },
-    makeCacheKey: {
-      value: (args: ViewKeyArgs) => keyOf(engine, args, slotOf().settings, undefined),
-    },
-  })
-  registry.set(cachedMiddleware, { engine, sources })
+  exposeView(cachedMiddleware, engine, slotOf, stubRequestFor, sources)
   return cachedMiddleware
 }
 
-async function keyOf(
-  engine: ViewCache<IncomingMessage>,
-  args: ViewKeyArgs,
-  settings: SlotSettings,
-  source: string | undefined,
-): Promise<string> {
-  const path = args.path
-  if (typeof path !== 'string' || path === '') {
-    throw new TypeError('a view key needs a path, e.g. { path: "/users/42" }')
-  }
-  const raw = (args.request as IncomingMessage | undefined) ?? stubRequest(path, args.queryArgs)
-  return engine.keyFor(
-    {
-      method: 'GET',
-      path,
-      query: args.queryArgs ?? '',
-      header: () => undefined,
-      raw,
-      source: () => source,
-    },
-    settings,
-  )
-}
-
 /**
- * Every backend key of one cached view: the base key and its encoded
- * variants (`key|br`, `key|gzip`, ...), for `cache.deleteCached()`.
- *
- * - `viewKeysFor('/users/42')`: default options (`view//users/42`).
- * - `viewKeysFor(middleware, { path, queryArgs })`: the options of that
- *   `cache.cached()` middleware. With `sourceCheck`, keys for every route it
- *   has served in this process.
- * - `viewKeysFor({ path, queryArgs, keyPrefix, queryString, ... })`.
+ * `initApp` on an Express (or Connect-style) app: a first middleware that runs
+ * the rest of each request with the app as the current app.
  */
-export async function viewKeysFor(
-  target: DeleteCachedTarget,
-  args: ViewKeyArgs | undefined,
-  settings: SlotSettings,
-): Promise<string[]> {
-  let engine: ViewCache<IncomingMessage>
-  let keyArgs: ViewKeyArgs
-  let sources: (string | undefined)[] = [undefined]
-  if (typeof target === 'string') {
-    engine = defaultEngine
-    keyArgs = { ...args, path: target }
-  } else if (typeof target === 'function') {
-    const registered = registry.get(target)
-    if (registered === undefined) {
-      throw new TypeError('deleteCached: pass a path or the middleware cache.cached() returned')
-    }
-    engine = registered.engine
-    keyArgs = args ?? {}
-    if (registered.sources.size > 0) sources = [...registered.sources]
-  } else if (typeof target === 'object' && target !== null) {
-    const { path, queryArgs, request, ...keyOptions } = target
-    engine = new ViewCache<IncomingMessage>(
-      keyOptions as ViewCacheOptions<IncomingMessage>,
-      'deleteCached',
-    )
-    keyArgs = { path, queryArgs, request, ...args }
-  } else {
-    throw new TypeError('deleteCached: pass a path or the middleware cache.cached() returned')
+registerAppBinder(function bindExpress(app) {
+  const a = app as Record<string, unknown>
+  if (
+    typeof a.use !== 'function' ||
+    typeof a.handle !== 'function' ||
+    typeof a.set !== 'function'
+  ) {
+    return false
   }
-  const keys: string[] = []
-  for (const source of sources) {
-    keys.push(...engine.variantKeys(await keyOf(engine, keyArgs, settings, source)))
-  }
-  return keys
-}
+  ;(a.use as (fn: (req: unknown, res: unknown, next: () => void) => void) => void)(
+    function cachetteAppContext(_req, _res, next) {
+      appContext.run(app, next)
+    },
+  )
+  return true
+})

@@ -1,0 +1,376 @@
+/**
+ * The Fastify adapter of the view-caching engine (`src/core/view.ts`): three
+ * route-level hooks per cached route, and the app binder behind
+ * `cache.initApp(fastify)`. Both public forms (`config: { cache }` through the
+ * plugin, and `cached(cache, options)`) build their hooks here.
+ *
+ * - `onRequest` asks the engine. A hit is replayed with `reply.send()` and the
+ *   chain stops there (no parsing, validation, `preHandler` or handler); a
+ *   miss is remembered for this reply; a bypass just continues.
+ * - `onError` marks a miss whose handler (or a later hook) failed, so it is
+ *   never stored. It runs before the error handler and changes nothing.
+ * - `onSend` takes the payload as Fastify will write it (already serialized):
+ *   strings and Buffers directly, a Node or web stream through a collecting
+ *   Transform returned in its place. The entry is stored once the raw
+ *   response emits `finish`, with the status and headers actually sent.
+ */
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { appContext, registerAppBinder } from '../../core/context.js'
+import type { Slot } from '../../core/slot.js'
+import {
+  type CapturedResponse,
+  groupHeaders,
+  type QueryArgs,
+  type RequestView,
+  requestViewOf,
+  responseTimeoutOf,
+  stubRequestFor,
+  ViewCache,
+  type ViewCacheOptions,
+  type ViewHit,
+  type ViewMiss,
+} from '../../core/view.js'
+
+/**
+ * Options of a cached Fastify route; see {@link ViewCacheOptions} for each
+ * option and its default. Callbacks (`keyPrefix`, `unless`, ...) receive the
+ * `FastifyRequest`.
+ *
+ * @typeParam Req - the request type your callbacks receive, e.g.
+ * `FastifyRequest<{ Querystring: { q: string } }>`.
+ */
+export type CachedOptions<Req extends FastifyRequest = FastifyRequest> = ViewCacheOptions<Req>
+
+/**
+ * What the adapter needs from a `Cache`: the slot (backend and settings)
+ * serving the current request.
+ */
+export interface ViewSlotProvider {
+  /** The slot of the current app (`Cache.viewSlot`, internal). */
+  viewSlot(): Slot
+}
+
+/** `done` of a callback-style `onRequest` hook. */
+type Done = (error?: Error) => void
+/** `done` of a callback-style `onSend` hook. */
+type SendDone = (error: Error | null, payload?: unknown) => void
+
+/** The view-caching hooks of one route, in Fastify's callback style. */
+export interface ViewHooks {
+  onRequest(request: FastifyRequest, reply: FastifyReply, done: Done): void
+  onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: SendDone): void
+  onError(request: FastifyRequest, reply: FastifyReply, error: unknown, done: () => void): void
+}
+
+/** A miss being captured. */
+interface Capture {
+  readonly engine: ViewCache<FastifyRequest>
+  readonly miss: ViewMiss
+  readonly slot: Slot
+  /** Headers present before the cache ran (outer hooks): per request, not stored. */
+  readonly before: Map<string, string>
+  errored: boolean
+  /** Whether the `finish` listener is attached. */
+  listening: boolean
+  /** The body as captured by the last `onSend`; `undefined` when over `maxBodySize`. */
+  chunks: Buffer[] | undefined
+  size: number
+  /** `false` while a streamed body has not ended. */
+  bodyEnded: boolean
+}
+
+/** The request was answered from the cache: `onSend` leaves it alone. */
+const HIT = 'hit'
+
+const states = new WeakMap<FastifyReply, Capture | typeof HIT>()
+
+/** Every hook function this module created, so a route is never given two sets. */
+const ownHooks = new WeakSet<Function>()
+
+/** Whether `fn` is one of the view-caching hooks created here. */
+export function isViewHook(fn: unknown): boolean {
+  return typeof fn === 'function' && ownHooks.has(fn)
+}
+
+/**
+ * Checks that `cache` is a cachette `Cache` (anything with `viewSlot()`), else
+ * throws a TypeError naming the expected call.
+ */
+export function assertCache(
+  cache: unknown,
+  call: string,
+  where: string,
+): asserts cache is ViewSlotProvider {
+  if (
+    (typeof cache !== 'object' && typeof cache !== 'function') ||
+    cache === null ||
+    typeof (cache as { viewSlot?: unknown }).viewSlot !== 'function'
+  ) {
+    const got = cache === null ? 'null' : typeof cache === 'object' ? 'an object' : typeof cache
+    throw new TypeError(`cachette/fastify: ${call} needs a cachette Cache ${where}, got ${got}`)
+  }
+}
+
+/** The {@link RequestView} of a Fastify request (`request.url`: the full path, plugin prefixes included). */
+function viewOf(request: FastifyRequest, source: string | undefined): RequestView<FastifyRequest> {
+  return requestViewOf(request.method, request.url, request.headers, request, () => source)
+}
+
+type HeaderPairs = [string, string][]
+
+/** `reply.getHeaders()` as pairs; a repeated header is several pairs. */
+function headerPairs(reply: FastifyReply): HeaderPairs {
+  const out: HeaderPairs = []
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value === undefined || value === null) continue
+    if (Array.isArray(value)) for (const v of value) out.push([name, String(v)])
+    else out.push([name, String(value)])
+  }
+  return out
+}
+
+/** Replays a hit: stored headers over those already set, then status and body. */
+function replay(reply: FastifyReply, hit: ViewHit, method: string): void {
+  let hasLength = false
+  for (const [name, value] of groupHeaders(hit.headers)) {
+    if (name.toLowerCase() === 'content-length') hasLength = true
+    reply.header(name, value)
+  }
+  reply.code(hit.status)
+  // HEAD: Fastify's automatic HEAD route sets `Content-Length: 0` for an
+  // empty payload, so hand it the stored body; Node never writes a body for
+  // HEAD, and the stored length is kept.
+  const body =
+    hit.body ?? (hasLength && method.toUpperCase() === 'HEAD' ? hit.entry.body : undefined)
+  reply.send(body)
+}
+
+function toBuffer(payload: unknown): Buffer | undefined {
+  if (payload === undefined || payload === null) return Buffer.alloc(0)
+  if (typeof payload === 'string') return Buffer.from(payload, 'utf8')
+  if (Buffer.isBuffer(payload)) return payload
+  if (payload instanceof Uint8Array) {
+    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+  }
+  return undefined
+}
+
+/** A Transform passing a streamed body through while keeping a copy (up to `maxBodySize`). */
+function collector(state: Capture, max: number): Transform {
+  state.chunks = []
+  state.size = 0
+  state.bodyEnded = false
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      if (state.chunks !== undefined) {
+        state.size += chunk.length
+        if (state.size > max) state.chunks = undefined
+        else state.chunks.push(chunk)
+      }
+      callback(null, chunk)
+    },
+    flush(callback: TransformCallback) {
+      state.bodyEnded = true
+      callback()
+    },
+  })
+}
+
+function isResponse(payload: unknown): payload is Response {
+  return (
+    typeof payload === 'object' &&
+    payload !== null &&
+    Object.prototype.toString.call(payload) === '[object Response]'
+  )
+}
+
+/** Captures the payload of a miss; returns what Fastify should send instead (or `undefined`: unchanged). */
+function capturePayload(state: Capture, reply: FastifyReply, payload: unknown): unknown {
+  let out: unknown
+  if (isResponse(payload)) {
+    // What Fastify does with a Response, done here so its body can be read.
+    reply.code(payload.status)
+    for (const [name, value] of payload.headers) reply.header(name, value)
+    payload = payload.body
+    out = payload ?? null
+  }
+  if (payload !== null && typeof payload === 'object') {
+    let stream: Readable | undefined
+    if (typeof (payload as Readable).pipe === 'function') stream = payload as Readable
+    else if (typeof (payload as WebReadableStream).getReader === 'function') {
+      stream = Readable.fromWeb(payload as WebReadableStream)
+    }
+    if (stream !== undefined) {
+      const tee = collector(state, state.engine.maxBodySize)
+      // Errors reach Fastify through `tee` (pipeline destroys it with them).
+      pipeline(stream, tee, () => {})
+      return tee
+    }
+  }
+  const buf = toBuffer(payload)
+  state.bodyEnded = true
+  state.size = buf?.length ?? 0
+  state.chunks = buf === undefined || buf.length > state.engine.maxBodySize ? undefined : [buf]
+  return out
+}
+
+/** Stores a finished miss. */
+function finish(reply: FastifyReply, state: Capture): void {
+  states.delete(reply)
+  const own = headerPairs(reply).filter(([n, v]) => {
+    const prior = state.before.get(n.toLowerCase())
+    return prior === undefined || !prior.split('\n').includes(v)
+  })
+  const response: CapturedResponse = {
+    status: reply.statusCode,
+    headers: own,
+    body: state.chunks === undefined ? undefined : Buffer.concat(state.chunks, state.size),
+    complete: state.bodyEnded,
+    errored: state.errored,
+  }
+  state.chunks = undefined
+  const timeout = responseTimeoutOf(reply) ?? responseTimeoutOf(reply.raw)
+  void state.engine.store(state.miss, response, state.slot, timeout)
+}
+
+/**
+ * Creates the hooks of one cached route.
+ *
+ * @param cache - the owning Cache
+ * @param engine - the route's engine (options already validated)
+ * @param source - the route handler's source, for `sourceCheck`
+ */
+export function createViewHooks(
+  cache: ViewSlotProvider,
+  engine: ViewCache<FastifyRequest>,
+  source: string | undefined,
+): ViewHooks {
+  const hooks: ViewHooks = {
+    onRequest: function cachetteOnRequest(request, reply, done) {
+      let slot: Slot
+      try {
+        slot = cache.viewSlot()
+      } catch (error) {
+        done(error as Error)
+        return
+      }
+      engine.lookup(viewOf(request, source), slot).then(
+        (result) => {
+          if (result.kind === 'hit') {
+            states.set(reply, HIT)
+            replay(reply, result, request.method)
+            return
+          }
+          if (result.kind === 'miss') {
+            const before = new Map<string, string>()
+            for (const [n, v] of headerPairs(reply)) {
+              const lower = n.toLowerCase()
+              const prev = before.get(lower)
+              before.set(lower, prev === undefined ? v : `${prev}\n${v}`)
+            }
+            states.set(reply, {
+              engine,
+              miss: result,
+              slot,
+              before,
+              errored: false,
+              listening: false,
+              chunks: undefined,
+              size: 0,
+              bodyEnded: false,
+            })
+          }
+          done()
+        },
+        (error: unknown) => done(error as Error),
+      )
+    },
+    onSend: function cachetteOnSend(_request, reply, payload, done) {
+      const state = states.get(reply)
+      if (state === undefined || state === HIT) {
+        done(null, payload)
+        return
+      }
+      if (!state.listening) {
+        state.listening = true
+        reply.raw.once('finish', () => finish(reply, state))
+      }
+      let replacement: unknown
+      try {
+        replacement = capturePayload(state, reply, payload)
+      } catch (error) {
+        done(error as Error)
+        return
+      }
+      done(null, replacement)
+    },
+    onError: function cachetteOnError(_request, reply, _error, done) {
+      const state = states.get(reply)
+      if (state !== undefined && state !== HIT) state.errored = true
+      done()
+    },
+  }
+  for (const fn of Object.values(hooks)) ownHooks.add(fn)
+  return hooks
+}
+
+/** The stand-in request for key callbacks outside of a request (`deleteCached`, `makeCacheKey`). */
+export function stubRequest(path: string, query: QueryArgs | undefined): FastifyRequest {
+  return stubRequestFor(path, query) as unknown as FastifyRequest
+}
+
+/** Builds an engine, naming `what` in option errors. */
+export function engineFor(
+  options: CachedOptions | undefined,
+  what: string,
+): ViewCache<FastifyRequest> {
+  return new ViewCache<FastifyRequest>(options as ViewCacheOptions<FastifyRequest>, what)
+}
+
+// ------------------------------------------------------------ initApp binder
+
+/** Whether `app` looks like a Fastify instance (root or encapsulated). */
+export function isFastifyInstance(app: object): boolean {
+  const a = app as Record<string, unknown>
+  return (
+    typeof a.addHook === 'function' &&
+    typeof a.register === 'function' &&
+    typeof a.decorateReply === 'function' &&
+    typeof a.inject === 'function'
+  )
+}
+
+/** Instances already bound (one hook each, however many Caches `initApp` them). */
+const boundApps = new WeakSet<object>()
+
+interface HookTarget {
+  addHook(name: string, fn: (req: unknown, reply: unknown, done: () => void) => void): unknown
+}
+
+/**
+ * `initApp` on a Fastify instance: a global `onRequest` hook that runs the
+ * rest of each request (hooks, body parsing, handler, error handler) with the
+ * instance as the current app. Fastify 5 keeps the async context across body
+ * parsing itself (its content-type parser runs in an `AsyncResource`).
+ * Lifecycle hooks added to an instance reach all its routes and plugins,
+ * whenever they were declared, so `initApp` may come before or after them, as
+ * long as the instance is not ready yet.
+ */
+registerAppBinder(function bindFastify(app) {
+  if (!isFastifyInstance(app)) return false
+  if (boundApps.has(app)) return true
+  try {
+    ;(app as HookTarget).addHook('onRequest', function cachetteAppContext(_req, _reply, done) {
+      appContext.run(app, done)
+    })
+  } catch (error) {
+    throw new Error(
+      `cachette/fastify: call cache.initApp(fastify) before the Fastify instance is ready (${(error as Error).message})`,
+      { cause: error },
+    )
+  }
+  boundApps.add(app)
+  return true
+})

@@ -1,0 +1,457 @@
+/**
+ * `cachette/hono`: view caching for Hono 4, on any Hono runtime and with any
+ * cachette backend (Hono's own `cache` middleware needs the Web Cache API).
+ *
+ * @example
+ * import { Hono } from 'hono'
+ * import { Cache } from 'cachette'
+ * import { cached } from 'cachette/hono'
+ *
+ * const cache = new Cache({ CACHE_TYPE: 'SimpleCache' })
+ * const app = new Hono()
+ * app.get('/users/:id', cached(cache, { timeout: '5m' }), (c) => c.json(load(c.req.param('id'))))
+ *
+ * @remarks
+ * The module imports only Hono's types; at runtime it uses the Web standard
+ * `Response`, `Headers` and `ReadableStream`. Importing it also teaches
+ * `cache.initApp(app)` to recognise Hono apps (see {@link cached}).
+ * @packageDocumentation
+ */
+import type { Context, Env, MiddlewareHandler, Next } from 'hono'
+import { appContext, registerAppBinder } from '../../core/context.js'
+import type { Timeout } from '../../core/duration.js'
+import type { Slot } from '../../core/slot.js'
+import {
+  type CapturedResponse,
+  decodePath,
+  exposeView,
+  type QueryArgs,
+  queryPairs,
+  type RequestView,
+  responseTimeoutOf,
+  setResponseTimeout,
+  type ViewAttributes,
+  ViewCache,
+  type ViewCacheOptions,
+  type ViewHit,
+  type ViewMiss,
+} from '../../core/view.js'
+
+export type {
+  DeleteCachedTarget,
+  QueryArgs,
+  QueryValue,
+  StoredView,
+  ViewCacheOptions,
+  ViewKeyArgs,
+} from '../../core/view.js'
+
+/**
+ * Options of {@link cached}; see {@link ViewCacheOptions} for each option and
+ * its default. Callbacks (`keyPrefix`, `unless`, `forcedUpdate`, `isStale`,
+ * `makeCacheKey`) receive the Hono `Context`.
+ *
+ * @typeParam E - the app's `Env`, to type `c.var` and `c.env` in callbacks:
+ * `cached<{ Variables: { user: User } }>(cache, { keyPrefix: (c) => ... })`.
+ */
+export type CachedOptions<E extends Env = Env> = ViewCacheOptions<Context<E>>
+
+/** The part of `Cache` the adapter needs: the backend slot serving the current call. */
+export interface ViewSlotProvider {
+  /** @internal */
+  viewSlot(): Slot
+}
+
+/**
+ * What {@link cached} returns: Hono middleware, plus Flask-Caching's
+ * attributes of a cached view.
+ */
+export interface CachedHandler<E extends Env = Env>
+  extends MiddlewareHandler<E>,
+    ViewAttributes<Context<E>> {}
+
+const WHAT = 'cachette/hono: cached(cache, options)'
+
+type HeaderPairs = [string, string][]
+
+/** Per-handler `Function.prototype.toString`, for `sourceCheck`. */
+const sourceTexts = new WeakMap<Function, string>()
+
+/** Apps already bound by {@link bindHono}. */
+const boundApps = new WeakSet<object>()
+
+/** Splits `c.req.url` into the path (percent-decoded, as Express's adapter does) and the raw query string. */
+function splitUrl(url: string): [path: string, query: string] {
+  const scheme = url.indexOf('://')
+  let start = scheme < 0 ? 0 : url.indexOf('/', scheme + 3)
+  if (start < 0) start = url.length
+  let end = url.indexOf('#', start)
+  if (end < 0) end = url.length
+  const q = url.indexOf('?', start)
+  if (q < 0 || q > end) return [decodePath(url.slice(start, end)) || '/', '']
+  return [decodePath(url.slice(start, q)) || '/', url.slice(q + 1, end)]
+}
+
+interface MatchedRoute {
+  handler?: unknown
+}
+
+/** The source of the handlers matched after this middleware (`sourceCheck`); `undefined` when Hono does not say. */
+function routeSource(c: Context, index: number, seen: Set<string>): string | undefined {
+  const routes = (c.req as { matchedRoutes?: unknown }).matchedRoutes
+  if (!Array.isArray(routes)) return undefined
+  const parts: string[] = []
+  for (const route of routes.slice(index + 1) as MatchedRoute[]) {
+    let fn: unknown = route?.handler
+    // A sub-app route with its own onError is wrapped; key on the handler itself.
+    const inner = (fn as { __COMPOSED_HANDLER?: unknown } | undefined)?.__COMPOSED_HANDLER
+    if (typeof inner === 'function') fn = inner
+    if (typeof fn !== 'function') continue
+    let text = sourceTexts.get(fn)
+    if (text === undefined) {
+      text = Function.prototype.toString.call(fn)
+      sourceTexts.set(fn, text)
+    }
+    parts.push(text)
+  }
+  const source = parts.join('\n')
+  seen.add(source)
+  return source
+}
+
+/** The {@link RequestView} of a Hono request: full path from `c.req.url` (so `basePath` and `app.route` prefixes count), raw query string. */
+function viewOf(c: Context, source: () => string | undefined): RequestView<Context> {
+  const [path, query] = splitUrl(c.req.url)
+  return {
+    method: c.req.method,
+    path,
+    query,
+    header: (name) => c.req.header(name),
+    raw: c,
+    source,
+  }
+}
+
+/** `[name, value]` pairs of `headers`, one pair per `Set-Cookie` (`getSetCookie`), names lower case. */
+function pairsOf(headers: Headers): HeaderPairs {
+  const out: HeaderPairs = []
+  for (const [name, value] of headers) if (name !== 'set-cookie') out.push([name, value])
+  const cookies =
+    typeof headers.getSetCookie === 'function'
+      ? headers.getSetCookie()
+      : headers.has('set-cookie')
+        ? [headers.get('set-cookie') as string]
+        : []
+  for (const value of cookies) out.push(['set-cookie', value])
+  return out
+}
+
+/**
+ * The headers a response created now would carry: those outer middleware set
+ * before the cache ran (`c.header()`, or `c.res.headers` as `cors()` does).
+ * Read through `c.newResponse(null)`, which leaves the Context untouched.
+ */
+function priorHeaders(c: Context): Set<string> {
+  const prior = new Set<string>()
+  try {
+    for (const [name, value] of pairsOf(c.newResponse(null).headers)) prior.add(`${name}\n${value}`)
+  } catch {
+    // A status set before the cache that a Response refuses: nothing to subtract.
+  }
+  return prior
+}
+
+/** Replays a hit through `c.body`, so headers outer middleware set for this request stay on it. */
+function replay(c: Context, hit: ViewHit): Response {
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, value] of hit.headers) {
+    const key = name.toLowerCase()
+    const prev = headers[key]
+    headers[key] =
+      prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+  }
+  return (c.body as (data: Uint8Array | null, status: number, h: typeof headers) => Response)(
+    hit.body ?? null,
+    hit.status,
+    headers,
+  )
+}
+
+/** Hands a promise to the runtime's `waitUntil` where there is one (Workers, Deno Deploy), so the store is not cut off. */
+function keepAlive(c: Context, work: Promise<unknown>): void {
+  let ctx: { waitUntil?: (p: Promise<unknown>) => void } | undefined
+  try {
+    ctx = c.executionCtx
+  } catch {
+    return // no ExecutionContext (Node, Bun): the process outlives the response anyway
+  }
+  ctx?.waitUntil?.(work)
+}
+
+function toBytes(chunk: unknown): Uint8Array | undefined {
+  if (chunk instanceof Uint8Array) return chunk
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
+  if (ArrayBuffer.isView(chunk))
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk)
+  return undefined
+}
+
+/**
+ * Captures the response the rest of the chain produced (`c.res`) and stores
+ * it once its body has been delivered. A bodiless response is stored at once.
+ * Otherwise `c.res` is replaced by a response with the same status and headers
+ * whose body passes every chunk through unchanged as the client reads it,
+ * keeping a copy up to `maxBodySize`: a stream is not delayed or buffered,
+ * backpressure holds, and a client going away cancels the handler's stream
+ * (its `onAbort` runs) and nothing is stored. A body that fails is not stored.
+ */
+function capture(
+  engine: ViewCache<Context>,
+  c: Context,
+  miss: ViewMiss,
+  slot: Slot,
+  prior: Set<string>,
+): void {
+  const res = c.res
+  const status = res.status
+  const headers = pairsOf(res.headers).filter(([n, v]) => !prior.has(`${n}\n${v}`))
+  const probe: CapturedResponse = {
+    status,
+    headers,
+    body: Buffer.alloc(0),
+    complete: true,
+    errored: false,
+  }
+  if (engine.refusal(probe) !== undefined) return
+  const length = Number(res.headers.get('content-length') ?? Number.NaN)
+  if (length > engine.maxBodySize) return
+
+  // Only whole bodies get here: a cancelled or failed body is never stored.
+  const store = (body: Buffer): void => {
+    const response: CapturedResponse = {
+      status,
+      headers,
+      body,
+      complete: true,
+      errored: c.error !== undefined,
+    }
+    keepAlive(c, engine.store(miss, response, slot, responseTimeoutOf(c)))
+  }
+
+  let source: ReadableStream<Uint8Array> | null
+  try {
+    source = res.body
+  } catch {
+    return // a status no Response may carry a body with (an upgrade): not ours
+  }
+  if (source === null) {
+    store(Buffer.alloc(0))
+    return
+  }
+  let reader: ReadableStreamDefaultReader<unknown>
+  try {
+    reader = source.getReader()
+  } catch {
+    return // already read or locked by someone else: leave it alone
+  }
+  const max = engine.maxBodySize
+  let chunks: Uint8Array[] | undefined = []
+  let size = 0
+  const tapped = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let result: Awaited<ReturnType<typeof reader.read>>
+        try {
+          result = await reader.read()
+        } catch (error) {
+          chunks = undefined
+          controller.error(error)
+          return
+        }
+        if (result.done) {
+          controller.close()
+          if (chunks !== undefined) store(Buffer.concat(chunks, size))
+          chunks = undefined
+          return
+        }
+        const bytes = toBytes(result.value)
+        if (bytes === undefined) {
+          chunks = undefined // not bytes: pass it on, never store it
+          controller.enqueue(result.value as Uint8Array)
+          return
+        }
+        if (chunks !== undefined) {
+          size += bytes.byteLength
+          if (size > max) chunks = undefined
+          else chunks.push(bytes)
+        }
+        controller.enqueue(bytes)
+      },
+      cancel(reason) {
+        chunks = undefined
+        return reader.cancel(reason)
+      },
+    },
+    { highWaterMark: 0 },
+  )
+  let replacement: Response
+  try {
+    replacement = new Response(tapped, res)
+  } catch {
+    reader.releaseLock()
+    return
+  }
+  c.res = replacement
+}
+
+function isViewSlotProvider(cache: unknown): cache is ViewSlotProvider {
+  return (
+    (typeof cache === 'object' || typeof cache === 'function') &&
+    cache !== null &&
+    typeof (cache as { viewSlot?: unknown }).viewSlot === 'function'
+  )
+}
+
+function stubContext(path: string, query: QueryArgs | undefined): Context {
+  const pairs = queryPairs(query)
+  const qs = new URLSearchParams(pairs).toString()
+  const url = `http://localhost${path}${qs ? `?${qs}` : ''}`
+  const params = new URLSearchParams(pairs)
+  return {
+    req: {
+      method: 'GET',
+      url,
+      path,
+      header: () => undefined,
+      query: (name?: string) =>
+        name === undefined ? Object.fromEntries(params) : (params.get(name) ?? undefined),
+    },
+  } as unknown as Context
+}
+
+/**
+ * Hono middleware caching the route's whole response (Flask-Caching's
+ * `@cached`): status, headers and body, replayed byte for byte on a hit
+ * without running the handler. Options are resolved and checked now: an
+ * unknown option or a bad value throws a TypeError naming it.
+ *
+ * - **Hit**: answered with `c.body(body, status, headers)`, so headers outer
+ *   middleware set for this request (`requestId()`, `cors()`) are added as on
+ *   any response. `HEAD` gets the headers and no body.
+ * - **Miss**: `await next()`, then the response in `c.res` is captured while it
+ *   is sent (streams keep streaming) and stored once its body has been read to
+ *   the end. Headers that outer middleware had set before the cache ran are not
+ *   stored.
+ * - **Errors**: a handler that throws reaches `app.onError` unchanged; with
+ *   `c.error` set, the response is never stored. Set `c.error` yourself (for
+ *   example in the `onError` callback of `stream()`) to keep a response out.
+ *
+ * Requests of an app passed to `cache.initApp(app)` use that app's backend
+ * (the app binder adds `app.use(...)` middleware, so call `initApp` before
+ * registering routes). Hono's `Context` does not name its app, so without
+ * `initApp` the backend is that of the last app initialised, else the Cache's own.
+ *
+ * @param cache - the cachette `Cache`
+ * @param options - validated now
+ * @throws TypeError when `cache` is not a cachette Cache or an option is unknown or mistyped
+ * @throws InvalidTimeoutError for a bad `timeout`
+ *
+ * @example
+ * app.get('/search', cached(cache, { queryString: true, timeout: 60 }), (c) => c.json(search(c.req.query('q'))))
+ */
+export function cached<E extends Env = Env>(
+  cache: ViewSlotProvider,
+  options?: CachedOptions<E>,
+): CachedHandler<E> {
+  if (!isViewSlotProvider(cache)) {
+    throw new TypeError(
+      `${WHAT} needs a cachette Cache as its first argument, got ${typeName(cache)}`,
+    )
+  }
+  const engine = new ViewCache<Context>(options as ViewCacheOptions<Context> | undefined, WHAT)
+  const slotOf = (): Slot => cache.viewSlot()
+  const sources = new Set<string>()
+
+  const handler = async function cached(c: Context, next: Next): Promise<Response | undefined> {
+    const slot = slotOf()
+    const index = c.req.routeIndex
+    const result = await engine.lookup(
+      viewOf(c, () => routeSource(c, index, sources)),
+      slot,
+    )
+    if (result.kind === 'hit') return replay(c, result)
+    if (result.kind === 'bypass') {
+      await next()
+      return undefined
+    }
+    const prior = priorHeaders(c)
+    await next()
+    if (c.error === undefined) capture(engine, c, result, slot, prior)
+    return undefined
+  } as unknown as CachedHandler<E>
+
+  exposeView(handler, engine, slotOf, stubContext, sources)
+  return handler
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value !== 'object') return typeof value
+  return (value as object).constructor?.name ?? 'object'
+}
+
+/**
+ * Sets how long the response being built is cached, overriding the route's
+ * `timeout` (Flask-Caching's `CachedResponse(response, timeout)`). Call it
+ * from the handler. `undefined` or `0` falls back to the route's timeout; the
+ * route's `cacheStatuses`, `responseFilter` and the other rules still decide
+ * whether it is stored.
+ *
+ * @param c - the request's Hono `Context`
+ * @param timeout - seconds or a duration string (`'30s'`, `'1h'`)
+ * @throws InvalidTimeoutError for a bad timeout
+ *
+ * @example
+ * app.get('/feed', cached(cache, { timeout: '1h' }), async (c) => {
+ *   const feed = await loadFeed()
+ *   setCacheTimeout(c, feed.isLive ? 10 : '1h')
+ *   return c.json(feed)
+ * })
+ */
+export function setCacheTimeout(c: Context, timeout: Timeout | undefined): void {
+  setResponseTimeout(c, timeout)
+}
+
+interface HonoLike {
+  use(handler: (c: unknown, next: () => Promise<void>) => Promise<void>): unknown
+}
+
+/**
+ * `cache.initApp(app)` on a Hono app: adds `app.use(...)` middleware that runs
+ * the rest of each request with the app as the current app, so `cached()` and
+ * `memoize` inside its requests use the app's backend. Hono runs middleware in
+ * registration order, so it covers the routes registered after `initApp`; for a
+ * sub-app mounted with `app.route()`, initialise it before mounting it.
+ */
+function bindHono(app: object): boolean {
+  const a = app as Record<string, unknown>
+  if (
+    typeof a.fetch !== 'function' ||
+    typeof a.use !== 'function' ||
+    typeof a.route !== 'function' ||
+    typeof a.onError !== 'function' ||
+    typeof a.notFound !== 'function' ||
+    typeof a.basePath !== 'function'
+  ) {
+    return false
+  }
+  if (boundApps.has(app)) return true
+  boundApps.add(app)
+  ;(app as HonoLike).use(async function cachetteAppContext(_c, next) {
+    await appContext.run(app, next)
+  })
+  return true
+}
+
+registerAppBinder(bindHono)

@@ -1,0 +1,482 @@
+/**
+ * `cachette/koa`: view caching for Koa 3, a thin adapter onto the
+ * framework-neutral engine (`src/core/view.ts`). It never imports `koa`.
+ *
+ * @example
+ * import Koa from 'koa'
+ * import { Cache } from 'cachette'
+ * import { cached } from 'cachette/koa'
+ *
+ * const cache = new Cache({ CACHE_TYPE: 'SimpleCache' })
+ * const app = new Koa()
+ * app.use(cached(cache, { timeout: '5m' }))
+ * app.use((ctx) => { ctx.body = { now: Date.now() } })
+ * @packageDocumentation
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { pipeline, Readable, Stream, Transform } from 'node:stream'
+import { appContext, registerAppBinder } from '../../core/context.js'
+import type { Timeout } from '../../core/duration.js'
+import type { Slot } from '../../core/slot.js'
+import {
+  type CapturedResponse,
+  exposeView,
+  groupHeaders,
+  type QueryArgs,
+  queryPairs,
+  type RequestView,
+  requestViewOf,
+  responseTimeoutOf,
+  setResponseTimeout,
+  type ViewAttributes,
+  ViewCache,
+  type ViewCacheOptions,
+  type ViewHit,
+  type ViewMiss,
+} from '../../core/view.js'
+import { currentHeaders, type HeaderPairs } from '../shared/node-response.js'
+
+export type {
+  DeleteCachedTarget,
+  QueryArgs,
+  QueryValue,
+  StoredView,
+  ViewCacheOptions,
+  ViewKeyArgs,
+} from '../../core/view.js'
+
+/**
+ * The parts of a Koa context the adapter reads and writes. Koa's own
+ * `Context` (and `ParameterizedContext` with any state) satisfies it; it is
+ * spelled out here so that `cachette/koa` needs no Koa types to compile.
+ */
+export interface KoaContext {
+  /** The Koa application serving the request (the current app for `memoize`). */
+  readonly app: object
+  /** The `node:http` request. */
+  readonly req: IncomingMessage
+  /** The `node:http` response. */
+  readonly res: ServerResponse
+  /** The request method. */
+  readonly method: string
+  /** The URL as received, before any `koa-mount` rewrote `ctx.url`. */
+  readonly originalUrl: string
+  /** The response status. */
+  status: number
+  /** The response status message. */
+  readonly message: string
+  /** The response body. */
+  body: unknown
+  /** `false` when the app writes to `ctx.res` itself, bypassing Koa's response handling. */
+  respond?: boolean | undefined
+  /** Whether the response can still be written. */
+  readonly writable: boolean
+  /** Sets a response header. */
+  set(field: string, val: string | string[]): void
+  /** Removes a response header. */
+  remove(field: string): void
+}
+
+/** Koa's `next`. */
+export type KoaNext = () => Promise<unknown>
+
+/**
+ * Options of {@link cached}; see {@link ViewCacheOptions} for each option
+ * and its default. Callbacks (`keyPrefix`, `unless`, `forcedUpdate`,
+ * `isStale`, `makeCacheKey`) receive the Koa context.
+ *
+ * `sourceCheck` has no effect with Koa: Koa composes middleware into closures,
+ * so the handlers that follow the cache cannot be found to hash their source.
+ *
+ * @typeParam Ctx - the context type your callbacks receive; give your app's
+ * context type to type them: `cached<MyContext>(cache, { keyPrefix: (ctx) => ... })`.
+ */
+export type CachedOptions<Ctx extends KoaContext = KoaContext> = ViewCacheOptions<Ctx>
+
+/**
+ * What {@link cached} returns: Koa middleware, plus Flask-Caching's
+ * `cache_timeout` attribute of a cached view.
+ */
+export interface CachedMiddleware extends ViewAttributes<KoaContext> {
+  /** Serves the request from the cache, or runs the rest of the chain and stores its response. */
+  (ctx: KoaContext, next: KoaNext): Promise<void>
+}
+
+const WHAT = 'cachette/koa: cached(cache, options)'
+
+/** Statuses Koa sends without a body (its `statuses.empty`). */
+const EMPTY_STATUS: ReadonlySet<number> = new Set([204, 205, 304])
+
+/** The {@link RequestView} of a Koa request; keyed on `ctx.originalUrl`, so a `koa-mount` prefix is part of the key. */
+function viewOf(ctx: KoaContext): RequestView<KoaContext> {
+  return requestViewOf(ctx.method, ctx.originalUrl ?? ctx.req.url ?? '/', ctx.req.headers, ctx)
+}
+
+function snapshot(res: ServerResponse): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const [n, v] of currentHeaders(res)) {
+    const lower = n.toLowerCase()
+    const values = out.get(lower)
+    if (values) values.push(v)
+    else out.set(lower, [v])
+  }
+  return out
+}
+
+function without(headers: HeaderPairs, ...names: string[]): HeaderPairs {
+  return headers.filter(([n]) => !names.includes(n.toLowerCase()))
+}
+
+/** Replays a hit: status, then the stored headers, then the body (so Koa keeps the stored `Content-Type`). */
+function replay(ctx: KoaContext, hit: ViewHit): void {
+  ctx.status = hit.status
+  const headers = groupHeaders(hit.headers)
+  for (const [name, value] of headers) ctx.set(name, value)
+  if (hit.body !== undefined) {
+    ctx.body = hit.body
+    // Koa types a Buffer body as octet-stream when no Content-Type is set; keep the stored headers exact.
+    if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) ctx.remove('Content-Type')
+  }
+}
+
+/**
+ * A Node readable for the stream-like bodies Koa accepts (converted as Koa's
+ * own `respond()` converts them), `null` for a stream that cannot be read
+ * through (not a readable), else `undefined` (not a stream).
+ */
+function streamOf(body: object): Readable | null | undefined {
+  if (body instanceof Readable) return body
+  if (typeof (body as { pipe?: unknown }).pipe === 'function' && isLegacyStream(body)) {
+    return body as Readable
+  }
+  if (body instanceof Stream) return null
+  if (typeof Blob !== 'undefined' && body instanceof Blob) return Readable.from(body.stream())
+  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) {
+    return Readable.from(body)
+  }
+  if (typeof Response !== 'undefined' && body instanceof Response) {
+    return Readable.from(body.body ?? '')
+  }
+  return undefined
+}
+
+/** Koa's `isStream` for readables that are not `stream.Readable` instances. */
+function isLegacyStream(s: object): boolean {
+  const r = s as Record<string, unknown>
+  return (
+    r.readable === true &&
+    typeof r.read === 'function' &&
+    typeof r.readableObjectMode === 'boolean' &&
+    typeof r.destroy === 'function' &&
+    typeof r.destroyed === 'boolean'
+  )
+}
+
+/**
+ * The bytes Koa's `respond()` will send for a non-stream body, and the header
+ * changes it makes on the way, or `undefined` when there is nothing to store
+ * (a body `JSON.stringify` rejects: Koa answers that with an error).
+ */
+function bufferedBody(
+  ctx: KoaContext,
+  status: number,
+  headers: HeaderPairs,
+  max: number,
+): { body: Buffer | undefined; headers: HeaderPairs } | undefined {
+  const body = ctx.body
+  if (EMPTY_STATUS.has(status)) {
+    // respond() sets `ctx.body = null`, which strips these.
+    return {
+      body: Buffer.alloc(0),
+      headers: without(headers, 'content-type', 'content-length', 'transfer-encoding'),
+    }
+  }
+  if (body === null || body === undefined) {
+    if ((ctx as { response?: { _explicitNullBody?: boolean } }).response?._explicitNullBody) {
+      return {
+        body: Buffer.alloc(0),
+        headers: [
+          ...without(headers, 'content-type', 'transfer-encoding', 'content-length'),
+          ['Content-Length', '0'],
+        ],
+      }
+    }
+    // respond() answers a missing body with the status message as text.
+    const text = ctx.req.httpVersionMajor >= 2 ? String(status) : ctx.message || String(status)
+    const bytes = Buffer.from(text, 'utf8')
+    return {
+      body: bytes,
+      headers: [
+        ...without(headers, 'content-type', 'content-length'),
+        ['Content-Type', 'text/plain; charset=utf-8'],
+        ['Content-Length', String(bytes.length)],
+      ],
+    }
+  }
+  if (Buffer.isBuffer(body)) {
+    return { body: body.length > max ? undefined : Buffer.from(body), headers }
+  }
+  if (typeof body === 'string') {
+    return { body: Buffer.byteLength(body) > max ? undefined : Buffer.from(body, 'utf8'), headers }
+  }
+  let json: string | undefined
+  try {
+    json = JSON.stringify(body)
+  } catch {
+    return undefined
+  }
+  const bytes = Buffer.from(json ?? '', 'utf8')
+  return { body: bytes.length > max ? undefined : bytes, headers }
+}
+
+/**
+ * Replaces a stream body with a pass-through that collects the chunks (up to
+ * `maxBodySize`) on their way to the client. Returns a getter for the
+ * collected body: `undefined` unless the source ended without error within
+ * `maxBodySize`.
+ */
+function teeStream(ctx: KoaContext, source: Readable, max: number): () => Buffer | undefined {
+  let chunks: Buffer[] | undefined = []
+  let size = 0
+  let ended = false
+  let failed = false
+  const tee = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (chunks !== undefined) {
+        size += chunk.length
+        if (size > max) chunks = undefined
+        else chunks.push(chunk)
+      }
+      callback(null, chunk)
+    },
+    flush(callback) {
+      ended = true
+      callback()
+    },
+  })
+  pipeline(source, tee, (error) => {
+    if (error) {
+      failed = true
+      chunks = undefined
+    }
+  })
+  // Assigning a new stream makes Koa drop Content-Length; keep the one the app set.
+  const length = ctx.res.getHeader('Content-Length')
+  ctx.body = tee
+  if (length !== undefined && !ctx.res.hasHeader('Content-Length')) {
+    ctx.res.setHeader('Content-Length', length)
+  }
+  return () => {
+    if (!ended || failed || chunks === undefined) return undefined
+    const body = Buffer.concat(chunks, size)
+    chunks = undefined
+    return body
+  }
+}
+
+/**
+ * Captures the response the rest of the chain left on `ctx` (status,
+ * headers, body) and stores it once Koa has finished sending it. Runs after
+ * `await next()`, before outer middleware post-processes the response, so a
+ * compression layer further out compresses after this and the identity
+ * bytes are stored.
+ */
+function capture(
+  engine: ViewCache<KoaContext>,
+  ctx: KoaContext,
+  miss: ViewMiss,
+  slot: Slot,
+  before: Map<string, string[]>,
+): void {
+  // The app wrote to ctx.res itself (or ended it): nothing Koa-level to capture.
+  if (ctx.respond === false || !ctx.writable || ctx.res.headersSent) return
+  const res = ctx.res
+  const status = ctx.status
+  // Headers outer middleware set before the cache ran are per request and left out.
+  const own = currentHeaders(res).filter(
+    ([n, v]) => !(before.get(n.toLowerCase())?.includes(v) ?? false),
+  )
+  const max = engine.maxBodySize
+  let headers: HeaderPairs
+  let bodyOf: () => Buffer | undefined
+  const body = ctx.body
+  const stream =
+    !EMPTY_STATUS.has(status) && typeof body === 'object' && body !== null && !Buffer.isBuffer(body)
+      ? streamOf(body)
+      : undefined
+  if (stream === null) return
+  if (stream !== undefined) {
+    headers = own
+    bodyOf = teeStream(ctx, stream, max)
+  } else {
+    const buffered = bufferedBody(ctx, status, own, max)
+    if (buffered === undefined) return
+    headers = buffered.headers
+    bodyOf = () => buffered.body
+  }
+  // 'finish' means Koa sent the whole response; a client that went away gets no store.
+  res.once('finish', () => {
+    const response: CapturedResponse = {
+      status,
+      headers,
+      body: bodyOf(),
+      complete: true,
+      errored: false,
+    }
+    void engine.store(miss, response, slot, responseTimeoutOf(ctx))
+  })
+}
+
+function slotProvider(cache: unknown): () => Slot {
+  const c = cache as { viewSlot?: unknown } | null | undefined
+  if ((typeof c !== 'object' && typeof c !== 'function') || c === null) {
+    throw new TypeError(`${WHAT} needs a cachette Cache as its first argument, got ${typeof c}`)
+  }
+  if (typeof c.viewSlot !== 'function') {
+    throw new TypeError(`${WHAT} needs a cachette Cache as its first argument`)
+  }
+  const provider = c as { viewSlot(): Slot }
+  return () => provider.viewSlot()
+}
+
+/**
+ * Koa middleware caching the whole response of the requests it sees
+ * (Flask-Caching's `@cached`): mount it on a route
+ * (`router.get('/x', cached(cache, opts), handler)`) or for the whole app
+ * (`app.use(cached(cache, opts))`). Options are checked now: an unknown
+ * option or a bad value throws a TypeError naming it.
+ *
+ * On a hit it sets the stored status, headers and body (a Buffer) on `ctx`
+ * and does not call `next`; for `HEAD`, the status and headers only. On a
+ * miss it awaits `next()` and captures what the rest of the chain left on
+ * `ctx`: a string, Buffer or JSON body as the bytes Koa sends, a stream body
+ * by passing it through a collector. The entry is stored once Koa has sent
+ * the response. An error thrown downstream propagates unchanged and nothing
+ * is stored. Downstream runs with `ctx.app` as the current app, so `memoize`
+ * in a multi-app `Cache` uses that app's backend.
+ *
+ * @param cache - the cachette `Cache`
+ * @param options - see {@link ViewCacheOptions}; callbacks receive the Koa context
+ *
+ * @example
+ * router.get('/search', cached(cache, { queryString: true, timeout: 60 }), search)
+ */
+export function cached<Ctx extends KoaContext = KoaContext>(
+  cache: object,
+  options?: CachedOptions<Ctx>,
+): CachedMiddleware {
+  const slotOf = slotProvider(cache)
+  const engine = new ViewCache<KoaContext>(options as ViewCacheOptions<KoaContext>, WHAT)
+
+  const serve = async (ctx: KoaContext, next: KoaNext): Promise<void> => {
+    const slot = slotOf()
+    const result = await engine.lookup(viewOf(ctx), slot)
+    if (result.kind === 'hit') {
+      replay(ctx, result)
+      return
+    }
+    if (result.kind === 'bypass') {
+      await next()
+      return
+    }
+    const before = snapshot(ctx.res)
+    // A downstream error propagates unchanged; nothing is captured, so nothing is stored.
+    await next()
+    capture(engine, ctx, result, slot, before)
+  }
+
+  const cachedMiddleware = function cachedMiddleware(
+    ctx: KoaContext,
+    next: KoaNext,
+  ): Promise<void> {
+    const app = ctx.app
+    if ((typeof app === 'object' || typeof app === 'function') && app !== null) {
+      return appContext.run(app, serve, ctx, next)
+    }
+    return serve(ctx, next)
+  } as CachedMiddleware
+
+  exposeView(cachedMiddleware, engine, slotOf, stubContext)
+  return cachedMiddleware
+}
+
+/** The stand-in Koa context that key callbacks receive outside of a request (`makeCacheKey`, `deleteCached`). */
+function stubContext(path: string, query: QueryArgs | undefined): KoaContext {
+  const pairs = queryPairs(query)
+  const qs = new URLSearchParams(pairs).toString()
+  const url = qs ? `${path}?${qs}` : path
+  return {
+    method: 'GET',
+    url,
+    originalUrl: url,
+    path,
+    querystring: qs,
+    query: Object.fromEntries(pairs),
+    headers: {},
+    get: () => '',
+  } as unknown as KoaContext
+}
+
+/**
+ * Sets how long the response being built is cached, overriding the route's
+ * `timeout` (Flask-Caching's `CachedResponse(response, timeout)`). Call it
+ * from downstream middleware or the handler before it returns. `undefined` or
+ * `0` falls back to the route's timeout, as in Flask-Caching; the route's
+ * `cacheStatuses`, `responseFilter` and the other rules still decide whether
+ * it is stored.
+ *
+ * @param ctx - the Koa context of the request
+ * @param timeout - seconds or a duration string (`'30s'`, `'1h'`)
+ *
+ * @example
+ * router.get('/feed', cached(cache, { timeout: '1h' }), async (ctx) => {
+ *   const feed = await loadFeed()
+ *   setCacheTimeout(ctx, feed.isLive ? 10 : '1h')
+ *   ctx.body = feed
+ * })
+ */
+export function setCacheTimeout(ctx: object, timeout: Timeout | undefined): void {
+  setResponseTimeout(ctx, timeout)
+}
+
+/** The shape of a Koa application that {@link bindKoa} recognises. */
+interface KoaAppLike {
+  use(fn: unknown): unknown
+  callback(): unknown
+  createContext(req: unknown, res: unknown): unknown
+  middleware: unknown[]
+  context: object
+}
+
+const boundApps = new WeakSet<object>()
+
+function isKoaApp(app: object): app is KoaAppLike {
+  const a = app as Partial<KoaAppLike>
+  return (
+    typeof a.use === 'function' &&
+    typeof a.callback === 'function' &&
+    typeof a.createContext === 'function' &&
+    Array.isArray(a.middleware) &&
+    typeof a.context === 'object' &&
+    a.context !== null
+  )
+}
+
+/**
+ * `initApp` on a Koa app: a middleware at the front of `app.middleware` that
+ * runs each request with the app as the current app. Koa composes its
+ * middleware when `app.callback()` (or `app.listen()`) is called, so
+ * `cache.initApp(app)` must come before that.
+ */
+function bindKoa(app: object): boolean {
+  if (!isKoaApp(app)) return false
+  if (!boundApps.has(app)) {
+    boundApps.add(app)
+    app.middleware.unshift(function cachetteAppContext(_ctx: unknown, next: KoaNext) {
+      return appContext.run(app, next)
+    })
+  }
+  return true
+}
+
+registerAppBinder(bindKoa)
