@@ -8,6 +8,7 @@ export default defineConfig({
     fastify: 'src/frameworks/fastify/index.ts',
     koa: 'src/frameworks/koa/index.ts',
     hono: 'src/frameworks/hono/index.ts',
+    redis: 'src/backends/redis/index.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
@@ -16,7 +17,9 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: true,
-  external: ['express', 'fastify', 'fastify-plugin', 'koa', 'hono'],
+  external: ['express', 'fastify', 'fastify-plugin', 'koa', 'hono', 'ioredis'],
+  // Backends load their client with createRequire(import.meta.url); shim it in the CJS build.
+  shims: true,
   // Keep 'node:' specifiers: node:test has no unprefixed form.
   removeNodeProtocol: false,
 })

@@ -11,6 +11,7 @@ import { filesystemGroup } from './groups/filesystem.js'
 import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
 import { memoizeGroup } from './groups/memoize.js'
 import { memoryGroup } from './groups/memory.js'
+import { redisGroup } from './groups/redis.js'
 import type { Group, GroupContext } from './lib/group.js'
 import { environment, fullMarkdown, type GroupResult, writeResults } from './lib/report.js'
 
@@ -22,6 +23,7 @@ const GROUPS: readonly Group[] = [
   koaGroup,
   honoGroup,
   filesystemGroup,
+  redisGroup,
 ]
 
 const { values } = parseArgs({
@@ -35,7 +37,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis] [--no-write]',
   )
   process.exit(0)
 }

@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url'
 import { FileSystemCache } from './backends/filesystem/index.js'
 import { SimpleCache } from './backends/memory/index.js'
 import { NullCache } from './backends/null/index.js'
+import { RedisCache, RedisClusterCache, RedisSentinelCache } from './backends/redis/index.js'
 import type { BackendClass, BackendFactory, CacheBackend } from './core/backend.js'
 import { ConfigError } from './core/errors.js'
 
@@ -25,37 +26,30 @@ const known = (name: string, load: Loader): Known => ({ name, load })
  * nothing heavy.
  */
 const BACKENDS = new Map<string, Known>()
-function register(k: Known, ...aliases: string[]): void {
-  BACKENDS.set(k.name, k)
-  for (const a of aliases) BACKENDS.set(a, k)
+const TABLE: [name: string, load: Loader, ...aliases: string[]][] = [
+  ['NullCache', () => NullCache, 'null'],
+  ['SimpleCache', () => SimpleCache, 'simple'],
+  ['FileSystemCache', () => FileSystemCache, 'filesystem'],
+  // The Redis backends load ioredis only when constructed (a missing client is
+  // a MissingDependencyError naming it), so listing them here costs nothing.
+  ['RedisCache', () => RedisCache, 'redis'],
+  ['RedisSentinelCache', () => RedisSentinelCache, 'redissentinel'],
+  ['RedisClusterCache', () => RedisClusterCache, 'rediscluster'],
+]
+for (const [name, load, ...aliases] of TABLE) {
+  const entry = known(name, load)
+  BACKENDS.set(name, entry)
+  for (const alias of aliases) BACKENDS.set(alias, entry)
 }
-register(
-  known('NullCache', () => NullCache),
-  'null',
-)
-register(
-  known('SimpleCache', () => SimpleCache),
-  'simple',
-)
-register(
-  known('FileSystemCache', () => FileSystemCache),
-  'filesystem',
-)
 
 /** Flask-Caching backends that later cachette releases add; named so the error says so. */
 const PLANNED = new Set([
-  'RedisCache',
-  'RedisSentinelCache',
-  'RedisClusterCache',
   'MemcachedCache',
   'SASLMemcachedCache',
   'SpreadSASLMemcachedCache',
   'S3Cache',
   'GoogleCloudStorageCache',
   'UWSGICache',
-  'redis',
-  'redissentinel',
-  'rediscluster',
   'memcached',
   'gaememcached',
   'saslmemcached',

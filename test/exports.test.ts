@@ -27,6 +27,7 @@ const EXPECTED: Record<string, string[]> = {
   './fastify': ['cachette', 'cached', 'setCacheTimeout', 'default'],
   './koa': ['cached', 'setCacheTimeout'],
   './hono': ['cached', 'setCacheTimeout'],
+  './redis': ['RedisCache', 'RedisSentinelCache', 'RedisClusterCache'],
   './testing': ['backendContract', 'sampleValues'],
 }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes sure the servers the test suite starts (on free loopback ports) are
+# installed. On Debian as root it installs the missing packages itself, so
+# `npm test` works on a fresh machine; elsewhere it names what to install.
+set -euo pipefail
+PACKAGES=(redis-server redis-sentinel redis-tools)
+BINARIES=(redis-server redis-sentinel redis-cli)
+
+missing=()
+for bin in "${BINARIES[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test servers missing (${missing[*]}): installing ${PACKAGES[*]}" >&2
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+  exit 0
+fi
+echo "The tests need ${missing[*]}: install them with" >&2
+echo "  sudo apt-get install ${PACKAGES[*]}" >&2
+exit 1

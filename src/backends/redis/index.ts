@@ -1,0 +1,977 @@
+/**
+ * Redis backends, configured by Flask-Caching's `CACHE_REDIS_*` keys or by
+ * camelCase options: {@link RedisCache} (one server), {@link RedisSentinelCache}
+ * (a master found through Sentinel, surviving failovers) and
+ * {@link RedisClusterCache} (Redis Cluster). They need the `ioredis` package
+ * (`npm install ioredis`), loaded when a backend is constructed, so importing
+ * this module costs nothing without it. They need Redis 4.0 or newer
+ * (`UNLINK`, `FLUSHDB ASYNC`).
+ *
+ * One server:
+ * ```ts
+ * import { Cache } from 'cachette'
+ * import { RedisCache } from 'cachette/redis'
+ * const cache = new Cache({ CACHE_TYPE: RedisCache, CACHE_REDIS_URL: 'redis://localhost:6379/0' })
+ * await cache.set('greeting', 'hello', 60)
+ * console.log(await cache.get('greeting'))
+ * ```
+ *
+ * Sentinel:
+ * ```ts
+ * import { Cache } from 'cachette'
+ * import { RedisSentinelCache } from 'cachette/redis'
+ * const sentinels = [['10.0.0.1', 26379], ['10.0.0.2', 26379], ['10.0.0.3', 26379]]
+ * const cache = new Cache({ CACHE_TYPE: RedisSentinelCache, CACHE_REDIS_SENTINELS: sentinels, CACHE_REDIS_SENTINEL_MASTER: 'mymaster' })
+ * await cache.set('greeting', 'hello', 60)
+ * ```
+ *
+ * Cluster:
+ * ```ts
+ * import { Cache } from 'cachette'
+ * import { RedisClusterCache } from 'cachette/redis'
+ * const cache = new Cache({ CACHE_TYPE: RedisClusterCache, CACHE_REDIS_CLUSTER: '10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000' })
+ * await cache.setMany({ a: 1, b: 2 }) // keys in any hash slots
+ * console.log(await cache.getMany('a', 'b'))
+ * ```
+ *
+ * **When Redis is down** the backends fail fast instead of hanging: commands
+ * issued while disconnected fail at once (ioredis' offline queue is off), a
+ * command gets at most `commandTimeout` (1 s) for its answer, the client
+ * reconnects forever with a backoff capped at 2 s, and an `'error'` listener
+ * is always attached, logging through the cache's logger (rate-limited), so
+ * a connection error never crashes the process. Cached views and memoized
+ * functions keep answering, uncached, and caching resumes on its own when the
+ * server is back. All of it can be overridden through `CACHE_OPTIONS`
+ * (`enableOfflineQueue`, `commandTimeout`, `connectTimeout`,
+ * `maxRetriesPerRequest`, `retryStrategy`, ...), which passes every key
+ * cachette does not know to the ioredis constructor.
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto'
+import { type BackendFactoryOptions, BaseCache, type BaseCacheOptions } from '../../core/backend.js'
+import { decodeValue, encodeValue } from '../../core/codec.js'
+import {
+  ConfigError,
+  CorruptEntryError,
+  DeleteManyError,
+  InvalidTimeoutError,
+  NotAnIntegerError,
+} from '../../core/errors.js'
+import { ErrorReporter, warnOnce } from '../../core/log.js'
+import {
+  type ClusterClient,
+  CONNECTION_DEFAULTS,
+  loadIoRedis,
+  loadSlotFunction,
+  ReadyGate,
+  type RedisClient,
+  reconnectDelay,
+  reconnectOnReadonly,
+  type SlotFunction,
+  type WireKey,
+} from './client.js'
+import {
+  checkClientOptions,
+  checkDb,
+  checkPort,
+  checkPrefix,
+  escapeGlob,
+  parseClusterNodes,
+  parseRedisUrl,
+  parseSentinels,
+  splitFactoryOptions,
+} from './options.js'
+
+/** Options shared by the three Redis backends. */
+export interface RedisCommonOptions extends BaseCacheOptions {
+  /**
+   * Prepended to every key (`flask_cache_` + `view//users`). {@link BaseRedisCache.clear}
+   * removes exactly the keys under it, so apps sharing a database stay apart.
+   * `CACHE_KEY_PREFIX` sets it (default `'flask_cache_'` there); the class
+   * default is no prefix.
+   * @default ''
+   */
+  keyPrefix?: string
+  /**
+   * Without a key prefix, `clear()` refuses (it could only empty the whole
+   * database). `true` lets it run `FLUSHDB` instead, as Flask-Caching does.
+   * `CACHE_OPTIONS: { allowFlush: true }` sets it.
+   * @default false
+   */
+  allowFlush?: boolean
+  /**
+   * Options for the ioredis constructor (`Redis` or `Cluster`), on top of the
+   * fail-fast defaults. Through a factory, every `CACHE_OPTIONS` key cachette
+   * does not know lands here. `decodeResponses` and `keyPrefix` are refused.
+   */
+  clientOptions?: Record<string, unknown>
+}
+
+/** Options of {@link RedisCache}. */
+export interface RedisCacheOptions extends RedisCommonOptions {
+  /**
+   * An existing ioredis `Redis` (or `Cluster`) instance to share with the app.
+   * The backend never closes it. `CACHE_REDIS_HOST` may be one (Flask-Caching #629).
+   * Connection options (`url`, `host`, ...) are then ignored.
+   */
+  client?: unknown
+  /**
+   * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS) or
+   * `unix:///path/to.sock?db=N`. Wins over `host`/`port`/`password`; a
+   * database in the URL wins over `db`. `CACHE_REDIS_URL` sets it.
+   */
+  url?: string
+  /** `CACHE_REDIS_HOST`. @default 'localhost' */
+  host?: string
+  /** `CACHE_REDIS_PORT`. @default 6379 */
+  port?: number
+  /** ACL user name (Redis 6+). */
+  username?: string
+  /** `CACHE_REDIS_PASSWORD`; an empty string means none. */
+  password?: string
+  /** Database number. `CACHE_REDIS_DB`. @default 0 */
+  db?: number
+}
+
+/** A sentinel's address: `['host', 26379]`, `'host:26379'` or `{ host, port }`. */
+export type SentinelAddress =
+  | readonly [host: string, port: number]
+  | string
+  | { readonly host: string; readonly port: number }
+
+/** Options of {@link RedisSentinelCache}. */
+export interface RedisSentinelCacheOptions extends RedisCommonOptions {
+  /** An existing Sentinel-configured ioredis `Redis` to share; never closed by the backend. */
+  client?: unknown
+  /** `CACHE_REDIS_SENTINELS`. @default [['127.0.0.1', 26379]] */
+  sentinels?: readonly SentinelAddress[]
+  /** The monitored master's name. `CACHE_REDIS_SENTINEL_MASTER`. @default 'mymaster' */
+  master?: string
+  /** The master's (and replicas') password. `CACHE_REDIS_PASSWORD`. */
+  password?: string
+  /** The sentinels' own password. `CACHE_REDIS_SENTINEL_PASSWORD`. */
+  sentinelPassword?: string
+  /** `CACHE_REDIS_DB`. @default 0 */
+  db?: number
+}
+
+/** Options of {@link RedisClusterCache}. */
+export interface RedisClusterCacheOptions extends RedisCommonOptions {
+  /** An existing ioredis `Cluster` to share; never closed by the backend. */
+  client?: unknown
+  /**
+   * Startup nodes: `'host1:port1,host2:port2'` or an array of `'host:port'`
+   * strings or `{ host, port }` objects. `CACHE_REDIS_CLUSTER` sets it.
+   */
+  cluster?: string | readonly (string | { readonly host: string; readonly port: number })[]
+  /** One startup node as a `redis://` or `rediss://` URL, used when `cluster` is empty. `CACHE_REDIS_URL`. */
+  url?: string
+  /** `CACHE_REDIS_PASSWORD`. */
+  password?: string
+}
+
+/** A constructor of {@link RedisCache} or a subclass, as its static `factory` uses through `this`. */
+export type RedisCacheClass = new (options: RedisCacheOptions) => RedisCache
+/** A constructor of {@link RedisSentinelCache} or a subclass. */
+export type RedisSentinelCacheClass = new (options: RedisSentinelCacheOptions) => RedisSentinelCache
+/** A constructor of {@link RedisClusterCache} or a subclass. */
+export type RedisClusterCacheClass = new (options: RedisClusterCacheOptions) => RedisClusterCache
+
+// ---- connection setup ---------------------------------------------------------
+
+/** What a subclass hands to {@link BaseRedisCache}: the client and whether the backend owns it. */
+interface Opened {
+  client: RedisClient
+  owned: boolean
+  /** How long the first commands wait for the first connection attempt, in ms. */
+  readyTimeout: number
+  /**
+   * Commands fail at once while the client is not ready (own client, offline
+   * queue off), with a clearer message than ioredis' "Stream isn't writeable".
+   */
+  failFast: boolean
+}
+
+const DEFAULT_READY_TIMEOUT = 2000
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  return value === null ? 'null' : typeof value
+}
+
+/** Checks that `value` looks like an ioredis client. */
+function existingClient(value: unknown, key: string): RedisClient {
+  const c = value as Partial<RedisClient> | null
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    typeof c.getBuffer !== 'function' ||
+    typeof c.on !== 'function' ||
+    typeof c.pipeline !== 'function'
+  ) {
+    throw new ConfigError(key, `expected a host name or an ioredis client, got ${describe(value)}`)
+  }
+  return c as RedisClient
+}
+
+function clientOptionsOf(options: RedisCommonOptions): Record<string, unknown> {
+  const o = options.clientOptions
+  if (o !== undefined && (typeof o !== 'object' || o === null || Array.isArray(o))) {
+    throw new ConfigError('CACHE_OPTIONS', `clientOptions must be an object, got ${describe(o)}`)
+  }
+  const copy = { ...(o ?? {}) }
+  checkClientOptions(copy)
+  return copy
+}
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+function connectTimeoutOf(options: Record<string, unknown>): number {
+  const t = options.connectTimeout
+  return typeof t === 'number' && t > 0 ? t : DEFAULT_READY_TIMEOUT
+}
+
+function openStandalone(options: RedisCacheOptions, kind: string): Opened {
+  const clientOptions = clientOptionsOf(options)
+  if (options.client !== undefined && options.client !== null) {
+    return {
+      client: existingClient(options.client, 'CACHE_REDIS_HOST'),
+      owned: false,
+      readyTimeout: DEFAULT_READY_TIMEOUT,
+      failFast: false,
+    }
+  }
+  const conn: Record<string, unknown> = {}
+  let db: number | undefined
+  if (options.url !== undefined && options.url !== null && options.url !== '') {
+    const u = parseRedisUrl(options.url)
+    if (u.path !== undefined) conn.path = u.path
+    else {
+      conn.host = u.host
+      conn.port = u.port
+    }
+    if (u.username !== undefined) conn.username = u.username
+    if (u.password !== undefined) conn.password = u.password
+    if (u.tls) conn.tls = { ...((clientOptions.tls as object | undefined) ?? {}) }
+    db = u.db ?? checkDb(options.db)
+  } else {
+    const host = options.host ?? 'localhost'
+    if (typeof host !== 'string' || host === '') {
+      throw new ConfigError('CACHE_REDIS_HOST', `expected a host name, got ${describe(host)}`)
+    }
+    conn.host = host
+    conn.port = checkPort(options.port) ?? 6379
+    const username = nonEmpty(options.username)
+    const password = nonEmpty(options.password)
+    if (username !== undefined) conn.username = username
+    if (password !== undefined) conn.password = password
+    db = checkDb(options.db)
+  }
+  if (db !== undefined) conn.db = db
+  const io = loadIoRedis(kind)
+  const final = { ...CONNECTION_DEFAULTS, ...clientOptions, ...conn }
+  return {
+    client: new io.Redis(final),
+    owned: true,
+    readyTimeout: connectTimeoutOf(final),
+    failFast: final.enableOfflineQueue === false,
+  }
+}
+
+function openSentinel(options: RedisSentinelCacheOptions, kind: string): Opened {
+  const clientOptions = clientOptionsOf(options)
+  if (options.client !== undefined && options.client !== null) {
+    return {
+      client: existingClient(options.client, 'CACHE_REDIS_HOST'),
+      owned: false,
+      readyTimeout: DEFAULT_READY_TIMEOUT,
+      failFast: false,
+    }
+  }
+  const sentinels = parseSentinels(options.sentinels ?? [['127.0.0.1', 26379]])
+  const master = options.master ?? 'mymaster'
+  if (typeof master !== 'string' || master === '') {
+    throw new ConfigError(
+      'CACHE_REDIS_SENTINEL_MASTER',
+      `expected the master's name, got ${describe(master)}`,
+    )
+  }
+  const conn: Record<string, unknown> = { sentinels, name: master, role: 'master' }
+  const password = nonEmpty(options.password)
+  const sentinelPassword = nonEmpty(options.sentinelPassword)
+  if (password !== undefined) conn.password = password
+  if (sentinelPassword !== undefined) conn.sentinelPassword = sentinelPassword
+  const db = checkDb(options.db)
+  if (db !== undefined) conn.db = db
+  const io = loadIoRedis(kind)
+  const final: Record<string, unknown> = {
+    ...CONNECTION_DEFAULTS,
+    // After a failover: drop the connection on the sentinels' +switch-master,
+    // and on a -READONLY reply from a demoted master, so the master is re-resolved.
+    failoverDetector: true,
+    reconnectOnError: reconnectOnReadonly,
+    sentinelRetryStrategy: reconnectDelay,
+    sentinelCommandTimeout: 1000,
+    ...clientOptions,
+    ...conn,
+  }
+  return {
+    client: new io.Redis(final),
+    owned: true,
+    // Resolving the master through a sentinel, then connecting to it.
+    readyTimeout: 2 * connectTimeoutOf(final),
+    failFast: final.enableOfflineQueue === false,
+  }
+}
+
+/** ioredis `Cluster` options; any other pass-through option is a per-node option (`redisOptions`). */
+const CLUSTER_OPTION_KEYS = new Set([
+  'clusterRetryStrategy',
+  'enableOfflineQueue',
+  'enableReadyCheck',
+  'scaleReads',
+  'maxRedirections',
+  'retryDelayOnFailover',
+  'retryDelayOnClusterDown',
+  'retryDelayOnTryAgain',
+  'retryDelayOnMoved',
+  'slotsRefreshTimeout',
+  'slotsRefreshInterval',
+  'shardedSubscribers',
+  'clusterNodeRetryStrategy',
+  'redisOptions',
+  'lazyConnect',
+  'useSRVRecords',
+  'resolveSrv',
+  'dnsLookup',
+  'natMap',
+  'enableAutoPipelining',
+  'autoPipeliningIgnoredCommands',
+  'scripts',
+  'showFriendlyErrorStack',
+])
+
+function openCluster(options: RedisClusterCacheOptions, kind: string): Opened {
+  const clientOptions = clientOptionsOf(options)
+  if (options.client !== undefined && options.client !== null) {
+    const client = existingClient(options.client, 'CACHE_REDIS_HOST')
+    if ((client as Partial<ClusterClient>).isCluster !== true) {
+      throw new ConfigError('CACHE_REDIS_HOST', 'RedisClusterCache needs an ioredis Cluster client')
+    }
+    return { client, owned: false, readyTimeout: DEFAULT_READY_TIMEOUT, failFast: false }
+  }
+  const node: Record<string, unknown> = {}
+  let startup: { host: string; port: number }[]
+  const cluster = options.cluster
+  const hasNodes = cluster !== undefined && cluster !== null && cluster !== ''
+  if (!hasNodes && options.url !== undefined && options.url !== null && options.url !== '') {
+    const u = parseRedisUrl(options.url)
+    if (u.path !== undefined) {
+      throw new ConfigError('CACHE_REDIS_URL', 'a cluster node needs host:port, not a unix socket')
+    }
+    if (u.db !== undefined && u.db !== 0) {
+      throw new ConfigError('CACHE_REDIS_URL', `Redis Cluster has only database 0, got ${u.db}`)
+    }
+    startup = [{ host: u.host as string, port: u.port as number }]
+    if (u.username !== undefined) node.username = u.username
+    if (u.password !== undefined) node.password = u.password
+    if (u.tls) node.tls = {}
+  } else {
+    startup = parseClusterNodes(cluster)
+  }
+  const password = nonEmpty(options.password)
+  if (password !== undefined && node.password === undefined) node.password = password
+  const clusterOptions: Record<string, unknown> = {}
+  const nodeOptions: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(clientOptions)) {
+    if (CLUSTER_OPTION_KEYS.has(k)) clusterOptions[k] = v
+    else nodeOptions[k] = v
+  }
+  const { enableOfflineQueue: _queue, retryStrategy: _retry, ...nodeDefaults } = CONNECTION_DEFAULTS
+  const redisOptions: Record<string, unknown> = {
+    ...nodeDefaults,
+    ...nodeOptions,
+    ...((clusterOptions.redisOptions as Record<string, unknown> | undefined) ?? {}),
+    ...node,
+  }
+  if (node.tls !== undefined) {
+    redisOptions.tls = {
+      ...((nodeOptions.tls as object | undefined) ?? {}),
+      ...(node.tls as object),
+    }
+  }
+  checkClientOptions(redisOptions)
+  const io = loadIoRedis(kind)
+  const final = {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: reconnectDelay,
+    slotsRefreshTimeout: 2000,
+    ...clusterOptions,
+    redisOptions,
+  }
+  const refresh = typeof final.slotsRefreshTimeout === 'number' ? final.slotsRefreshTimeout : 2000
+  return {
+    client: new io.Cluster(startup, final),
+    owned: true,
+    readyTimeout: connectTimeoutOf(redisOptions) + refresh,
+    failFast: final.enableOfflineQueue === false,
+  }
+}
+
+// ---- the shared implementation -------------------------------------------------
+
+/**
+ * `INCRBY`, and if the key did not exist, the default timeout (ARGV[2] ms,
+ * `0` = none), in one atomic step. A non-integer value makes INCRBY fail and
+ * the script write nothing.
+ */
+const INC_SCRIPT = `local existed = redis.call('EXISTS', KEYS[1])
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if existed == 0 and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n`
+const INC_SHA = createHash('sha1').update(INC_SCRIPT).digest('hex')
+
+const SCAN_COUNT = 1000
+
+/** Keys grouped by hash slot, with their positions in the original list. */
+interface SlotGroup {
+  keys: WireKey[]
+  positions: number[]
+}
+
+function groupBySlot(keys: readonly WireKey[], slotOf: SlotFunction): SlotGroup[] {
+  const groups = new Map<number, SlotGroup>()
+  keys.forEach((key, i) => {
+    const slot = slotOf(key)
+    let g = groups.get(slot)
+    if (g === undefined) {
+      g = { keys: [], positions: [] }
+      groups.set(slot, g)
+    }
+    g.keys.push(key)
+    g.positions.push(i)
+  })
+  return [...groups.values()]
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * What the three Redis backends share: every operation in one command (or
+ * one round trip), keys prefixed by {@link RedisCommonOptions.keyPrefix},
+ * values in cachette's byte format (integers as decimal digits so `INCRBY`
+ * works on them, everything else `!` + serializer bytes), read as bytes so
+ * any value round-trips.
+ *
+ * Timeouts are seconds, `0` meaning no expiry: whole seconds are sent as
+ * `EX`, fractional ones as `PX` milliseconds.
+ */
+export abstract class BaseRedisCache extends BaseCache {
+  /** Prepended to every key. */
+  readonly keyPrefix: string
+  /** Whether `clear()` without a prefix may `FLUSHDB`. */
+  readonly allowFlush: boolean
+  readonly #client: RedisClient
+  readonly #cluster: ClusterClient | undefined
+  readonly #slotOf: SlotFunction | undefined
+  readonly #owned: boolean
+  readonly #failFast: boolean
+  readonly #gate: ReadyGate
+  readonly #name: string
+  readonly #reporter: ErrorReporter
+  readonly #onError: (error: Error) => void
+  #closed = false
+
+  /**
+   * @param open validates the connection options and creates (or adopts) the
+   * client; called after the common options are checked.
+   */
+  protected constructor(options: RedisCommonOptions, name: string, open: () => unknown) {
+    super(options)
+    this.#name = name
+    this.keyPrefix = checkPrefix(options.keyPrefix)
+    this.allowFlush = options.allowFlush === true
+    const opened = open() as Opened
+    const client = opened.client
+    this.#client = client
+    this.#owned = opened.owned
+    this.#failFast = opened.failFast
+    if ((client as Partial<ClusterClient>).isCluster === true) {
+      this.#cluster = client as ClusterClient
+      this.#slotOf = loadSlotFunction(name)
+    }
+    this.#reporter = new ErrorReporter(this.logger)
+    this.#onError = (error: Error) => this.#reporter.report(`${name} (redis connection)`, error)
+    client.on('error', this.#onError)
+    this.#gate = new ReadyGate(client, opened.readyTimeout)
+  }
+
+  /**
+   * The ioredis client (`Redis` or `Cluster`), for commands cachette does
+   * not wrap. Keys you write there are not prefixed for you.
+   */
+  get client(): unknown {
+    return this.#client
+  }
+
+  // ---- helpers ---------------------------------------------------------------
+
+  #key(key: string): string {
+    return this.keyPrefix + key
+  }
+
+  /**
+   * The client, once the first connection attempt is over (only the first
+   * commands wait). While disconnected, rejects at once instead of queueing.
+   */
+  async #ready(): Promise<RedisClient> {
+    const pending = this.#gate.wait()
+    if (pending !== undefined) await pending
+    const client = this.#client
+    if (this.#failFast && client.status !== 'ready') {
+      throw new Error(
+        `${this.#name}: not connected to Redis (connection ${client.status}); the command was not sent`,
+      )
+    }
+    return client
+  }
+
+  /** `SET` arguments for a timeout: `[]` for none, `EX s` for whole seconds, `PX ms` otherwise. */
+  #expiry(timeout: number | undefined): (string | number)[] {
+    const seconds = this.ttl(timeout)
+    if (seconds === 0) return []
+    if (!(seconds > 0) || !Number.isFinite(seconds)) {
+      throw new InvalidTimeoutError(
+        `${this.#name}: timeout must be a non-negative number of seconds, got ${seconds}`,
+      )
+    }
+    if (Number.isInteger(seconds)) return ['EX', seconds]
+    return ['PX', Math.max(1, Math.round(seconds * 1000))]
+  }
+
+  #decode(data: Buffer, key: string): unknown {
+    try {
+      return decodeValue(data, this.serializer)
+    } catch (error) {
+      if (!(error instanceof CorruptEntryError)) throw error
+      warnOnce(
+        this.logger,
+        'CACHETTE_REDIS_CORRUPT_ENTRY',
+        `${this.#name}: an entry could not be decoded and reads as a miss (${error.message}): ${JSON.stringify(this.#key(key))}`,
+      )
+      return undefined
+    }
+  }
+
+  /** Runs `fn` once per hash slot in parallel (Cluster), settling every group. */
+  async #perSlot<R>(
+    keys: readonly WireKey[],
+    fn: (keys: WireKey[]) => Promise<R>,
+  ): Promise<{ group: SlotGroup; result: PromiseSettledResult<R> }[]> {
+    const groups = groupBySlot(keys, this.#slotOf as SlotFunction)
+    const results = await Promise.allSettled(groups.map((g) => fn(g.keys)))
+    return groups.map((group, i) => ({ group, result: results[i] as PromiseSettledResult<R> }))
+  }
+
+  /** UNLINK of raw keys; on Cluster one command per hash slot. Resolves how many existed. */
+  async #unlinkKeys(keys: readonly WireKey[]): Promise<number> {
+    if (keys.length === 0) return 0
+    const client = await this.#ready()
+    if (this.#cluster === undefined) return client.unlink(...keys)
+    let count = 0
+    for (const { result } of await this.#perSlot(keys, (ks) => client.unlink(...ks))) {
+      if (result.status === 'rejected') throw result.reason
+      count += result.value
+    }
+    return count
+  }
+
+  /** The connections to scan or flush: every master of a cluster, else the client itself. */
+  #masters(): RedisClient[] {
+    if (this.#cluster === undefined) return [this.#client]
+    const masters = this.#cluster.nodes('master')
+    if (masters.length === 0) throw new Error(`${this.#name}: no cluster master is known yet`)
+    return masters
+  }
+
+  // ---- the backend API ---------------------------------------------------------
+
+  /** `GET`. An entry that cannot be decoded reads as a miss (logged once). */
+  async get(key: string): Promise<unknown> {
+    const client = await this.#ready()
+    const data = await client.getBuffer(this.#key(key))
+    return data === null ? undefined : this.#decode(data, key)
+  }
+
+  /** `SET key value [EX s | PX ms]`. */
+  async set(key: string, value: unknown, timeout?: number): Promise<boolean> {
+    const data = encodeValue(value, this.serializer)
+    const expiry = this.#expiry(timeout)
+    const client = await this.#ready()
+    return (await client.set(this.#key(key), data, ...expiry)) === 'OK'
+  }
+
+  /** `SET key value NX [EX s | PX ms]`: atomic, one command. */
+  async add(key: string, value: unknown, timeout?: number): Promise<boolean> {
+    const data = encodeValue(value, this.serializer)
+    const expiry = this.#expiry(timeout)
+    const client = await this.#ready()
+    return (await client.set(this.#key(key), data, ...expiry, 'NX')) === 'OK'
+  }
+
+  /** `DEL`; resolves whether the key existed. */
+  async delete(key: string): Promise<boolean> {
+    const client = await this.#ready()
+    return (await client.del(this.#key(key))) > 0
+  }
+
+  /** `EXISTS`. */
+  async has(key: string): Promise<boolean> {
+    const client = await this.#ready()
+    return (await client.exists(this.#key(key))) > 0
+  }
+
+  /** One `MGET` (on Cluster, one per hash slot, in parallel). */
+  override async getMany(keys: readonly string[]): Promise<unknown[]> {
+    if (keys.length === 0) return []
+    const client = await this.#ready()
+    const full = keys.map((k) => this.#key(k))
+    let raw: (Buffer | null)[]
+    if (this.#cluster === undefined) raw = await client.mgetBuffer(...full)
+    else {
+      raw = new Array<Buffer | null>(full.length).fill(null)
+      for (const { group, result } of await this.#perSlot(full, (ks) => client.mgetBuffer(...ks))) {
+        if (result.status === 'rejected') throw result.reason
+        group.positions.forEach((p, i) => {
+          raw[p] = result.value[i] ?? null
+        })
+      }
+    }
+    return raw.map((data, i) => (data === null ? undefined : this.#decode(data, keys[i] as string)))
+  }
+
+  /**
+   * Encodes every value first (one unstorable value writes nothing), then
+   * sends the `SET`s in one non-transactional pipeline (on Cluster, in
+   * parallel per key). Resolves the keys stored.
+   */
+  override async setMany(
+    entries: readonly (readonly [string, unknown])[],
+    timeout?: number,
+  ): Promise<string[]> {
+    const expiry = this.#expiry(timeout)
+    const encoded = entries.map(
+      ([key, value]) => [this.#key(key), encodeValue(value, this.serializer)] as const,
+    )
+    if (encoded.length === 0) return []
+    const client = await this.#ready()
+    let errors: unknown[]
+    if (this.#cluster === undefined) {
+      const pipeline = client.pipeline()
+      for (const [key, data] of encoded) pipeline.set(key, data, ...expiry)
+      const replies = await pipeline.exec()
+      if (replies === null) throw new Error(`${this.#name}: the pipeline was discarded`)
+      errors = replies.map(([error]) => error)
+    } else {
+      const settled = await Promise.allSettled(
+        encoded.map(([key, data]) => client.set(key, data, ...expiry)),
+      )
+      errors = settled.map((s) => (s.status === 'fulfilled' ? null : s.reason))
+    }
+    const stored = entries.filter((_, i) => errors[i] === null).map(([key]) => key)
+    const failure = errors.find((e) => e !== null)
+    if (failure !== undefined) {
+      if (stored.length === 0) throw failure
+      this.#reporter.report(`${this.#name}.setMany`, failure)
+    }
+    return stored
+  }
+
+  /**
+   * One `UNLINK` (on Cluster, one per hash slot); missing keys count as
+   * deleted. On Cluster, keys of a slot whose node failed are left: then
+   * {@link DeleteManyError} unless `ignoreDeleteManyErrors`.
+   */
+  override async deleteMany(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return []
+    const client = await this.#ready()
+    const full = keys.map((k) => this.#key(k))
+    if (this.#cluster === undefined) {
+      await client.unlink(...full)
+      return [...keys]
+    }
+    const outcomes = await this.#perSlot(full, (ks) => client.unlink(...ks))
+    const failed = new Set<number>()
+    let firstError: unknown
+    for (const { group, result } of outcomes) {
+      if (result.status === 'fulfilled') continue
+      firstError ??= result.reason
+      for (const p of group.positions) failed.add(p)
+    }
+    if (failed.size === keys.length) throw firstError
+    const gone = keys.filter((_, i) => !failed.has(i))
+    const left = keys.filter((_, i) => failed.has(i))
+    if (left.length > 0) {
+      if (!this.ignoreDeleteManyErrors) throw new DeleteManyError(left)
+      this.#reporter.report(`${this.#name}.deleteMany`, firstError)
+    }
+    return gone
+  }
+
+  /** `UNLINK` (memory is freed in the background); resolves how many keys existed. */
+  async unlink(keys: readonly string[]): Promise<number> {
+    return this.#unlinkKeys(keys.map((k) => this.#key(k)))
+  }
+
+  /**
+   * Atomic `INCRBY` in a Lua script that also gives a counter it creates the
+   * default timeout (Flask-Caching's leaves new counters without expiry).
+   * An existing counter keeps its expiry.
+   * @throws {NotAnIntegerError} if the stored value is not an integer (it is left unchanged).
+   */
+  override async inc(key: string, delta: number): Promise<number> {
+    if (!Number.isSafeInteger(delta)) {
+      throw new NotAnIntegerError(`inc/dec: delta must be an integer, got ${String(delta)}`)
+    }
+    const seconds = this.defaultTimeout
+    const ttlMs = seconds > 0 ? Math.max(1, Math.round(seconds * 1000)) : 0
+    const args = [this.#key(key), delta, ttlMs] as const
+    const client = await this.#ready()
+    let result: unknown
+    try {
+      try {
+        result = await client.evalsha(INC_SHA, 1, ...args)
+      } catch (error) {
+        if (!/NOSCRIPT/.test(errorText(error))) throw error
+        result = await client.eval(INC_SCRIPT, 1, ...args)
+      }
+    } catch (error) {
+      if (/not an integer|overflow/i.test(errorText(error))) {
+        throw new NotAnIntegerError(
+          `inc/dec: the value at ${JSON.stringify(key)} is not an integer (or would overflow)`,
+        )
+      }
+      throw error
+    }
+    return Number(result)
+  }
+
+  /**
+   * Removes every key under the prefix: `SCAN MATCH <prefix>* COUNT 1000`
+   * with an `UNLINK` per batch, on every master of a cluster. Never `KEYS`,
+   * so the server is not blocked. Other keys in the database survive.
+   *
+   * Without a prefix it refuses (a `FLUSHDB` on a shared database is the
+   * classic Flask-Caching accident) unless `allowFlush` is set; then it runs
+   * `FLUSHDB ASYNC` (on every master of a cluster), warning once.
+   * @throws {ConfigError} with key `CACHE_KEY_PREFIX` when there is no prefix and `allowFlush` is off.
+   */
+  async clear(): Promise<boolean> {
+    if (this.keyPrefix === '') {
+      if (!this.allowFlush) {
+        throw new ConfigError(
+          'CACHE_KEY_PREFIX',
+          'clear() without a key prefix would empty the whole database; set CACHE_KEY_PREFIX, or pass CACHE_OPTIONS: { allowFlush: true } to allow FLUSHDB',
+        )
+      }
+      warnOnce(
+        this.logger,
+        'CACHETTE_REDIS_FLUSHDB',
+        `${this.#name}.clear(): no key prefix, so FLUSHDB empties the whole database (allowFlush is set)`,
+      )
+      await this.#ready()
+      await Promise.all(this.#masters().map((node) => node.flushdb('ASYNC')))
+      return true
+    }
+    await this.#ready()
+    const pattern = `${escapeGlob(this.keyPrefix)}*`
+    await Promise.all(
+      this.#masters().map(async (node) => {
+        let cursor = '0'
+        do {
+          const [next, batch] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
+          cursor = next.toString()
+          await this.#unlinkKeys(batch)
+        } while (cursor !== '0')
+      }),
+    )
+    return true
+  }
+
+  /**
+   * Closes the connections this backend opened (`QUIT`, then a disconnect
+   * that also stops reconnection and Sentinel subscriptions). A client passed in is left open, only its `'error'` listener
+   * from this backend is removed.
+   */
+  override async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#gate.release()
+    if (!this.#owned) {
+      this.#client.off('error', this.#onError)
+      return
+    }
+    try {
+      await this.#client.quit()
+    } catch {
+      // Not connected: nothing to say goodbye to.
+    }
+    // Also after a QUIT: it leaves ioredis' Sentinel failover-detector
+    // connections open; disconnect() closes them and stops reconnecting.
+    this.#client.disconnect()
+  }
+}
+
+// ---- the three backends --------------------------------------------------------
+
+/**
+ * A cache on one Redis server (Flask-Caching's `RedisCache`), by host and
+ * port, URL (`redis://`, `rediss://`, `unix://`) or an existing ioredis
+ * client shared with the app.
+ *
+ * Differs from Flask-Caching on purpose: `add` is one `SET NX` with the
+ * expiry (Flask: SETNX then EXPIRE); `clear` scans with `SCAN` and removes
+ * with `UNLINK` (Flask: `KEYS` and `DEL`), and without a prefix refuses
+ * instead of running `FLUSHDB`; a counter created by `inc` gets the default
+ * timeout (Flask: none); `deleteMany` is one `UNLINK`.
+ */
+export class RedisCache extends BaseRedisCache {
+  /**
+   * Builds the cache from configuration: `CACHE_REDIS_URL`, else
+   * `CACHE_REDIS_HOST` (a host name or an ioredis client), `CACHE_REDIS_PORT`,
+   * `CACHE_REDIS_PASSWORD`, `CACHE_REDIS_DB`; `CACHE_KEY_PREFIX`; and
+   * `CACHE_OPTIONS` (`allowFlush`, everything else to ioredis).
+   */
+  static factory(
+    this: RedisCacheClass,
+    _app: object | undefined,
+    config: Readonly<Record<string, unknown>>,
+    _args: unknown[],
+    options: BackendFactoryOptions,
+  ): RedisCache {
+    const { own, clientOptions } = splitFactoryOptions(options)
+    const host = config.CACHE_REDIS_HOST
+    const isClient = typeof host === 'object' && host !== null
+    return new this({
+      ...own,
+      clientOptions,
+      keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
+      client: isClient ? host : undefined,
+      host: isClient ? undefined : (host as string | undefined),
+      port: config.CACHE_REDIS_PORT as number | undefined,
+      password: config.CACHE_REDIS_PASSWORD as string | undefined,
+      db: config.CACHE_REDIS_DB as number | undefined,
+      url: config.CACHE_REDIS_URL as string | undefined,
+    })
+  }
+
+  /**
+   * Connects at once (commands issued before the connection is ready wait for
+   * it, at most `connectTimeout`).
+   * @throws {ConfigError} naming the key of a malformed URL, port, database or option.
+   * @throws {MissingDependencyError} when `ioredis` is not installed.
+   */
+  constructor(options: RedisCacheOptions = {}) {
+    super(options, new.target.name || 'RedisCache', () =>
+      openStandalone(options, new.target.name || 'RedisCache'),
+    )
+  }
+}
+
+/**
+ * A cache on the master of a Redis Sentinel set-up (Flask-Caching's
+ * `RedisSentinelCache`). The master is discovered through the sentinels and
+ * re-discovered after a failover (the client listens for the sentinels'
+ * `+switch-master` and reconnects on a `-READONLY` reply).
+ *
+ * Every command goes to the master, reads included, so a read never misses
+ * a write just made. (Flask-Caching reads from a replica, which can be stale.)
+ */
+export class RedisSentinelCache extends BaseRedisCache {
+  /**
+   * Builds the cache from configuration: `CACHE_REDIS_SENTINELS`,
+   * `CACHE_REDIS_SENTINEL_MASTER`, `CACHE_REDIS_PASSWORD`,
+   * `CACHE_REDIS_SENTINEL_PASSWORD`, `CACHE_REDIS_DB`, `CACHE_KEY_PREFIX`,
+   * `CACHE_OPTIONS`. `CACHE_REDIS_HOST` may be a Sentinel-configured ioredis client.
+   */
+  static factory(
+    this: RedisSentinelCacheClass,
+    _app: object | undefined,
+    config: Readonly<Record<string, unknown>>,
+    _args: unknown[],
+    options: BackendFactoryOptions,
+  ): RedisSentinelCache {
+    const { own, clientOptions } = splitFactoryOptions(options)
+    const host = config.CACHE_REDIS_HOST
+    return new this({
+      ...own,
+      clientOptions,
+      keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
+      client: typeof host === 'object' && host !== null ? host : undefined,
+      sentinels: config.CACHE_REDIS_SENTINELS as SentinelAddress[] | undefined,
+      master: config.CACHE_REDIS_SENTINEL_MASTER as string | undefined,
+      password: config.CACHE_REDIS_PASSWORD as string | undefined,
+      sentinelPassword: config.CACHE_REDIS_SENTINEL_PASSWORD as string | undefined,
+      db: config.CACHE_REDIS_DB as number | undefined,
+    })
+  }
+
+  /**
+   * @throws {ConfigError} naming `CACHE_REDIS_SENTINELS` for a list of the wrong shape.
+   * @throws {MissingDependencyError} when `ioredis` is not installed.
+   */
+  constructor(options: RedisSentinelCacheOptions = {}) {
+    super(options, new.target.name || 'RedisSentinelCache', () =>
+      openSentinel(options, new.target.name || 'RedisSentinelCache'),
+    )
+  }
+}
+
+/**
+ * A cache on a Redis Cluster (Flask-Caching's `RedisClusterCache`). Multi-key
+ * operations work across hash slots: `getMany` and `deleteMany` send one
+ * command per slot in parallel, `setMany` one `SET` per key, and `clear`
+ * scans every master.
+ */
+export class RedisClusterCache extends BaseRedisCache {
+  /**
+   * Builds the cache from configuration: `CACHE_REDIS_CLUSTER`
+   * (`'host1:port1,host2:port2'`), else `CACHE_REDIS_URL` as the one startup
+   * node; `CACHE_REDIS_PASSWORD`, `CACHE_KEY_PREFIX`, `CACHE_OPTIONS` (cluster
+   * options to the `Cluster`, the others to every node). `CACHE_REDIS_HOST`
+   * may be an ioredis `Cluster`.
+   */
+  static factory(
+    this: RedisClusterCacheClass,
+    _app: object | undefined,
+    config: Readonly<Record<string, unknown>>,
+    _args: unknown[],
+    options: BackendFactoryOptions,
+  ): RedisClusterCache {
+    const { own, clientOptions } = splitFactoryOptions(options)
+    const host = config.CACHE_REDIS_HOST
+    return new this({
+      ...own,
+      clientOptions,
+      keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
+      client: typeof host === 'object' && host !== null ? host : undefined,
+      cluster: config.CACHE_REDIS_CLUSTER as string | undefined,
+      url: config.CACHE_REDIS_URL as string | undefined,
+      password: config.CACHE_REDIS_PASSWORD as string | undefined,
+    })
+  }
+
+  /**
+   * @throws {ConfigError} naming `CACHE_REDIS_CLUSTER` for a node without a numeric port.
+   * @throws {MissingDependencyError} when `ioredis` is not installed.
+   */
+  constructor(options: RedisClusterCacheOptions = {}) {
+    super(options, new.target.name || 'RedisClusterCache', () =>
+      openCluster(options, new.target.name || 'RedisClusterCache'),
+    )
+  }
+}

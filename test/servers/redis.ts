@@ -1,0 +1,348 @@
+/**
+ * Real Redis servers for the tests: a standalone redis-server (optionally with
+ * a password), a Sentinel set-up (master, replica, three sentinels) and a
+ * 3-master Cluster, each on free loopback ports in a temporary directory,
+ * with no persistence. Every process is killed when the test process exits.
+ * A missing `redis-server` binary is an error, never a skip.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const HOST = '127.0.0.1'
+const live = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
+/** A free TCP port on the loopback interface. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Sends one inline command and returns the raw reply (enough for PING and INFO-style checks). */
+export function rawCommand(port: number, command: string, password?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket()
+    let data = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no reply from ${HOST}:${port}`))
+    }, 2000)
+    socket.on('data', (chunk) => {
+      data += chunk.toString()
+      const expected = password ? 2 : 1
+      if (isComplete(data, expected)) {
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(password ? data.slice(data.indexOf('\r\n') + 2) : data)
+      }
+    })
+    socket.on('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    socket.connect(port, HOST, () => {
+      socket.write(`${password ? `AUTH ${JSON.stringify(password)}\r\n` : ''}${command}\r\n`)
+    })
+  })
+}
+
+/** Whether `data` holds `replies` complete RESP replies (nested arrays included). */
+function isComplete(data: string, replies: number): boolean {
+  let at = 0
+  const skip = (): boolean => {
+    const end = data.indexOf('\r\n', at)
+    if (end < 0) return false
+    const line = data.slice(at, end)
+    at = end + 2
+    if (line.startsWith('$')) {
+      const len = Number(line.slice(1))
+      if (len < 0) return true
+      if (Buffer.byteLength(data.slice(at)) < len + 2) return false
+      at += Buffer.from(data.slice(at)).subarray(0, len).toString().length + 2
+      return true
+    }
+    if (line.startsWith('*')) {
+      const n = Number(line.slice(1))
+      for (let i = 0; i < n; i++) if (!skip()) return false
+    }
+    return true
+  }
+  for (let i = 0; i < replies; i++) if (!skip()) return false
+  return true
+}
+
+/** A Redis process the test controls. */
+export interface RedisServer {
+  readonly host: '127.0.0.1'
+  readonly port: number
+  readonly password?: string
+  /** Stops it gracefully. */
+  stop(): Promise<void>
+  /** Kills it at once (SIGKILL), as a crash would. */
+  kill(): Promise<void>
+  /** Starts it again on the same port and directory. */
+  start(): Promise<void>
+}
+
+interface ProcessSpec {
+  readonly command: string
+  readonly args: () => string[]
+  readonly port: number
+  readonly password?: string
+}
+
+function managed(spec: ProcessSpec): RedisServer {
+  let child: ChildProcess | undefined
+  let output = ''
+  const start = async (): Promise<void> => {
+    output = ''
+    const proc = spawn(spec.command, spec.args(), { stdio: ['ignore', 'pipe', 'pipe'] })
+    child = proc
+    live.add(proc)
+    proc.stdout?.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+    proc.stderr?.on('data', (d: Buffer) => {
+      output += d.toString()
+    })
+    let exited: string | undefined
+    proc.once('error', (error) => {
+      exited = `${spec.command} could not start: ${error.message} (install it: apt-get install redis-server redis-sentinel redis-tools)`
+    })
+    proc.once('exit', (code) => {
+      live.delete(proc)
+      exited ??= `${spec.command} exited with ${code}: ${output.slice(-2000)}`
+    })
+    for (let i = 0; i < 100; i++) {
+      if (exited) throw new Error(exited)
+      try {
+        if ((await rawCommand(spec.port, 'PING', spec.password)).startsWith('+PONG')) return
+      } catch {}
+      await sleep(50)
+    }
+    throw new Error(
+      `${spec.command} on port ${spec.port} did not answer PING: ${output.slice(-2000)}`,
+    )
+  }
+  const waitExit = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+    const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+    proc.kill(signal)
+    await gone
+  }
+  return {
+    host: HOST,
+    port: spec.port,
+    password: spec.password,
+    start,
+    stop: () => waitExit('SIGTERM'),
+    kill: () => waitExit('SIGKILL'),
+  }
+}
+
+function baseArgs(port: number, dir: string): string[] {
+  return ['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'no']
+}
+
+/** A standalone redis-server, started. */
+export async function startRedis(
+  options: { password?: string; extraArgs?: string[] } = {},
+): Promise<RedisServer & { readonly dir: string }> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'cachette-redis-'))
+  const server = managed({
+    command: 'redis-server',
+    port,
+    password: options.password,
+    args: () => [
+      ...baseArgs(port, dir),
+      ...(options.password ? ['--requirepass', options.password] : []),
+      ...(options.extraArgs ?? []),
+    ],
+  })
+  try {
+    await server.start()
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
+  const stop = server.stop
+  return Object.assign(server, {
+    dir,
+    stop: async () => {
+      await stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  })
+}
+
+/** One master, one replica and three sentinels watching them as `mymaster`. */
+export interface SentinelSetup {
+  readonly masterName: 'mymaster'
+  readonly master: RedisServer
+  readonly replica: RedisServer
+  readonly sentinels: RedisServer[]
+  /** `[host, port]` of each sentinel, as `CACHE_REDIS_SENTINELS` takes them. */
+  readonly sentinelAddresses: [string, number][]
+  /** The port the sentinels currently report as master. */
+  currentMasterPort(): Promise<number>
+  /** Forces a failover and resolves once the sentinels report the other server as master. */
+  failover(): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startSentinelSetup(): Promise<SentinelSetup> {
+  const dir = mkdtempSync(join(tmpdir(), 'cachette-sentinel-'))
+  const masterPort = await freePort()
+  const replicaPort = await freePort()
+  const master = managed({
+    command: 'redis-server',
+    port: masterPort,
+    args: () => baseArgs(masterPort, dir),
+  })
+  const replica = managed({
+    command: 'redis-server',
+    port: replicaPort,
+    args: () => [...baseArgs(replicaPort, dir), '--replicaof', HOST, String(masterPort)],
+  })
+  await master.start()
+  await replica.start()
+  // Wait until the replica has synced, so a failover has somewhere to go.
+  for (let i = 0; i < 100; i++) {
+    if ((await rawCommand(replicaPort, 'INFO replication')).includes('master_link_status:up')) break
+    await sleep(100)
+  }
+  const sentinels: RedisServer[] = []
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort()
+    const conf = join(dir, `sentinel-${port}.conf`)
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        `bind ${HOST}`,
+        `dir ${dir}`,
+        `sentinel monitor mymaster ${HOST} ${masterPort} 2`,
+        'sentinel down-after-milliseconds mymaster 1000',
+        'sentinel failover-timeout mymaster 5000',
+        'sentinel parallel-syncs mymaster 1',
+        '',
+      ].join('\n'),
+    )
+    const sentinel = managed({ command: 'redis-sentinel', port, args: () => [conf] })
+    await sentinel.start()
+    sentinels.push(sentinel)
+  }
+  const first = sentinels[0] as RedisServer
+  const currentMasterPort = async (): Promise<number> => {
+    const reply = await rawCommand(first.port, 'SENTINEL get-master-addr-by-name mymaster')
+    const match = /\$\d+\r\n[^\r]+\r\n\$\d+\r\n(\d+)/.exec(reply)
+    if (!match) throw new Error(`unexpected sentinel reply: ${reply}`)
+    return Number(match[1])
+  }
+  // Sentinels must have discovered each other and the replica before a failover can work.
+  for (let i = 0; i < 100; i++) {
+    const info = await rawCommand(first.port, 'SENTINEL master mymaster')
+    if (/num-other-sentinels\r\n[^\r]*\r\n2\r\n/.test(info)) {
+      const replicas = await rawCommand(first.port, 'SENTINEL replicas mymaster')
+      if (replicas.includes(String(replicaPort))) break
+    }
+    await sleep(100)
+  }
+  return {
+    masterName: 'mymaster',
+    master,
+    replica,
+    sentinels,
+    sentinelAddresses: sentinels.map((s) => [HOST, s.port]),
+    currentMasterPort,
+    async failover() {
+      const before = await currentMasterPort()
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const reply = await rawCommand(first.port, 'SENTINEL failover mymaster')
+        if (reply.startsWith('+OK')) break
+        await sleep(500)
+      }
+      for (let i = 0; i < 200; i++) {
+        if ((await currentMasterPort()) !== before) return
+        await sleep(100)
+      }
+      throw new Error('the sentinels did not fail over within 20 s')
+    },
+    async stop() {
+      for (const s of sentinels) await s.stop()
+      await replica.stop()
+      await master.stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A Redis Cluster of three masters (no replicas), created with `redis-cli --cluster create`. */
+export interface ClusterSetup {
+  readonly nodes: RedisServer[]
+  /** `'127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3'`, as `CACHE_REDIS_CLUSTER` takes it. */
+  readonly clusterString: string
+  stop(): Promise<void>
+}
+
+export async function startCluster(): Promise<ClusterSetup> {
+  const dir = mkdtempSync(join(tmpdir(), 'cachette-cluster-'))
+  const nodes: RedisServer[] = []
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort()
+    const node = managed({
+      command: 'redis-server',
+      port,
+      args: () => [
+        ...baseArgs(port, dir),
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout',
+        '2000',
+      ],
+    })
+    await node.start()
+    nodes.push(node)
+  }
+  const addresses = nodes.map((n) => `${HOST}:${n.port}`)
+  await run('redis-cli', [
+    '--cluster',
+    'create',
+    ...addresses,
+    '--cluster-replicas',
+    '0',
+    '--cluster-yes',
+  ])
+  for (let i = 0; i < 100; i++) {
+    const states = await Promise.all(nodes.map((n) => rawCommand(n.port, 'CLUSTER INFO')))
+    if (states.every((s) => s.includes('cluster_state:ok'))) break
+    await sleep(100)
+  }
+  return {
+    nodes,
+    clusterString: addresses.join(','),
+    async stop() {
+      for (const n of nodes) await n.stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
