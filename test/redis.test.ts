@@ -280,14 +280,16 @@ describe('RedisCache: Redis specifics', () => {
     await r.flushdb()
   })
 
-  test('integers are stored as decimal digits, other values as ! + serializer bytes', async () => {
+  test('integers are stored as decimal digits, strings as " + UTF-8, other values as ! + serializer bytes', async () => {
     await cache.set('five', 5)
     await cache.set('minus', -12)
-    await cache.set('text', 'str')
+    await cache.set('text', 'str ☃')
+    await cache.set('obj', { a: 1 })
     assert.equal(await r.get('spec:five'), '5')
     assert.equal(await r.get('spec:minus'), '-12')
-    const stored = await r.getBuffer('spec:text')
-    assert.ok(stored?.equals(encodeValue('str', v8Serializer)))
+    assert.equal(await r.get('spec:text'), '"str ☃')
+    const stored = await r.getBuffer('spec:obj')
+    assert.ok(stored?.equals(encodeValue({ a: 1 }, v8Serializer)))
     assert.equal(stored?.[0], 0x21)
     assert.equal(await cache.inc('five', 2), 7)
     assert.equal(await r.incrby('spec:five', 3), 10, 'INCRBY works on what cachette wrote')

@@ -528,7 +528,13 @@ export abstract class BaseRedisCache extends BaseCache {
    * The client, once the first connection attempt is over (only the first
    * commands wait). While disconnected, rejects at once instead of queueing.
    */
-  async #ready(): Promise<RedisClient> {
+  #ready(): RedisClient | Promise<RedisClient> {
+    // Hot path: connected, first connection over; no promise in between.
+    if (this.#client.status === 'ready' && this.#gate.wait() === undefined) return this.#client
+    return this.#readySlow()
+  }
+
+  async #readySlow(): Promise<RedisClient> {
     const pending = this.#gate.wait()
     if (pending !== undefined) await pending
     const client = this.#client
@@ -602,7 +608,8 @@ export abstract class BaseRedisCache extends BaseCache {
 
   /** `GET`. An entry that cannot be decoded reads as a miss (logged once). */
   async get(key: string): Promise<unknown> {
-    const client = await this.#ready()
+    const ready = this.#ready()
+    const client = ready instanceof Promise ? await ready : ready
     const data = await client.getBuffer(this.#key(key))
     return data === null ? undefined : this.#decode(data, key)
   }
@@ -611,7 +618,8 @@ export abstract class BaseRedisCache extends BaseCache {
   async set(key: string, value: unknown, timeout?: number): Promise<boolean> {
     const data = encodeValue(value, this.serializer)
     const expiry = this.#expiry(timeout)
-    const client = await this.#ready()
+    const ready = this.#ready()
+    const client = ready instanceof Promise ? await ready : ready
     return (await client.set(this.#key(key), data, ...expiry)) === 'OK'
   }
 
