@@ -837,6 +837,25 @@ export abstract class BaseRedisCache extends BaseCache {
 // ---- the three backends --------------------------------------------------------
 
 /**
+ * The options every Redis factory reads the same way: cachette's own options,
+ * the rest of `CACHE_OPTIONS` for the client, `CACHE_KEY_PREFIX`, and
+ * `CACHE_REDIS_HOST` when it is an existing client to share.
+ */
+function commonFactoryOptions(
+  config: Readonly<Record<string, unknown>>,
+  options: BackendFactoryOptions,
+) {
+  const { own, clientOptions } = splitFactoryOptions(options)
+  const host = config.CACHE_REDIS_HOST
+  return {
+    ...own,
+    clientOptions,
+    keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
+    client: typeof host === 'object' && host !== null ? host : undefined,
+  }
+}
+
+/**
  * A cache on one Redis server (Flask-Caching's `RedisCache`), by host and
  * port, URL (`redis://`, `rediss://`, `unix://`) or an existing ioredis
  * client shared with the app.
@@ -861,15 +880,10 @@ export class RedisCache extends BaseRedisCache {
     _args: unknown[],
     options: BackendFactoryOptions,
   ): RedisCache {
-    const { own, clientOptions } = splitFactoryOptions(options)
     const host = config.CACHE_REDIS_HOST
-    const isClient = typeof host === 'object' && host !== null
     return new this({
-      ...own,
-      clientOptions,
-      keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
-      client: isClient ? host : undefined,
-      host: isClient ? undefined : (host as string | undefined),
+      ...commonFactoryOptions(config, options),
+      host: typeof host === 'string' ? host : undefined,
       port: config.CACHE_REDIS_PORT as number | undefined,
       password: config.CACHE_REDIS_PASSWORD as string | undefined,
       db: config.CACHE_REDIS_DB as number | undefined,
@@ -913,13 +927,8 @@ export class RedisSentinelCache extends BaseRedisCache {
     _args: unknown[],
     options: BackendFactoryOptions,
   ): RedisSentinelCache {
-    const { own, clientOptions } = splitFactoryOptions(options)
-    const host = config.CACHE_REDIS_HOST
     return new this({
-      ...own,
-      clientOptions,
-      keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
-      client: typeof host === 'object' && host !== null ? host : undefined,
+      ...commonFactoryOptions(config, options),
       sentinels: config.CACHE_REDIS_SENTINELS as SentinelAddress[] | undefined,
       master: config.CACHE_REDIS_SENTINEL_MASTER as string | undefined,
       password: config.CACHE_REDIS_PASSWORD as string | undefined,
@@ -960,13 +969,8 @@ export class RedisClusterCache extends BaseRedisCache {
     _args: unknown[],
     options: BackendFactoryOptions,
   ): RedisClusterCache {
-    const { own, clientOptions } = splitFactoryOptions(options)
-    const host = config.CACHE_REDIS_HOST
     return new this({
-      ...own,
-      clientOptions,
-      keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
-      client: typeof host === 'object' && host !== null ? host : undefined,
+      ...commonFactoryOptions(config, options),
       cluster: config.CACHE_REDIS_CLUSTER as string | undefined,
       url: config.CACHE_REDIS_URL as string | undefined,
       password: config.CACHE_REDIS_PASSWORD as string | undefined,
