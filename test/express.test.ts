@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import http, {
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,16 +23,9 @@ import {
   InvalidTimeoutError,
   SimpleCache,
 } from '../src/index.js'
-import { collectingLogger, DownBackend, fakeClock } from './helpers.js'
+import { collectingLogger, DownBackend, fakeClock, httpRequest, type Reply } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
-
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-  text: string
-}
 
 const servers: http.Server[] = []
 after(async () => {
@@ -55,36 +44,13 @@ async function listen(app: Express | http.RequestListener): Promise<number> {
 /** Lets the server's `finish` handlers (where entries are stored) run. */
 const settle = (ms = 10) => new Promise((r) => setTimeout(r, ms))
 
-/**
- * One request with node:http: no headers added behind our back (fetch adds
- * Accept-Encoding and decompresses), the raw body bytes returned.
- */
+/** One raw request (see `httpRequest`), then a pause so the response's entry is stored. */
 async function request(
   port: number,
   path: string,
-  { method = 'GET', headers = {} }: { method?: string; headers?: Record<string, string> } = {},
+  init: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  const reply = await new Promise<Reply>((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const body = Buffer.concat(chunks)
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            text: body.toString('utf8'),
-          })
-        })
-        res.on('error', reject)
-      },
-    )
-    req.on('error', reject)
-    req.end()
-  })
+  const reply = await httpRequest(port, path, init)
   await settle()
   return reply
 }

@@ -51,3 +51,44 @@ export class DownBackend extends BaseCache {
     this.#fail()
   }
 }
+
+/** A response as the tests inspect it: raw body bytes and their UTF-8 text. */
+export interface Reply {
+  status: number
+  headers: import('node:http').IncomingHttpHeaders
+  body: Buffer
+  text: string
+}
+
+/**
+ * One request with node:http to 127.0.0.1: no headers added behind the test's
+ * back (fetch adds Accept-Encoding and decompresses), the raw body returned.
+ */
+export async function httpRequest(
+  port: number,
+  path: string,
+  { method = 'GET', headers = {} }: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const http = await import('node:http')
+  return new Promise<Reply>((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const body = Buffer.concat(chunks)
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            text: body.toString('utf8'),
+          })
+        })
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end()
+  })
+}

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import http, { type IncomingHttpHeaders } from 'node:http'
+import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, describe, test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
@@ -24,16 +24,9 @@ import {
   setCacheTimeout,
 } from '../src/frameworks/hono/index.js'
 import { Cache, InvalidTimeoutError, SimpleCache } from '../src/index.js'
-import { collectingLogger, DownBackend } from './helpers.js'
+import { collectingLogger, DownBackend, httpRequest, type Reply } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
-
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-  text: string
-}
 
 const servers: ReturnType<typeof serve>[] = []
 after(async () => {
@@ -55,33 +48,13 @@ async function listen(app: {
 /** Lets background stores finish. */
 const settle = (ms = 15) => new Promise((r) => setTimeout(r, ms))
 
-/** One request with node:http (no headers added, raw body bytes), then a settle. */
+/** One raw request (see `httpRequest`), then a pause so the response's entry is stored. */
 async function request(
   port: number,
   path: string,
-  { method = 'GET', headers = {} }: { method?: string; headers?: Record<string, string> } = {},
+  init: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  const reply = await new Promise<Reply>((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const body = Buffer.concat(chunks)
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            text: body.toString('utf8'),
-          })
-        })
-        res.on('error', reject)
-      },
-    )
-    req.on('error', reject)
-    req.end()
-  })
+  const reply = await httpRequest(port, path, init)
   await settle()
   return reply
 }

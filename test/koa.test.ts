@@ -3,7 +3,7 @@
  * (test/matrix.test.ts) does not cover. Real servers on loopback ports.
  */
 import assert from 'node:assert/strict'
-import http, { type IncomingHttpHeaders } from 'node:http'
+import type http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, describe, test } from 'node:test'
@@ -12,16 +12,9 @@ import Koa, { type Context, type Middleware, type Next } from 'koa'
 import { appContext } from '../src/core/context.js'
 import { cached, type StoredView, setCacheTimeout } from '../src/frameworks/koa/index.js'
 import { Cache, InvalidTimeoutError, SimpleCache } from '../src/index.js'
-import { fakeClock } from './helpers.js'
+import { fakeClock, httpRequest, type Reply } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
-
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-  text: string
-}
 
 const servers: http.Server[] = []
 after(async () => {
@@ -46,32 +39,13 @@ async function listen(app: Koa): Promise<number> {
 /** Lets the `finish` handlers (where entries are stored) run. */
 const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms))
 
+/** One raw request (see `httpRequest`), then a pause so the response's entry is stored. */
 async function request(
   port: number,
   path: string,
-  { method = 'GET', headers = {} }: { method?: string; headers?: Record<string, string> } = {},
+  init: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  const reply = await new Promise<Reply>((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const body = Buffer.concat(chunks)
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            text: body.toString('utf8'),
-          })
-        })
-        res.on('error', reject)
-      },
-    )
-    req.on('error', reject)
-    req.end()
-  })
+  const reply = await httpRequest(port, path, init)
   await settle()
   return reply
 }
