@@ -23,7 +23,7 @@ import {
   InvalidTimeoutError,
   SimpleCache,
 } from '../src/index.js'
-import { collectingLogger, DownBackend, fakeClock, httpRequest, type Reply } from './helpers.js'
+import { collectingLogger, DownBackend, fakeClock, type Reply, settledRequest } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
 
@@ -44,16 +44,8 @@ async function listen(app: Express | http.RequestListener): Promise<number> {
 /** Lets the server's `finish` handlers (where entries are stored) run. */
 const settle = (ms = 10) => new Promise((r) => setTimeout(r, ms))
 
-/** One raw request (see `httpRequest`), then a pause so the response's entry is stored. */
-async function request(
-  port: number,
-  path: string,
-  init: { method?: string; headers?: Record<string, string> } = {},
-): Promise<Reply> {
-  const reply = await httpRequest(port, path, init)
-  await settle()
-  return reply
-}
+/** One raw request, then a pause so the response's entry is stored. */
+const request = settledRequest(10)
 
 function sha256hex(s: string): string {
   return createHash('sha256').update(s).digest('hex')
@@ -1073,7 +1065,7 @@ describe('set-up', () => {
     assert.equal(mw.cacheTimeout, 120)
     assert.equal(mw.options.cacheNone, true)
     assert.equal(await mw.makeCacheKey({ path: '/x' }), 'view//x')
-    const direct = createCachedMiddleware(cache, () => {
+    const direct = createCachedMiddleware(() => {
       throw new Error('no slot')
     })
     const app = express()

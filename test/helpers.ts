@@ -92,3 +92,16 @@ export async function httpRequest(
     req.end()
   })
 }
+
+/** `httpRequest`, then a pause of `ms` so the server's background store (after `finish`) has run. */
+export function settledRequest(ms: number) {
+  return async (
+    port: number,
+    path: string,
+    init: { method?: string; headers?: Record<string, string> } = {},
+  ): Promise<Reply> => {
+    const reply = await httpRequest(port, path, init)
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    return reply
+  }
+}

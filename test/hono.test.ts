@@ -24,7 +24,7 @@ import {
   setCacheTimeout,
 } from '../src/frameworks/hono/index.js'
 import { Cache, InvalidTimeoutError, SimpleCache } from '../src/index.js'
-import { collectingLogger, DownBackend, httpRequest, type Reply } from './helpers.js'
+import { collectingLogger, DownBackend, settledRequest } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
 
@@ -48,16 +48,8 @@ async function listen(app: {
 /** Lets background stores finish. */
 const settle = (ms = 15) => new Promise((r) => setTimeout(r, ms))
 
-/** One raw request (see `httpRequest`), then a pause so the response's entry is stored. */
-async function request(
-  port: number,
-  path: string,
-  init: { method?: string; headers?: Record<string, string> } = {},
-): Promise<Reply> {
-  const reply = await httpRequest(port, path, init)
-  await settle()
-  return reply
-}
+/** One raw request, then a pause so the response's entry is stored. */
+const request = settledRequest(15)
 
 function newCache(extra: Record<string, unknown> = {}): Cache {
   return new Cache({ CACHE_TYPE: 'SimpleCache', ...extra })

@@ -12,7 +12,7 @@ import Koa, { type Context, type Middleware, type Next } from 'koa'
 import { appContext } from '../src/core/context.js'
 import { cached, type StoredView, setCacheTimeout } from '../src/frameworks/koa/index.js'
 import { Cache, InvalidTimeoutError, SimpleCache } from '../src/index.js'
-import { fakeClock, httpRequest, type Reply } from './helpers.js'
+import { fakeClock, settledRequest } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
 
@@ -39,16 +39,8 @@ async function listen(app: Koa): Promise<number> {
 /** Lets the `finish` handlers (where entries are stored) run. */
 const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms))
 
-/** One raw request (see `httpRequest`), then a pause so the response's entry is stored. */
-async function request(
-  port: number,
-  path: string,
-  init: { method?: string; headers?: Record<string, string> } = {},
-): Promise<Reply> {
-  const reply = await httpRequest(port, path, init)
-  await settle()
-  return reply
-}
+/** One raw request, then a pause so the response's entry is stored. */
+const request = settledRequest(20)
 
 function newCache(): Cache {
   return new Cache({ CACHE_TYPE: 'SimpleCache' })

@@ -5,10 +5,9 @@
  * write them. `MATRIX=koa,hono` runs a subset while developing an adapter.
  */
 import assert from 'node:assert/strict'
-import http from 'node:http'
 import { after, describe, it } from 'node:test'
 import { Cache, SimpleCache } from '../src/index.js'
-import { collectingLogger, DownBackend, fakeClock } from './helpers.js'
+import { collectingLogger, DownBackend, fakeClock, httpRequest, type Reply } from './helpers.js'
 import {
   binaryBody,
   type FrameworkDriver,
@@ -33,38 +32,13 @@ for (const [name, module, exportName] of DRIVERS) {
   )
 }
 
-interface Reply {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: Buffer
-}
-
-/** A raw HTTP request (no automatic Accept-Encoding or decompression, unlike fetch). */
+/** A raw request to a running server's URL (see `httpRequest`). */
 function request(
   base: string,
   path: string,
   init: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      `${base}${path}`,
-      { method: init.method ?? 'GET', headers: init.headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-          }),
-        )
-        res.on('error', reject)
-      },
-    )
-    req.on('error', reject)
-    req.end()
-  })
+  return httpRequest(Number(new URL(base).port), path, init)
 }
 
 /** Stores happen once a response has finished; give them a moment. */

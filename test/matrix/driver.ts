@@ -4,6 +4,9 @@
  * with the routes a test describes, each implemented the way that framework's
  * users write them, with that framework's cachette adapter.
  */
+import { once } from 'node:events'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { Cache } from '../../src/index.js'
 
 /**
@@ -105,4 +108,18 @@ export function count(calls: Map<string, number>, path: string): number {
   const n = (calls.get(path) ?? 0) + 1
   calls.set(path, n)
   return n
+}
+
+/** The {@link Running} of a node:http server (waits until it listens; `close` drops open connections). */
+export async function runningOn(server: Server, calls: Map<string, number>): Promise<Running> {
+  if (!server.listening) await once(server, 'listening')
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()))
+        server.closeAllConnections()
+      }),
+  }
 }

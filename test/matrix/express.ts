@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { cached, setCacheTimeout } from '../../src/frameworks/express/index.js'
@@ -9,6 +8,7 @@ import {
   type FrameworkDriver,
   type RouteSpec,
   type Running,
+  runningOn,
   type StartOptions,
   streamChunks,
 } from './driver.js'
@@ -75,16 +75,6 @@ export const expressDriver: FrameworkDriver = {
     app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
       res.status(500).set('X-Error-Handler', err.message).send('error')
     })
-    const server = app.listen(0, '127.0.0.1')
-    await new Promise<void>((resolve) => server.once('listening', resolve))
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      calls,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections()
-          server.close(() => resolve())
-        }),
-    }
+    return runningOn(app.listen(0, '127.0.0.1'), calls)
   },
 }

@@ -3,7 +3,7 @@
  * `@hono/node-server` server, routes written as Hono users write them, cached
  * with `cached(cache, options)` from `cachette/hono`.
  */
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
 import { stream } from 'hono/streaming'
@@ -16,6 +16,7 @@ import {
   type FrameworkDriver,
   type Responder,
   type Running,
+  runningOn,
   streamChunks,
 } from './driver.js'
 
@@ -99,18 +100,7 @@ export const honoDriver: FrameworkDriver = {
       if (route.options === null) app.get(route.path, handler)
       else app.get(route.path, cached(cache, route.options as CachedOptions), handler)
     }
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
-    })
-    const { port } = server.address() as AddressInfo
-    return {
-      url: `http://127.0.0.1:${port}`,
-      calls,
-      close: () =>
-        new Promise<void>((resolve, reject) => {
-          server.close((err) => (err ? reject(err) : resolve()))
-          ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
-        }),
-    }
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server
+    return runningOn(server, calls)
   },
 }

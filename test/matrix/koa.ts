@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import Koa, { type Context, type Middleware } from 'koa'
 import { cached, setCacheTimeout } from '../../src/frameworks/koa/index.js'
@@ -9,6 +8,7 @@ import {
   type FrameworkDriver,
   type RouteSpec,
   type Running,
+  runningOn,
   type StartOptions,
   streamChunks,
 } from './driver.js'
@@ -111,17 +111,7 @@ export const koaDriver: FrameworkDriver = {
       return compose(chain)(ctx, next)
     })
 
-    const server = app.listen(0, '127.0.0.1')
-    await new Promise<void>((resolve) => server.once('listening', resolve))
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      calls,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections()
-          server.close(() => resolve())
-        }),
-    }
+    return runningOn(app.listen(0, '127.0.0.1'), calls)
   },
 }
 
