@@ -15,7 +15,7 @@ import { parseTimeout, type Timeout } from './core/duration.js'
 import { ConfigError, NotAnIntegerError } from './core/errors.js'
 import { resolveHashMethod } from './core/hash.js'
 import { assertKey } from './core/keys.js'
-import { defaultLogger, type Logger, warnOnce } from './core/log.js'
+import { defaultLogger, ErrorReporter, type Logger, warnOnce } from './core/log.js'
 import {
   type MemoizeDecorator,
   type MemoizedFunction,
@@ -23,7 +23,7 @@ import {
   Memoizer,
 } from './core/memoize.js'
 import { resolveSerializer } from './core/serializers.js'
-import { reporterFor, Slot, type SlotSettings } from './core/slot.js'
+import { Slot, type SlotSettings } from './core/slot.js'
 import { type DeleteCachedTarget, type ViewKeyArgs, viewKeysFor } from './core/view.js'
 import {
   type CachedMiddleware,
@@ -172,11 +172,9 @@ export class Cache {
       sourceCheck: merged.sourceCheck as boolean,
       raiseErrors: merged.raiseErrors as boolean,
       logger,
-      reporter: reporterFor(logger),
+      reporter: new ErrorReporter(logger),
       config: Object.freeze(
-        Object.fromEntries(
-          Object.entries(merged).map(([k, v]) => [envNameOf(k), k === 'defaultTimeout' ? v : v]),
-        ),
+        Object.fromEntries(Object.entries(merged).map(([k, v]) => [envNameOf(k), v])),
       ),
     }
     const options: BackendFactoryOptions = {
@@ -458,7 +456,7 @@ export class Cache {
   cached<Req extends IncomingMessage = IncomingMessage>(
     options: CachedOptions<Req> = {},
   ): CachedMiddleware {
-    return createCachedMiddleware(this, () => this.#slot(), options)
+    return createCachedMiddleware(() => this.#slot(), options)
   }
 
   /**

@@ -28,8 +28,11 @@ export class ErrorReporter {
     private readonly windowMs = 60_000,
   ) {}
 
-  /** Reports `error` for `site` unless the same pair was reported within the window. */
-  report(site: string, error: unknown): void {
+  /**
+   * Reports `error` for `site` unless the same pair was reported within the
+   * window. `note` says what happened as a consequence.
+   */
+  report(site: string, error: unknown, note = 'cache bypassed; possibly the cache backend'): void {
     const message = error instanceof Error ? error.message : String(error)
     const id = `${site}\u0000${message}`
     const now = Date.now()
@@ -37,7 +40,7 @@ export class ErrorReporter {
     if (last !== undefined && now - last < this.windowMs) return
     if (this.#seen.size > 1000) this.#seen.clear()
     this.#seen.set(id, now)
-    this.logger.error(`${site}: ${message} (cache bypassed; possibly the cache backend)`, error)
+    this.logger.error(`${site}: ${message} (${note})`, error)
   }
 }
 

@@ -1,7 +1,7 @@
 import type { CacheBackend } from './backend.js'
 import { CachetteError } from './errors.js'
 import type { DigestFn } from './hash.js'
-import { ErrorReporter, type Logger } from './log.js'
+import type { ErrorReporter, Logger } from './log.js'
 
 /** What the decorators need to know about the configuration they run under. */
 export interface SlotSettings {
@@ -60,9 +60,4 @@ export class Slot {
   report(site: string, error: unknown): void {
     this.settings.reporter.report(site, error)
   }
-}
-
-/** Creates the rate-limited reporter for a logger. */
-export function reporterFor(logger: Logger): ErrorReporter {
-  return new ErrorReporter(logger)
 }

@@ -505,7 +505,12 @@ export abstract class BaseRedisCache extends BaseCache {
       this.#slotOf = loadSlotFunction(name)
     }
     this.#reporter = new ErrorReporter(this.logger)
-    this.#onError = (error: Error) => this.#reporter.report(`${name} (redis connection)`, error)
+    this.#onError = (error: Error) =>
+      this.#reporter.report(
+        `${name} (redis connection)`,
+        error,
+        'reconnecting; cache calls miss meanwhile',
+      )
     client.on('error', this.#onError)
     this.#gate = new ReadyGate(client, opened.readyTimeout)
   }

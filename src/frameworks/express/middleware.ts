@@ -289,12 +289,10 @@ function capture(
  * request's app as the current app (`req.app`), so `memoize` inside a cached
  * route of a multi-app `Cache` uses that app's backend.
  *
- * @param _cache - the owning Cache (unused by the middleware itself; keeps the adapter signature uniform)
  * @param slotOf - resolves the slot (backend and settings) of the current app
  * @param options - validated now; a bad option throws a TypeError naming it
  */
 export function createCachedMiddleware<Req extends IncomingMessage = IncomingMessage>(
-  _cache: object,
   slotOf: () => Slot,
   options?: CachedOptions<Req>,
 ): CachedMiddleware {
