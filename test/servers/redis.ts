@@ -5,33 +5,17 @@
  * with no persistence. Every process is killed when the test process exits.
  * A missing `redis-server` binary is an error, never a skip.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, Socket } from 'node:net'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { freePort, HOST, type ManagedServer, managed as managedProcess, sleep } from './process.js'
+
+export { freePort }
 
 const run = promisify(execFile)
-const HOST = '127.0.0.1'
-const live = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
-
-/** A free TCP port on the loopback interface. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Sends one inline command and returns the raw reply (enough for PING and INFO-style checks). */
 export function rawCommand(port: number, command: string, password?: string): Promise<string> {
@@ -87,73 +71,24 @@ function isComplete(data: string, replies: number): boolean {
 }
 
 /** A Redis process the test controls. */
-export interface RedisServer {
-  readonly host: '127.0.0.1'
-  readonly port: number
+export interface RedisServer extends ManagedServer {
   readonly password?: string
-  /** Stops it gracefully. */
-  stop(): Promise<void>
-  /** Kills it at once (SIGKILL), as a crash would. */
-  kill(): Promise<void>
-  /** Starts it again on the same port and directory. */
-  start(): Promise<void>
 }
 
-interface ProcessSpec {
+interface RedisSpec {
   readonly command: string
   readonly args: () => string[]
   readonly port: number
   readonly password?: string
 }
 
-function managed(spec: ProcessSpec): RedisServer {
-  let child: ChildProcess | undefined
-  let output = ''
-  const start = async (): Promise<void> => {
-    output = ''
-    const proc = spawn(spec.command, spec.args(), { stdio: ['ignore', 'pipe', 'pipe'] })
-    child = proc
-    live.add(proc)
-    proc.stdout?.on('data', (d: Buffer) => {
-      output += d.toString()
-    })
-    proc.stderr?.on('data', (d: Buffer) => {
-      output += d.toString()
-    })
-    let exited: string | undefined
-    proc.once('error', (error) => {
-      exited = `${spec.command} could not start: ${error.message} (install it: apt-get install redis-server redis-sentinel redis-tools)`
-    })
-    proc.once('exit', (code) => {
-      live.delete(proc)
-      exited ??= `${spec.command} exited with ${code}: ${output.slice(-2000)}`
-    })
-    for (let i = 0; i < 100; i++) {
-      if (exited) throw new Error(exited)
-      try {
-        if ((await rawCommand(spec.port, 'PING', spec.password)).startsWith('+PONG')) return
-      } catch {}
-      await sleep(50)
-    }
-    throw new Error(
-      `${spec.command} on port ${spec.port} did not answer PING: ${output.slice(-2000)}`,
-    )
-  }
-  const waitExit = async (signal: NodeJS.Signals): Promise<void> => {
-    const proc = child
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
-    const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
-    proc.kill(signal)
-    await gone
-  }
-  return {
-    host: HOST,
-    port: spec.port,
-    password: spec.password,
-    start,
-    stop: () => waitExit('SIGTERM'),
-    kill: () => waitExit('SIGKILL'),
-  }
+function managed(spec: RedisSpec): RedisServer {
+  const server = managedProcess({
+    ...spec,
+    install: 'redis-server redis-sentinel redis-tools',
+    ready: async () => (await rawCommand(spec.port, 'PING', spec.password)).startsWith('+PONG'),
+  })
+  return Object.assign(server, { password: spec.password })
 }
 
 function baseArgs(port: number, dir: string): string[] {

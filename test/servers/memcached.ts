@@ -1,0 +1,95 @@
+/**
+ * Real memcached servers for the tests, on free loopback ports: plain, or
+ * with SASL (`-S`) against a sasldb made by `saslpasswd2` in a temporary
+ * directory. Killed when the test process exits; a missing binary is an
+ * error, never a skip.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, HOST, type ManagedServer, managed } from './process.js'
+
+const INSTALL = 'memcached sasl2-bin libsasl2-modules'
+
+/** A memcached process the test controls. */
+export interface MemcachedServer extends ManagedServer {
+  /** `127.0.0.1:<port>`. */
+  readonly address: string
+}
+
+/** Resolves true once the server answers a binary-protocol Version request (with SASL, any answer counts). */
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket()
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('data', (d: Buffer) => done(d[0] === 0x81))
+    socket.once('error', () => done(false))
+    socket.connect(port, HOST, () => {
+      const header = Buffer.alloc(24)
+      header[0] = 0x80
+      header[1] = 0x0b
+      socket.write(header)
+    })
+  })
+}
+
+function saslpasswd(dbPath: string, username: string, password: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      'saslpasswd2',
+      ['-a', 'memcached', '-c', '-p', '-f', dbPath, username],
+      (error) => {
+        if (error)
+          reject(
+            new Error(
+              `saslpasswd2 failed: ${error.message} (install it: apt-get install ${INSTALL})`,
+            ),
+          )
+        else resolve()
+      },
+    )
+    child.stdin?.end(password)
+  })
+}
+
+/** Starts memcached. `sasl` turns on authentication with one user; `args` are extra flags (`-I 2m`). */
+export async function startMemcached(
+  options: { sasl?: { username: string; password: string }; args?: string[] } = {},
+): Promise<MemcachedServer> {
+  const port = await freePort()
+  const args = ['-l', HOST, '-p', String(port), '-U', '0', '-m', '256', ...(options.args ?? [])]
+  if (process.getuid?.() === 0) args.push('-u', 'root')
+  let env: NodeJS.ProcessEnv | undefined
+  let dir: string | undefined
+  if (options.sasl) {
+    dir = mkdtempSync(join(tmpdir(), 'cachette-memcached-'))
+    const db = join(dir, 'sasldb2')
+    await saslpasswd(db, options.sasl.username, options.sasl.password)
+    writeFileSync(join(dir, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${db}\n`)
+    env = { ...process.env, SASL_CONF_PATH: dir }
+    args.push('-S')
+  }
+  const server = managed({
+    command: 'memcached',
+    args: () => args,
+    port,
+    env,
+    install: INSTALL,
+    ready: () => answers(port),
+  })
+  await server.start()
+  const stop = server.stop
+  return Object.assign(server, {
+    address: `${HOST}:${port}`,
+    stop: async () => {
+      await stop()
+      if (dir) rmSync(dir, { recursive: true, force: true })
+    },
+  })
+}
