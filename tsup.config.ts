@@ -9,6 +9,7 @@ export default defineConfig({
     koa: 'src/frameworks/koa/index.ts',
     hono: 'src/frameworks/hono/index.ts',
     redis: 'src/backends/redis/index.ts',
+    memcached: 'src/backends/memcached/index.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util'
 import { filesystemGroup } from './groups/filesystem.js'
 import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
+import { memcachedGroup } from './groups/memcached.js'
 import { memoizeGroup } from './groups/memoize.js'
 import { memoryGroup } from './groups/memory.js'
 import { redisGroup } from './groups/redis.js'
@@ -24,6 +25,7 @@ const GROUPS: readonly Group[] = [
   honoGroup,
   filesystemGroup,
   redisGroup,
+  memcachedGroup,
 ]
 
 const { values } = parseArgs({
@@ -37,7 +39,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis,memcached] [--no-write]',
   )
   process.exit(0)
 }

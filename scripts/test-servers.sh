@@ -3,13 +3,15 @@
 # installed. On Debian as root it installs the missing packages itself, so
 # `npm test` works on a fresh machine; elsewhere it names what to install.
 set -euo pipefail
-PACKAGES=(redis-server redis-sentinel redis-tools)
-BINARIES=(redis-server redis-sentinel redis-cli)
+PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules)
+BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2)
 
 missing=()
 for bin in "${BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
+# SASL's PLAIN mechanism (the memcached SASL tests) is a plugin of libsasl2-modules.
+compgen -G "/usr/lib/*/sasl2/libplain.so*" >/dev/null || missing+=(libsasl2-modules)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,6 +1,11 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { FileSystemCache } from './backends/filesystem/index.js'
+import {
+  MemcachedCache,
+  SASLMemcachedCache,
+  SpreadSASLMemcachedCache,
+} from './backends/memcached/index.js'
 import { SimpleCache } from './backends/memory/index.js'
 import { NullCache } from './backends/null/index.js'
 import { RedisCache, RedisClusterCache, RedisSentinelCache } from './backends/redis/index.js'
@@ -35,6 +40,10 @@ const TABLE: [name: string, load: Loader, ...aliases: string[]][] = [
   ['RedisCache', () => RedisCache, 'redis'],
   ['RedisSentinelCache', () => RedisSentinelCache, 'redissentinel'],
   ['RedisClusterCache', () => RedisClusterCache, 'rediscluster'],
+  // cachette's own memcached client: no package to load.
+  ['MemcachedCache', () => MemcachedCache, 'memcached', 'gaememcached'],
+  ['SASLMemcachedCache', () => SASLMemcachedCache, 'saslmemcached'],
+  ['SpreadSASLMemcachedCache', () => SpreadSASLMemcachedCache, 'spreadsaslmemcached'],
 ]
 for (const [name, load, ...aliases] of TABLE) {
   const entry = known(name, load)
@@ -43,19 +52,7 @@ for (const [name, load, ...aliases] of TABLE) {
 }
 
 /** Flask-Caching backends that later cachette releases add; named so the error says so. */
-const PLANNED = new Set([
-  'MemcachedCache',
-  'SASLMemcachedCache',
-  'SpreadSASLMemcachedCache',
-  'S3Cache',
-  'GoogleCloudStorageCache',
-  'UWSGICache',
-  'memcached',
-  'gaememcached',
-  'saslmemcached',
-  'spreadsaslmemcached',
-  'uwsgi',
-])
+const PLANNED = new Set(['S3Cache', 'GoogleCloudStorageCache', 'UWSGICache', 'uwsgi'])
 
 function isClass(fn: Function): boolean {
   return Function.prototype.toString.call(fn).startsWith('class')

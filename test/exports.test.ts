@@ -28,6 +28,13 @@ const EXPECTED: Record<string, string[]> = {
   './koa': ['cached', 'setCacheTimeout'],
   './hono': ['cached', 'setCacheTimeout'],
   './redis': ['RedisCache', 'RedisSentinelCache', 'RedisClusterCache'],
+  './memcached': [
+    'MemcachedCache',
+    'SASLMemcachedCache',
+    'SpreadSASLMemcachedCache',
+    'MemcachedAuthError',
+    'MemcachedUnavailableError',
+  ],
   './testing': ['backendContract', 'sampleValues'],
 }
 

@@ -93,3 +93,47 @@ export async function startMemcached(
     },
   })
 }
+
+/**
+ * Sends one text-protocol command to a plain (non-SASL) server and resolves
+ * the reply, up to `END`, or the first line for single-line replies.
+ */
+export function textCommand(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket()
+    let data = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no reply from ${HOST}:${port} to ${command}`))
+    }, 2000)
+    socket.on('data', (chunk: Buffer) => {
+      data += chunk.toString('latin1')
+      const multi = /^(STAT|VALUE)/.test(data)
+      if (multi ? data.endsWith('END\r\n') : data.includes('\r\n')) {
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(data)
+      }
+    })
+    socket.on('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    socket.connect(port, HOST, () => socket.write(`${command}\r\n`))
+  })
+}
+
+/** The remaining time to live of a raw key in seconds (`-1` = never expires), or `undefined` if absent. */
+export async function ttlOf(port: number, wireKey: string): Promise<number | undefined> {
+  const reply = await textCommand(port, `mg ${wireKey} t`)
+  if (reply.startsWith('EN')) return undefined
+  const m = / t(-?\d+)/.exec(reply)
+  if (m === null) throw new Error(`unexpected mg reply: ${reply}`)
+  return Number(m[1])
+}
+
+/** The number of items stored on a plain server. */
+export async function itemCount(port: number): Promise<number> {
+  const stats = await textCommand(port, 'stats')
+  return Number(/STAT curr_items (\d+)/.exec(stats)?.[1])
+}

@@ -312,7 +312,7 @@ export class MemcachedCache extends BaseCache {
     this.#genPending = servers.map(() => undefined)
   }
 
-  /** The index of the server holding `key` (ketama over `keyPrefix + key`). */
+  /** The server (`host:port`) that holds `key`: ketama over `keyPrefix + key`. */
   serverOf(key: string): string {
     return this.servers[this.#ring.serverOf(this.keyPrefix + key)] as string
   }
@@ -429,19 +429,27 @@ export class MemcachedCache extends BaseCache {
 
   async #getManyRaw(keys: readonly string[]): Promise<(Buffer | undefined)[]> {
     const out = new Array<Buffer | undefined>(keys.length).fill(undefined)
-    const groups = [...this.#byServer(keys)]
+    const fetch = async (server: number, positions: readonly number[] | undefined) => {
+      const responses = await this.#onServer(server, (ns) =>
+        positions === undefined
+          ? keys.map((key) => ({ opcode: Op.GetQ, key: wireKey(ns, key) }))
+          : positions.map((p) => ({ opcode: Op.GetQ, key: wireKey(ns, keys[p] as string) })),
+      )
+      const n = positions === undefined ? keys.length : positions.length
+      for (let i = 0; i < n; i++) {
+        const r = responses[i]
+        if (r === null || r === undefined) continue
+        if (r.status !== Status.Ok) throw errorOf(`${this.#name}.getMany`, r)
+        out[positions === undefined ? i : (positions[i] as number)] = r.value
+      }
+    }
+    // One server (the common case): one batch, no grouping.
+    if (this.#conns.length === 1) {
+      await fetch(0, undefined)
+      return out
+    }
     const settled = await Promise.allSettled(
-      groups.map(async ([server, positions]) => {
-        const responses = await this.#onServer(server, (ns) =>
-          positions.map((p) => ({ opcode: Op.GetQ, key: wireKey(ns, keys[p] as string) })),
-        )
-        positions.forEach((p, i) => {
-          const r = responses[i]
-          if (r === null || r === undefined) return
-          if (r.status !== Status.Ok) throw errorOf(`${this.#name}.getMany`, r)
-          out[p] = r.value
-        })
-      }),
+      [...this.#byServer(keys)].map(([server, positions]) => fetch(server, positions)),
     )
     const failed = settled.find((s) => s.status === 'rejected')
     if (failed !== undefined) throw failed.reason
@@ -571,7 +579,8 @@ export class MemcachedCache extends BaseCache {
 
   /** `GET` (and the chunks of a chunked value). An entry that cannot be decoded reads as a miss. */
   async get(key: string): Promise<unknown> {
-    const data = await this.#resolve(key, await this.#getRaw(key))
+    let data = await this.#getRaw(key)
+    if (this.#chunkSize !== undefined) data = await this.#resolve(key, data)
     return data === undefined ? undefined : this.#decode(data, key)
   }
 
@@ -627,6 +636,11 @@ export class MemcachedCache extends BaseCache {
   override async getMany(keys: readonly string[]): Promise<unknown[]> {
     if (keys.length === 0) return []
     const raws = await this.#getManyRaw(keys)
+    if (this.#chunkSize === undefined) {
+      return raws.map((data, i) =>
+        data === undefined ? undefined : this.#decode(data, keys[i] as string),
+      )
+    }
     return Promise.all(
       raws.map(async (data, i) => {
         const key = keys[i] as string

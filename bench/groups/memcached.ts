@@ -1,0 +1,321 @@
+/**
+ * memcached: get (hit), set and getMany(100) on a local memcached started for
+ * the run, through cachette's MemcachedCache (facade without and with the
+ * default key prefix, and the backend), against cachette's own binary-protocol
+ * connection issuing the same requests with the same bytes (the limit), memjs
+ * (the mainstream binary-protocol client) with the same bytes, and keyv with
+ * @keyv/memcache.
+ */
+import KeyvMemcache from '@keyv/memcache'
+import { Keyv } from 'keyv'
+import memjs from 'memjs'
+import { Connection } from '../../src/backends/memcached/connection.js'
+import { MemcachedCache } from '../../src/backends/memcached/index.js'
+import { parseServer } from '../../src/backends/memcached/options.js'
+import { Op, type Request, Status, storeExtras } from '../../src/backends/memcached/protocol.js'
+import { Cache, decodeValue, encodeValue, v8Serializer } from '../../src/index.js'
+import { startMemcached } from '../../test/servers/memcached.js'
+import type { Group, GroupContext } from '../lib/group.js'
+import {
+  type Comparison,
+  type ContenderSpec,
+  compare,
+  OPS_PER_SEC,
+  opLoop,
+  type Role,
+  ratioOf,
+} from '../lib/measure.js'
+import { type GroupResult, type Headline, target } from '../lib/report.js'
+
+const KEYS = 1024
+const MASK = KEYS - 1
+const TTL_S = 300
+const BATCH = 100
+
+const RAW = "raw client (cachette's Connection, same requests, same bytes)"
+const MEMJS = 'memjs 1.3.2 (same bytes)'
+const FACADE = 'cachette Cache facade (MemcachedCache, no prefix)'
+const BACKEND = 'cachette MemcachedCache backend (no prefix)'
+const FACADE_PREFIX = "cachette Cache facade (default prefix 'flask_cache_')"
+const KEYV = 'keyv v5 + @keyv/memcache'
+
+interface Subject {
+  readonly name: string
+  readonly role: Role
+  readonly get: (i: number) => Promise<unknown>
+  readonly set: (i: number) => Promise<unknown>
+  readonly getMany: (keys: string[]) => Promise<unknown>
+}
+
+const key = (i: number): string => `bench:${i & MASK}`
+const value = (i: number): string => `value-${String(i & MASK).padStart(6, '0')}-abcdefghijklmnopqr`
+/** A key's bytes as MemcachedCache without a prefix sends them. */
+const wire = (k: string): Buffer => Buffer.from(k, 'latin1')
+
+/** Throws unless every response of a raw batch is a hit or a skipped quiet get. */
+function checked<T extends { status: number } | null>(responses: T[]): T[] {
+  for (const r of responses) {
+    if (r !== null && r.status !== Status.Ok) {
+      throw new Error(`memcached: raw client got status 0x${r.status.toString(16)}`)
+    }
+  }
+  return responses
+}
+
+export const memcachedGroup: Group = {
+  name: 'memcached',
+  async run(ctx: GroupContext): Promise<GroupResult> {
+    const rounds = ctx.quick ? 3 : 9
+    const sliceMs = ctx.quick ? 30 : 300
+    const server = await startMemcached()
+    const { address } = server
+    const closers: (() => unknown)[] = [() => server.stop()]
+    try {
+      const raw = new Connection(parseServer(address), {
+        commandTimeout: 1000,
+        connectTimeout: 1000,
+        maxRetryDelay: 1000,
+      })
+      closers.push(() => raw.close())
+      const mj = memjs.Client.create(address, { logger: { log() {} } })
+      closers.push(() => mj.close())
+      // No key prefix: raw, memjs, facade and backend address the same key names.
+      const cache = new Cache({
+        CACHE_TYPE: 'MemcachedCache',
+        CACHE_MEMCACHED_SERVERS: [address],
+        CACHE_KEY_PREFIX: '',
+        CACHE_DEFAULT_TIMEOUT: TTL_S,
+      })
+      closers.push(() => cache.close())
+      const backend = new MemcachedCache({ servers: [address], defaultTimeout: TTL_S })
+      closers.push(() => backend.close())
+      // CACHE_KEY_PREFIX left at its default: every call checks the namespace in the same write.
+      const prefixed = new Cache({
+        CACHE_TYPE: 'MemcachedCache',
+        CACHE_MEMCACHED_SERVERS: [address],
+        CACHE_DEFAULT_TIMEOUT: TTL_S,
+      })
+      closers.push(() => prefixed.close())
+      const kvStore = new KeyvMemcache(address, { logger: { log() {} } })
+      closers.push(() => kvStore.client.close())
+      const kv = new Keyv({ store: kvStore, namespace: 'kv' })
+      const prefix = ((await prefixed.ready()) as MemcachedCache).keyPrefix
+      if (prefix === '') throw new Error('memcached: the default key prefix is empty')
+      await cache.ready()
+      const encoded = Array.from({ length: KEYS }, (_, i) => encodeValue(value(i), v8Serializer))
+      const extras = storeExtras(TTL_S)
+      const subjects: Subject[] = [
+        {
+          name: RAW,
+          role: 'limit',
+          get: async (i) => {
+            const [r] = checked(await raw.exec([{ opcode: Op.Get, key: wire(key(i)) }]))
+            return r?.value
+          },
+          set: async (i) =>
+            checked(
+              await raw.exec([
+                { opcode: Op.Set, key: wire(key(i)), extras, value: encoded[i & MASK] as Buffer },
+              ]),
+            ),
+          getMany: async (keys) => {
+            // exec appended a Noop: its answer is the last response.
+            const responses = checked(
+              await raw.exec(keys.map((k): Request => ({ opcode: Op.GetQ, key: wire(k) }))),
+            )
+            return keys.map((_, j) => responses[j]?.value)
+          },
+        },
+        {
+          name: MEMJS,
+          role: 'peer',
+          get: async (i) => (await mj.get(key(i))).value,
+          set: (i) => mj.set(key(i), encoded[i & MASK] as Buffer, { expires: TTL_S }),
+          // memjs 1.3.2 has no multi-get: concurrent gets (pipelined on its one connection).
+          getMany: (keys) => Promise.all(keys.map(async (k) => (await mj.get(k)).value)),
+        },
+        {
+          name: FACADE,
+          role: 'subject',
+          get: (i) => cache.get(key(i)),
+          set: (i) => cache.set(key(i), value(i), TTL_S),
+          getMany: (keys) => cache.getMany(keys),
+        },
+        {
+          name: BACKEND,
+          role: 'subject',
+          get: (i) => backend.get(key(i)),
+          set: (i) => backend.set(key(i), value(i), TTL_S),
+          getMany: (keys) => backend.getMany(keys),
+        },
+        {
+          name: FACADE_PREFIX,
+          role: 'subject',
+          get: (i) => prefixed.get(key(i)),
+          set: (i) => prefixed.set(key(i), value(i), TTL_S),
+          getMany: (keys) => prefixed.getMany(keys),
+        },
+        {
+          name: KEYV,
+          role: 'peer',
+          get: (i) => kv.get(key(i)),
+          set: (i) => kv.set(key(i), value(i), TTL_S * 1000),
+          getMany: (keys) => kv.getMany(keys),
+        },
+      ]
+      for (const s of subjects) for (let i = 0; i < KEYS; i++) await s.set(i)
+      const batches = Array.from({ length: KEYS / BATCH }, (_, b) =>
+        Array.from({ length: BATCH }, (_, j) => key(b * BATCH + j)),
+      )
+      const batchOf = (i: number): string[] => batches[i % batches.length] as string[]
+      const readable = (got: unknown): unknown =>
+        Buffer.isBuffer(got) ? decodeValue(got, v8Serializer) : got
+      for (const s of subjects) {
+        if (readable(await s.get(7)) !== value(7)) {
+          throw new Error(`memcached: ${s.name} did not return the stored value`)
+        }
+        const many = (await s.getMany(batchOf(1))) as unknown[]
+        if (many.length !== BATCH || many.some((v, j) => readable(v) !== value(BATCH + j))) {
+          throw new Error(`memcached: ${s.name} getMany did not return the stored values`)
+        }
+      }
+      const comparisons: Comparison[] = []
+      const pairs = [
+        [FACADE, RAW],
+        [BACKEND, RAW],
+        [FACADE_PREFIX, RAW],
+        [FACADE_PREFIX, FACADE],
+        [FACADE, MEMJS],
+        [FACADE, KEYV],
+      ] as const
+      for (const op of ['get', 'set'] as const) {
+        ctx.log(`memcached: ${op}`)
+        comparisons.push(
+          await compare({
+            id: `memcached.${op}`,
+            title: `memcached: ${op === 'get' ? 'get (hit)' : 'set'}, small string value, awaited one at a time`,
+            unit: OPS_PER_SEC,
+            rounds,
+            contenders: subjects.map(
+              (s): ContenderSpec => ({
+                name: s.name,
+                role: s.role,
+                sample: opLoop(s[op], { sliceMs, batch: 50, unit: OPS_PER_SEC }),
+              }),
+            ),
+            pairs,
+            log: ctx.log,
+          }),
+        )
+      }
+      // getMany: batches of 100 keys per op.
+      const SINGLES = `${BATCH} cachette gets, one after another`
+      ctx.log('memcached: getMany')
+      comparisons.push(
+        await compare({
+          id: 'memcached.getMany',
+          title: `memcached: getMany(${BATCH}), ${BATCH} keys per op`,
+          unit: OPS_PER_SEC,
+          rounds,
+          contenders: [
+            ...subjects.map(
+              (s): ContenderSpec => ({
+                name: s.name,
+                role: s.role,
+                sample: opLoop((i) => s.getMany(batchOf(i)), {
+                  sliceMs,
+                  batch: 5,
+                  unit: OPS_PER_SEC,
+                }),
+              }),
+            ),
+            {
+              name: SINGLES,
+              role: 'reference',
+              sample: opLoop(
+                async (i) => {
+                  for (const k of batchOf(i)) await cache.get(k)
+                },
+                { sliceMs, batch: 1, unit: OPS_PER_SEC },
+              ),
+            },
+          ],
+          pairs: [...pairs, [FACADE, SINGLES]],
+          log: ctx.log,
+        }),
+      )
+      const [getC, setC, manyC] = comparisons as [Comparison, Comparison, Comparison]
+      const getVsRaw = ratioOf(getC, FACADE, RAW)
+      const setVsRaw = ratioOf(setC, FACADE, RAW)
+      const manyVsRaw = ratioOf(manyC, FACADE, RAW)
+      const manyVsSingles = ratioOf(manyC, FACADE, SINGLES)
+      const headlines: Headline[] = [
+        {
+          label: 'get: facade ÷ raw client (ops/s)',
+          ratio: getVsRaw,
+          target: target('>=', 0.9, getVsRaw),
+        },
+        {
+          label: 'set: facade ÷ raw client (ops/s)',
+          ratio: setVsRaw,
+          target: target('>=', 0.9, setVsRaw),
+        },
+        {
+          label: `getMany(${BATCH}): facade ÷ raw client (ops/s)`,
+          ratio: manyVsRaw,
+          target: target('>=', 0.9, manyVsRaw),
+        },
+        { label: 'get: facade ÷ memjs (ops/s)', ratio: ratioOf(getC, FACADE, MEMJS) },
+        { label: 'get: facade ÷ keyv (ops/s)', ratio: ratioOf(getC, FACADE, KEYV) },
+        {
+          label: 'get: default-prefix facade ÷ no-prefix facade (ops/s)',
+          ratio: ratioOf(getC, FACADE_PREFIX, FACADE),
+        },
+        {
+          label: 'set: default-prefix facade ÷ no-prefix facade (ops/s)',
+          ratio: ratioOf(setC, FACADE_PREFIX, FACADE),
+        },
+        {
+          label: `getMany(${BATCH}) ÷ ${BATCH} single gets (ops/s)`,
+          ratio: manyVsSingles,
+          target: target('>=', 5, manyVsSingles),
+        },
+        {
+          label: `getMany(${BATCH}): facade ÷ memjs (ops/s)`,
+          ratio: ratioOf(manyC, FACADE, MEMJS),
+        },
+      ]
+      return {
+        group: 'memcached',
+        description:
+          `A memcached 1.6 on loopback started for the run; ${KEYS} keys of 32-character strings, ` +
+          'every get a hit. Ops are awaited one at a time (one round trip each), so the numbers ' +
+          'are dominated by loopback latency, as for an app.',
+        measuredAt: new Date().toISOString(),
+        mode: ctx.quick ? 'quick' : 'full',
+        settings: { rounds, sliceMs, keys: KEYS, batch: BATCH },
+        comparisons,
+        headlines,
+        notes: [
+          "The raw client is cachette's own memcached connection used directly: it sends the requests " +
+            'a MemcachedCache without prefix sends (Get; Set with flags 0 and the expiry; getMany as ' +
+            'quiet GetQs and a Noop in one write) with the bytes cachette stores (a 1-byte marker plus ' +
+            'the string), and neither decodes what it reads nor encodes what it writes (values are ' +
+            'encoded once up front). memjs sends the same bytes; memjs 1.3.2 has no multi-get, so its ' +
+            `getMany is ${BATCH} concurrent gets. keyv stores JSON.`,
+          `With the default CACHE_KEY_PREFIX ('${prefix}') every call also reads the server's namespace ` +
+            'in the same write (one extra quiet get), which is what clear() without flush_all needs; ' +
+            'that row shows its cost.',
+        ],
+      }
+    } finally {
+      for (const close of closers.reverse()) {
+        try {
+          await close()
+        } catch (error) {
+          ctx.log(`memcached: closing failed: ${(error as Error).message}`)
+        }
+      }
+    }
+  },
+}
