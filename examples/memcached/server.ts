@@ -61,7 +61,5 @@ app.get('/clear', async (_req, res) => {
 
 const port = Number(process.env.PORT ?? 3000)
 app.listen(port, () => {
-  console.log(
-    `memcached example on http://localhost:${port} (${cache.backend.constructor.name})`,
-  )
+  console.log(`memcached example on http://localhost:${port} (${cache.backend.constructor.name})`)
 })
