@@ -105,3 +105,61 @@ export function settledRequest(ms: number) {
     return reply
   }
 }
+
+/** A logger that drops everything, for tests that do not look at logs. */
+export const silentLogger = { warn: () => {}, error: () => {} }
+
+/**
+ * Starts resources once, on first use, and stops them all in `stopAll()`
+ * (call it from the file's `after`). Also tracks backends and caches to close.
+ */
+export class Lifetimes {
+  readonly #stops: (() => Promise<unknown>)[] = []
+
+  /** A getter that starts `start()` on first call and registers `stop` for it. */
+  lazily<T>(start: () => Promise<T>, stop: (t: T) => Promise<unknown>): () => Promise<T> {
+    let started: Promise<T> | undefined
+    return () => {
+      started ??= start().then((t) => {
+        this.#stops.push(() => stop(t))
+        return t
+      })
+      return started
+    }
+  }
+
+  /** Registers a stop (or close) to run at the end. */
+  defer(stop: () => Promise<unknown>): void {
+    this.#stops.push(stop)
+  }
+
+  /** Registers `thing.close()` to run at the end; returns `thing`. */
+  track<T extends { close(): Promise<unknown> }>(thing: T): T {
+    this.defer(() => thing.close())
+    return thing
+  }
+
+  /** Runs every registered stop, latest first, ignoring failures. */
+  async stopAll(): Promise<void> {
+    for (const stop of this.#stops.splice(0).reverse()) await stop().catch(() => {})
+  }
+}
+
+/** Polls `check` until it resolves true, failing the test after `ms`. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  ms: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + ms
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (error) {
+      last = error
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`${what} did not happen within ${ms} ms${last ? `: ${String(last)}` : ''}`)
+}

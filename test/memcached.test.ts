@@ -18,7 +18,7 @@ import type { BackendFactoryOptions } from '../src/core/backend.js'
 import { ConfigError, NotAnIntegerError, UnserializableValueError } from '../src/core/errors.js'
 import { Cache } from '../src/index.js'
 import { backendContract } from '../src/testing/index.js'
-import { collectingLogger } from './helpers.js'
+import { collectingLogger, eventually, Lifetimes, silentLogger } from './helpers.js'
 import { expressDriver } from './matrix/express.js'
 import {
   itemCount,
@@ -28,66 +28,35 @@ import {
   ttlOf,
 } from './servers/memcached.js'
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-const silent = { warn: () => {}, error: () => {} }
+const silent = silentLogger
 const USER = 'cachette'
 const PASSWORD = 's3cret pass'
 
-/** Starts a server set-up once, on first use; everything started is stopped after the file. */
-const stops: (() => Promise<void>)[] = []
-function lazily<T>(start: () => Promise<T>, stop: (t: T) => Promise<void>): () => Promise<T> {
-  let started: Promise<T> | undefined
-  return () => {
-    started ??= start().then((s) => {
-      stops.push(() => stop(s))
-      return s
-    })
-    return started
-  }
-}
-const plain = lazily(
+const life = new Lifetimes()
+const track = <T extends { close(): Promise<unknown> }>(thing: T): T => life.track(thing)
+const plain = life.lazily(
   () => startMemcached(),
   (s) => s.stop(),
 )
-const trio = lazily(
+const trio = life.lazily(
   () => Promise.all([startMemcached(), startMemcached(), startMemcached()]),
-  async (all) => {
-    await Promise.all(all.map((s) => s.stop()))
-  },
+  (all) => Promise.all(all.map((s) => s.stop())),
 )
-const sasl = lazily(
+const sasl = life.lazily(
   () => startMemcached({ sasl: { username: USER, password: PASSWORD } }),
   (s) => s.stop(),
 )
-
-/** Backends opened outside the contract suites, closed after the file. */
-const closers: (() => Promise<unknown>)[] = []
-function track<T extends { close(): Promise<unknown> }>(thing: T): T {
-  closers.push(() => thing.close())
-  return thing
+/** A server of the test's own (killed, flushed or restarted), stopped after the file. */
+async function ownServer(options?: Parameters<typeof startMemcached>[0]): Promise<MemcachedServer> {
+  const s = await startMemcached(options)
+  life.defer(() => s.stop())
+  return s
 }
 
-after(async () => {
-  await Promise.all(closers.map((c) => c().catch(() => {})))
-  await Promise.all(stops.map((s) => s()))
-})
+after(() => life.stopAll())
 
 function factoryOptions(extra: Record<string, unknown> = {}): BackendFactoryOptions {
   return { defaultTimeout: 300, ignoreDeleteManyErrors: false, logger: silent, ...extra }
-}
-
-async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return
-    } catch (error) {
-      last = error
-    }
-    await sleep(100)
-  }
-  assert.fail(`${what} did not happen within ${ms} ms${last ? `: ${String(last)}` : ''}`)
 }
 
 // ---- the contract suite --------------------------------------------------------
@@ -115,8 +84,7 @@ backendContract('MemcachedCache (three servers, key prefix)', {
 
 backendContract('MemcachedCache (no prefix, allowFlush)', {
   create: async () => {
-    const server = await startMemcached()
-    stops.push(() => server.stop())
+    const server = await ownServer()
     return new MemcachedCache({ servers: [server.address], allowFlush: true, logger: silent })
   },
   largeValueBytes: 1000 * 1000,
@@ -485,6 +453,31 @@ describe('SASLMemcachedCache: authentication', () => {
   })
 })
 
+// ---- TLS -----------------------------------------------------------------------
+
+describe('MemcachedCache: TLS (memcached -Z)', () => {
+  test('connects with tls options, and refuses an untrusted certificate', async () => {
+    const s = await ownServer({ tls: true })
+    const trusted = track(
+      new MemcachedCache({
+        servers: [s.address],
+        tls: { ca: s.ca },
+        keyPrefix: 'tls_',
+        logger: silent,
+      }),
+    )
+    assert.equal(await trusted.set('k', 'over tls'), true)
+    assert.equal(await trusted.get('k'), 'over tls')
+    assert.equal(await trusted.inc('n', 2), 2)
+    const untrusted = track(new MemcachedCache({ servers: [s.address], tls: true, logger: silent }))
+    await assert.rejects(untrusted.get('k'), /self[- ]signed/)
+    const plainClient = track(
+      new MemcachedCache({ servers: [s.address], commandTimeout: 300, logger: silent }),
+    )
+    await assert.rejects(plainClient.get('k'))
+  })
+})
+
 // ---- chunked values ------------------------------------------------------------
 
 describe('SpreadSASLMemcachedCache: values larger than the item size limit', () => {
@@ -644,12 +637,8 @@ describe('MemcachedCache: clear', () => {
 
 describe('MemcachedCache: a server killed mid-test and restarted', () => {
   test('fails fast and uncached while down, other servers keep serving, resumes on its own', async () => {
-    const a = await startMemcached()
-    const b = await startMemcached()
-    stops.push(
-      () => a.stop(),
-      () => b.stop(),
-    )
+    const a = await ownServer()
+    const b = await ownServer()
     const logger = collectingLogger()
     const cache = new Cache({
       CACHE_TYPE: 'MemcachedCache',
@@ -658,7 +647,7 @@ describe('MemcachedCache: a server killed mid-test and restarted', () => {
     })
     await cache.ready()
     const backend = cache.backend as MemcachedCache
-    closers.push(() => backend.close())
+    track(backend)
     const onA = Array.from({ length: 50 }, (_, i) => `k${i}`).filter(
       (k) => backend.serverOf(k) === a.address,
     )

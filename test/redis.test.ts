@@ -29,7 +29,7 @@ import { ConfigError, NotAnIntegerError } from '../src/core/errors.js'
 import { v8Serializer } from '../src/core/serializers.js'
 import { Cache } from '../src/index.js'
 import { backendContract } from '../src/testing/index.js'
-import { collectingLogger } from './helpers.js'
+import { collectingLogger, eventually, Lifetimes, silentLogger } from './helpers.js'
 import { expressDriver } from './matrix/express.js'
 import {
   type ClusterSetup,
@@ -42,20 +42,12 @@ import {
 
 const run = promisify(execFile)
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-const silent = { warn: () => {}, error: () => {} }
+const silent = silentLogger
 
-/** Starts a server set-up once, on first use; everything started is stopped after the file. */
-const stops: (() => Promise<void>)[] = []
-function lazily<T extends { stop(): Promise<void> }>(start: () => Promise<T>): () => Promise<T> {
-  let started: Promise<T> | undefined
-  return () => {
-    started ??= start().then((s) => {
-      stops.push(() => s.stop())
-      return s
-    })
-    return started
-  }
-}
+const life = new Lifetimes()
+const track = <T extends { close(): Promise<unknown> }>(thing: T): T => life.track(thing)
+const lazily = <T extends { stop(): Promise<void> }>(start: () => Promise<T>): (() => Promise<T>) =>
+  life.lazily(start, (s) => s.stop())
 const plain = lazily(() => startRedis())
 const withPassword = lazily(() => startRedis({ password: 's3cret@pass' }))
 const sentinel = lazily<SentinelSetup>(() => startSentinelSetup())
@@ -74,37 +66,14 @@ function rawCluster(setup: ClusterSetup): Cluster {
   return c
 }
 
-/** Backends and caches opened outside the contract suites, closed after the file. */
-const closers: (() => Promise<unknown>)[] = []
-function track<T extends { close(): Promise<unknown> }>(thing: T): T {
-  closers.push(() => thing.close())
-  return thing
-}
-
 after(async () => {
-  await Promise.all(closers.map((c) => c().catch(() => {})))
   for (const r of raws) r.disconnect()
-  await Promise.all(stops.map((s) => s()))
+  await life.stopAll()
 })
 
 /** What `new Cache()` hands a backend factory, for calling `factory` directly. */
 function factoryOptions(extra: Record<string, unknown> = {}): BackendFactoryOptions {
   return { defaultTimeout: 300, ignoreDeleteManyErrors: false, logger: silent, ...extra }
-}
-
-/** Polls `check` until it returns true or `ms` pass. */
-async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return
-    } catch (error) {
-      last = error
-    }
-    await sleep(100)
-  }
-  assert.fail(`${what} did not happen within ${ms} ms${last ? `: ${String(last)}` : ''}`)
 }
 
 // ---- the contract suite on every deployment ----------------------------------
@@ -900,7 +869,7 @@ describe('RedisCache: server killed mid-test and restarted', () => {
     process.on('uncaughtException', guard)
     // DEBUG SLEEP (to hang the server) is refused unless enabled.
     server = await startRedis({ extraArgs: ['--enable-debug-command', 'local'] })
-    stops.push(() => server.stop())
+    life.defer(() => server.stop())
     cache = track(
       new Cache({
         CACHE_TYPE: RedisCache,

@@ -8,20 +8,17 @@ import { Keyv } from 'keyv'
 import { LRUCache } from 'lru-cache'
 import { Cache, SimpleCache } from '../../src/index.js'
 import type { Group, GroupContext } from '../lib/group.js'
+import { KEYS, MASK, type Subject, TTL_S } from '../lib/kv.js'
 import {
   type Comparison,
   type ContenderSpec,
   compare,
   OPS_PER_SEC,
   opLoop,
-  type Role,
   ratioOf,
 } from '../lib/measure.js'
 import type { GroupResult, Headline } from '../lib/report.js'
 
-const KEYS = 1024
-const MASK = KEYS - 1
-const TTL_S = 300
 const TTL_MS = TTL_S * 1000
 /** Above KEYS, so no store evicts during the run. */
 const CAPACITY = 10_000
@@ -32,13 +29,6 @@ const MAP = 'Map (async wrapper)'
 const LRU = 'lru-cache (async wrapper)'
 const CACHE_MANAGER = 'cache-manager v7 createCache()'
 const KEYV = 'keyv v5 new Keyv()'
-
-interface Subject {
-  readonly name: string
-  readonly role: Role
-  readonly get: (i: number) => Promise<unknown>
-  readonly set: (i: number) => Promise<unknown>
-}
 
 /**
  * One store per contender, all over the same keys and values. Each op is a

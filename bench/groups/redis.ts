@@ -11,37 +11,22 @@ import { Keyv } from 'keyv'
 import { Cache, type CacheBackend, encodeValue, v8Serializer } from '../../src/index.js'
 import { startRedis } from '../../test/servers/redis.js'
 import type { Group, GroupContext } from '../lib/group.js'
+import { BATCH, KEYS, key, MASK, type Subject, TTL_S, value } from '../lib/kv.js'
 import {
   type Comparison,
   type ContenderSpec,
   compare,
   OPS_PER_SEC,
   opLoop,
-  type Role,
   ratioOf,
 } from '../lib/measure.js'
 import { type GroupResult, type Headline, target } from '../lib/report.js'
-
-const KEYS = 1024
-const MASK = KEYS - 1
-const TTL_S = 300
-const BATCH = 100
 
 const RAW = 'raw ioredis (same commands, same bytes)'
 const FACADE = 'cachette Cache facade (RedisCache)'
 const BACKEND = 'cachette RedisCache backend'
 const KEYV = 'keyv v5 + @keyv/redis'
 const CACHE_MANAGER = 'cache-manager v7 over @keyv/redis'
-
-interface Subject {
-  readonly name: string
-  readonly role: Role
-  readonly get: (i: number) => Promise<unknown>
-  readonly set: (i: number) => Promise<unknown>
-}
-
-const key = (i: number): string => `bench:${i & MASK}`
-const value = (i: number): string => `value-${String(i & MASK).padStart(6, '0')}-abcdefghijklmnopqr`
 
 export const redisGroup: Group = {
   name: 'redis',

@@ -1,4 +1,5 @@
 import { CorruptEntryError, UnserializableValueError } from './errors.js'
+import { type Logger, warnOnce } from './log.js'
 import type { Serializer } from './serializers.js'
 
 /**
@@ -41,7 +42,10 @@ const DECIMAL = /^-?\d+$/
 export function decodeValue(data: Uint8Array, serializer: Serializer): unknown {
   if (data.length === 0) throw new CorruptEntryError('empty entry')
   if (data[0] === QUOTE) {
-    return Buffer.from(data.buffer, data.byteOffset + 1, data.byteLength - 1).toString('utf8')
+    // A Buffer decodes in place; other views get a Buffer over the same memory.
+    return Buffer.isBuffer(data)
+      ? data.toString('utf8', 1)
+      : Buffer.from(data.buffer, data.byteOffset + 1, data.byteLength - 1).toString('utf8')
   }
   if (data[0] === BANG) {
     try {
@@ -55,4 +59,27 @@ export function decodeValue(data: Uint8Array, serializer: Serializer): unknown {
   const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
   if (DECIMAL.test(text)) return Number(text)
   throw new CorruptEntryError('entry is neither an integer nor a serialized value')
+}
+
+/**
+ * {@link decodeValue} for a read: an entry that cannot be decoded (written by
+ * another program, or with another serializer) is a miss, warned about once
+ * per logger and `code`, naming the backend and the key.
+ */
+export function decodeOrMiss(
+  data: Uint8Array,
+  serializer: Serializer,
+  where: { logger: Logger; code: string; backend: string; key: string },
+): unknown {
+  try {
+    return decodeValue(data, serializer)
+  } catch (error) {
+    if (!(error instanceof CorruptEntryError)) throw error
+    warnOnce(
+      where.logger,
+      where.code,
+      `${where.backend}: an entry could not be decoded and reads as a miss (${error.message}): ${JSON.stringify(where.key)}`,
+    )
+    return undefined
+  }
 }

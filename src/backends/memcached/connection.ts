@@ -87,7 +87,9 @@ export class Connection {
   readonly #settings: ConnectionSettings
   #socket: Socket | undefined
   #reader = new ResponseReader()
+  /** Requests awaiting an answer, oldest first, from `#head` on. */
   #pending: Pending[] = []
+  #head = 0
   #opaque = 0
   #downUntil = 0
   #retryDelay = MIN_RETRY_DELAY
@@ -97,11 +99,6 @@ export class Connection {
   constructor(address: ServerAddress, settings: ConnectionSettings) {
     this.address = address
     this.#settings = settings
-  }
-
-  /** Whether the server is considered down right now (calls would reject without being sent). */
-  get down(): boolean {
-    return this.#socket === undefined && Date.now() < this.#downUntil
   }
 
   /**
@@ -179,7 +176,7 @@ export class Connection {
     })
     socket.on('timeout', () => {
       // Idle after the last byte either way: only a failure if something is unanswered.
-      if (this.#pending.length > 0) {
+      if (this.#head < this.#pending.length) {
         this.#fail(
           socket,
           new Error(`no answer within ${settings.commandTimeout} ms (commandTimeout)`),
@@ -216,7 +213,7 @@ export class Connection {
   #settle(socket: Socket, r: Response): void {
     // Quiet requests ahead of this answer were skipped by the server: they are done.
     for (;;) {
-      const head = this.#pending.shift()
+      const head = this.#shift()
       if (head === undefined) {
         this.#fail(socket, new Error(`memcached protocol error: unexpected response ${r.opaque}`))
         return
@@ -237,6 +234,21 @@ export class Connection {
       this.#done(head, r)
       return
     }
+  }
+
+  /** The oldest pending request, removed (an index walk, not Array#shift). */
+  #shift(): Pending | undefined {
+    const pending = this.#pending
+    if (this.#head >= pending.length) return undefined
+    const p = pending[this.#head++]
+    if (this.#head === pending.length) {
+      pending.length = 0
+      this.#head = 0
+    } else if (this.#head >= 1024 && this.#head * 2 >= pending.length) {
+      pending.splice(0, this.#head)
+      this.#head = 0
+    }
+    return p
   }
 
   #authenticated(socket: Socket, r: Response): void {
@@ -262,8 +274,9 @@ export class Connection {
     if (this.#socket !== socket) return
     this.#socket = undefined
     socket.destroy()
-    const pending = this.#pending
+    const pending = this.#pending.slice(this.#head)
     this.#pending = []
+    this.#head = 0
     this.#lastError = error
     if (!this.#closed) {
       this.#downUntil = Date.now() + this.#retryDelay

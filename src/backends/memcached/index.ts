@@ -39,10 +39,9 @@ import {
   type BaseCacheOptions,
   integerOf,
 } from '../../core/backend.js'
-import { decodeValue, encodeValue } from '../../core/codec.js'
+import { decodeOrMiss, encodeValue } from '../../core/codec.js'
 import {
   ConfigError,
-  CorruptEntryError,
   DeleteManyError,
   InvalidTimeoutError,
   NotAnIntegerError,
@@ -503,17 +502,12 @@ export class MemcachedCache extends BaseCache {
   }
 
   #decode(data: Buffer, key: string): unknown {
-    try {
-      return decodeValue(data, this.serializer)
-    } catch (error) {
-      if (!(error instanceof CorruptEntryError)) throw error
-      warnOnce(
-        this.logger,
-        'CACHETTE_MEMCACHED_CORRUPT_ENTRY',
-        `${this.#name}: an entry could not be decoded and reads as a miss (${error.message}): ${JSON.stringify(key)}`,
-      )
-      return undefined
-    }
+    return decodeOrMiss(data, this.serializer, {
+      logger: this.logger,
+      code: 'CACHETTE_MEMCACHED_CORRUPT_ENTRY',
+      backend: this.#name,
+      key: key,
+    })
   }
 
   // ---- chunks (SpreadSASLMemcachedCache) -----------------------------------------

@@ -80,14 +80,12 @@ export interface Request {
   cas?: bigint
 }
 
-/** One response. `value` and `key` are views into the received bytes. */
+/** One response. `value` is a view into the received bytes (extras and key are skipped). */
 export interface Response {
   opcode: number
   status: number
   opaque: number
   cas: bigint
-  extras: Buffer
-  key: Buffer
   value: Buffer
 }
 
@@ -137,75 +135,103 @@ export function counterExtras(delta: bigint, initial: bigint, expiration: number
   return b
 }
 
+/** A parsed response header, waiting for its body. */
+interface Header {
+  opcode: number
+  status: number
+  opaque: number
+  cas: bigint
+  /** Extras plus key length: where the value starts in the body. */
+  skip: number
+  body: number
+}
+
+function parseHeader(b: Buffer, at: number): Header {
+  if (b[at] !== 0x81) {
+    throw new Error(`memcached protocol error: bad response magic 0x${b[at]?.toString(16)}`)
+  }
+  return {
+    opcode: b[at + 1] as number,
+    skip: (b[at + 4] as number) + b.readUInt16BE(at + 2),
+    status: b.readUInt16BE(at + 6),
+    body: b.readUInt32BE(at + 8),
+    opaque: b.readUInt32BE(at + 12),
+    cas: b.readBigUInt64BE(at + 16),
+  }
+}
+
 /**
- * Reassembles responses from socket chunks. A body that arrives in many
- * chunks is joined once, when complete.
+ * Reassembles responses from socket chunks, reading headers in place. A body
+ * that arrives in many chunks is joined once, when complete.
  */
 export class ResponseReader {
   #chunks: Buffer[] = []
+  /** Read position in the first chunk. */
+  #offset = 0
+  /** Unread bytes over all chunks. */
   #length = 0
-  #header: Buffer | undefined
+  #header: Header | undefined
 
   /** Feeds a chunk; calls `onResponse` for every complete response. */
   push(chunk: Buffer, onResponse: (r: Response) => void): void {
     this.#chunks.push(chunk)
     this.#length += chunk.length
     for (;;) {
-      if (this.#header === undefined) {
+      let header = this.#header
+      if (header === undefined) {
         if (this.#length < HEADER) return
-        const header = this.#take(HEADER)
-        if (header[0] !== 0x81) {
-          throw new Error(
-            `memcached protocol error: bad response magic 0x${header[0]?.toString(16)}`,
-          )
+        const first = this.#chunks[0] as Buffer
+        if (first.length - this.#offset >= HEADER) {
+          header = parseHeader(first, this.#offset)
+          this.#skip(HEADER)
+        } else {
+          header = parseHeader(this.#take(HEADER), 0)
         }
         this.#header = header
       }
-      const header = this.#header
-      const bodyLength = header.readUInt32BE(8)
-      if (this.#length < bodyLength) return
-      const body = bodyLength === 0 ? EMPTY : this.#take(bodyLength)
+      if (this.#length < header.body) return
+      const body = header.body === 0 ? EMPTY : this.#take(header.body)
       this.#header = undefined
-      const extrasLength = header[4] as number
-      const keyLength = header.readUInt16BE(2)
       onResponse({
-        opcode: header[1] as number,
-        status: header.readUInt16BE(6),
-        opaque: header.readUInt32BE(12),
-        cas: header.readBigUInt64BE(16),
-        extras: body.subarray(0, extrasLength),
-        key: body.subarray(extrasLength, extrasLength + keyLength),
-        value: body.subarray(extrasLength + keyLength),
+        opcode: header.opcode,
+        status: header.status,
+        opaque: header.opaque,
+        cas: header.cas,
+        value: header.skip === 0 ? body : body.subarray(header.skip),
       })
+    }
+  }
+
+  /** Advances past `n` bytes known to be in the first chunk. */
+  #skip(n: number): void {
+    this.#length -= n
+    this.#offset += n
+    if (this.#offset === (this.#chunks[0] as Buffer).length) {
+      this.#chunks.shift()
+      this.#offset = 0
     }
   }
 
   /** Removes and returns the next `n` buffered bytes. */
   #take(n: number): Buffer {
     const first = this.#chunks[0] as Buffer
-    this.#length -= n
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n)
-      return first.subarray(0, n)
-    }
-    if (first.length === n) {
-      this.#chunks.shift()
-      return first
+    const available = first.length - this.#offset
+    if (available >= n) {
+      const out =
+        this.#offset === 0 && available === n
+          ? first
+          : first.subarray(this.#offset, this.#offset + n)
+      this.#skip(n)
+      return out
     }
     const out = Buffer.allocUnsafe(n)
     let filled = 0
     while (filled < n) {
       const chunk = this.#chunks[0] as Buffer
-      const need = n - filled
-      if (chunk.length <= need) {
-        chunk.copy(out, filled)
-        filled += chunk.length
-        this.#chunks.shift()
-      } else {
-        chunk.copy(out, filled, 0, need)
-        this.#chunks[0] = chunk.subarray(need)
-        filled = n
-      }
+      const part = Math.min(chunk.length - this.#offset, n - filled)
+      chunk.copy(out, filled, this.#offset, this.#offset + part)
+      filled += part
+      this.#skip(part)
     }
     return out
   }
@@ -213,6 +239,7 @@ export class ResponseReader {
   /** Drops anything buffered (after the connection is gone). */
   reset(): void {
     this.#chunks = []
+    this.#offset = 0
     this.#length = 0
     this.#header = undefined
   }

@@ -49,10 +49,9 @@
  */
 import { createHash } from 'node:crypto'
 import { type BackendFactoryOptions, BaseCache, type BaseCacheOptions } from '../../core/backend.js'
-import { decodeValue, encodeValue } from '../../core/codec.js'
+import { decodeOrMiss, encodeValue } from '../../core/codec.js'
 import {
   ConfigError,
-  CorruptEntryError,
   DeleteManyError,
   InvalidTimeoutError,
   NotAnIntegerError,
@@ -565,17 +564,12 @@ export abstract class BaseRedisCache extends BaseCache {
   }
 
   #decode(data: Buffer, key: string): unknown {
-    try {
-      return decodeValue(data, this.serializer)
-    } catch (error) {
-      if (!(error instanceof CorruptEntryError)) throw error
-      warnOnce(
-        this.logger,
-        'CACHETTE_REDIS_CORRUPT_ENTRY',
-        `${this.#name}: an entry could not be decoded and reads as a miss (${error.message}): ${JSON.stringify(this.#key(key))}`,
-      )
-      return undefined
-    }
+    return decodeOrMiss(data, this.serializer, {
+      logger: this.logger,
+      code: 'CACHETTE_REDIS_CORRUPT_ENTRY',
+      backend: this.#name,
+      key: this.#key(key),
+    })
   }
 
   /** Runs `fn` once per hash slot in parallel (Cluster), settling every group. */
