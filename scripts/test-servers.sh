@@ -3,8 +3,8 @@
 # installed. On Debian as root it installs the missing packages itself, so
 # `npm test` works on a fresh machine; elsewhere it names what to install.
 set -euo pipefail
-PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules)
-BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2)
+PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules openssl)
+BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2 openssl)
 
 missing=()
 for bin in "${BINARIES[@]}"; do

@@ -146,6 +146,41 @@ describe('Memcached backends through new Cache()', () => {
     }
   })
 
+  test('camelCase keys and Cache.fromEnv (a comma-separated server list) configure it too', async () => {
+    const [a, b] = await trio()
+    const camel = new Cache({
+      type: 'SASLMemcachedCache',
+      memcachedServers: [(await sasl()).address],
+      memcachedUsername: USER,
+      memcachedPassword: PASSWORD,
+      keyPrefix: 'camel_',
+      options: { commandTimeout: 500 },
+      logger: silent,
+    })
+    const fromEnv = Cache.fromEnv(
+      {
+        CACHE_TYPE: 'MemcachedCache',
+        CACHE_MEMCACHED_SERVERS: `${a?.address},${b?.address}`,
+        CACHE_KEY_PREFIX: 'env_',
+      },
+      { logger: silent },
+    )
+    try {
+      await camel.ready()
+      await fromEnv.ready()
+      assert.equal(await camel.set('k', 'camel'), true)
+      assert.equal(await camel.get('k'), 'camel')
+      const backend = fromEnv.backend as MemcachedCache
+      assert.deepEqual(backend.servers, [a?.address, b?.address])
+      assert.equal(backend.keyPrefix, 'env_')
+      assert.equal(await fromEnv.set('k', 'env'), true)
+      assert.equal(await fromEnv.get('k'), 'env')
+    } finally {
+      await camel.backend.close?.()
+      await fromEnv.backend.close?.()
+    }
+  })
+
   test('an Express cached route and a memoized function are served from memcached', async () => {
     const s = await plain()
     const cache = new Cache({

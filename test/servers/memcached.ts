@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { freePort, HOST, type ManagedServer, managed } from './process.js'
 
-const INSTALL = 'memcached sasl2-bin libsasl2-modules'
+const INSTALL = 'memcached sasl2-bin libsasl2-modules openssl'
 
 /** A memcached process the test controls. */
 export interface MemcachedServer extends ManagedServer {
