@@ -10,6 +10,7 @@ export default defineConfig({
     hono: 'src/frameworks/hono/index.ts',
     redis: 'src/backends/redis/index.ts',
     memcached: 'src/backends/memcached/index.ts',
+    s3: 'src/backends/s3/index.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
@@ -18,7 +19,16 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: true,
-  external: ['express', 'fastify', 'fastify-plugin', 'koa', 'hono', 'ioredis'],
+  external: [
+    'express',
+    'fastify',
+    'fastify-plugin',
+    'koa',
+    'hono',
+    'ioredis',
+    '@aws-sdk/client-s3',
+    '@google-cloud/storage',
+  ],
   // Backends load their client with createRequire(import.meta.url); shim it in the CJS build.
   shims: true,
   // Keep 'node:' specifiers: node:test has no unprefixed form.

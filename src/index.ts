@@ -8,6 +8,7 @@
 export { FileSystemCache, type FileSystemCacheOptions } from './backends/filesystem/index.js'
 export { SimpleCache, type SimpleCacheOptions } from './backends/memory/index.js'
 export { NullCache } from './backends/null/index.js'
+export { TieredCache, type TieredCacheOptions } from './backends/tiered/index.js'
 export { Cache } from './cache.js'
 export type { CacheConfig, CacheConfigFlask, CacheOptionsCamel, CacheType } from './config-types.js'
 export {

@@ -9,6 +9,7 @@ import {
 import { SimpleCache } from './backends/memory/index.js'
 import { NullCache } from './backends/null/index.js'
 import { RedisCache, RedisClusterCache, RedisSentinelCache } from './backends/redis/index.js'
+import { S3Cache } from './backends/s3/index.js'
 import type { BackendClass, BackendFactory, CacheBackend } from './core/backend.js'
 import { ConfigError } from './core/errors.js'
 
@@ -44,6 +45,8 @@ const TABLE: [name: string, load: Loader, ...aliases: string[]][] = [
   ['MemcachedCache', () => MemcachedCache, 'memcached', 'gaememcached'],
   ['SASLMemcachedCache', () => SASLMemcachedCache, 'saslmemcached'],
   ['SpreadSASLMemcachedCache', () => SpreadSASLMemcachedCache, 'spreadsaslmemcached'],
+  // Loads @aws-sdk/client-s3 when constructed; 'flask_caching_s3.S3Cache' resolves by its last part.
+  ['S3Cache', () => S3Cache, 's3'],
 ]
 for (const [name, load, ...aliases] of TABLE) {
   const entry = known(name, load)
@@ -52,7 +55,7 @@ for (const [name, load, ...aliases] of TABLE) {
 }
 
 /** Flask-Caching backends that later cachette releases add; named so the error says so. */
-const PLANNED = new Set(['S3Cache', 'GoogleCloudStorageCache', 'UWSGICache', 'uwsgi'])
+const PLANNED = new Set(['GoogleCloudStorageCache', 'UWSGICache', 'uwsgi'])
 
 function isClass(fn: Function): boolean {
   return Function.prototype.toString.call(fn).startsWith('class')

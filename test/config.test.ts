@@ -142,7 +142,7 @@ describe('CACHE_TYPE resolution', () => {
 
   it('says when a Flask-Caching backend is not in this version yet', () => {
     assert.throws(
-      () => new Cache({ CACHE_TYPE: 'S3Cache' }),
+      () => new Cache({ CACHE_TYPE: 'UWSGICache' }),
       (e: Error) => configError('CACHE_TYPE')(e) && /not available/.test(e.message),
     )
   })

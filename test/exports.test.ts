@@ -19,6 +19,7 @@ const EXPECTED: Record<string, string[]> = {
     'SimpleCache',
     'FileSystemCache',
     'NullCache',
+    'TieredCache',
     'makeTemplateFragmentKey',
     'ConfigError',
     'v8Serializer',
@@ -35,6 +36,7 @@ const EXPECTED: Record<string, string[]> = {
     'MemcachedAuthError',
     'MemcachedUnavailableError',
   ],
+  './s3': ['S3Cache'],
   './testing': ['backendContract', 'sampleValues'],
 }
 

@@ -163,3 +163,41 @@ export async function eventually(
   }
   throw new Error(`${what} did not happen within ${ms} ms${last ? `: ${String(last)}` : ''}`)
 }
+
+/**
+ * Runs `code` (an ES module using `./src/...` imports, printing JSON on
+ * stdout) in a child process whose module resolver cannot find `pkg`, as on
+ * a machine where it is not installed; resolves the parsed output.
+ */
+export async function runWithoutPackage(pkg: string, code: string): Promise<unknown> {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { execFile } = await import('node:child_process')
+  const { promisify } = await import('node:util')
+  const dir = mkdtempSync(join(tmpdir(), 'cachette-no-package-'))
+  const hide = join(dir, 'hide.cjs')
+  writeFileSync(
+    hide,
+    `const Module = require('node:module')
+const resolve = Module._resolveFilename
+Module._resolveFilename = function (request, ...rest) {
+  if (request === ${JSON.stringify(pkg)}) {
+    const error = new Error("Cannot find module '" + request + "'")
+    error.code = 'MODULE_NOT_FOUND'
+    throw error
+  }
+  return resolve.call(this, request, ...rest)
+}`,
+  )
+  try {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--require', hide, '--import', 'tsx', '--input-type=module', '-e', code],
+      { cwd: join(import.meta.dirname, '..') },
+    )
+    return JSON.parse(stdout)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

@@ -4,12 +4,10 @@
  * (master, replica, three sentinels) and a 3-master Cluster.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { promisify } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
 import {
   BaseRedisCache,
@@ -29,7 +27,13 @@ import { ConfigError, NotAnIntegerError } from '../src/core/errors.js'
 import { v8Serializer } from '../src/core/serializers.js'
 import { Cache } from '../src/index.js'
 import { backendContract } from '../src/testing/index.js'
-import { collectingLogger, eventually, Lifetimes, silentLogger } from './helpers.js'
+import {
+  collectingLogger,
+  eventually,
+  Lifetimes,
+  runWithoutPackage,
+  silentLogger,
+} from './helpers.js'
 import { expressDriver } from './matrix/express.js'
 import {
   type ClusterSetup,
@@ -40,7 +44,6 @@ import {
   startSentinelSetup,
 } from './servers/redis.js'
 
-const run = promisify(execFile)
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const silent = silentLogger
 
@@ -788,23 +791,6 @@ describe('Redis backends: configuration errors name the key', () => {
   })
 
   test('without ioredis: importing works, constructing names the package', async () => {
-    // A child process whose module resolver cannot find ioredis, as on a
-    // machine where it is not installed.
-    const dir = mkdtempSync(join(tmpdir(), 'cachette-no-ioredis-'))
-    const hide = join(dir, 'hide-ioredis.cjs')
-    writeFileSync(
-      hide,
-      `const Module = require('node:module')
-const resolve = Module._resolveFilename
-Module._resolveFilename = function (request, ...rest) {
-  if (request === 'ioredis') {
-    const error = new Error("Cannot find module 'ioredis'")
-    error.code = 'MODULE_NOT_FOUND'
-    throw error
-  }
-  return resolve.call(this, request, ...rest)
-}`,
-    )
     const code = `
       import { Cache } from './src/index.ts'
       import { RedisCache, RedisSentinelCache, RedisClusterCache } from './src/backends/redis/index.ts'
@@ -819,13 +805,8 @@ Module._resolveFilename = function (request, ...rest) {
       }
       try { new RedisCache({ url: 'nope' }) } catch (e) { out.push([e.name, e.key]) }
       console.log(JSON.stringify(out))`
-    try {
-      const { stdout } = await run(
-        process.execPath,
-        ['--require', hide, '--import', 'tsx', '--input-type=module', '-e', code],
-        { cwd: join(import.meta.dirname, '..') },
-      )
-      const out = JSON.parse(stdout) as unknown[]
+    {
+      const out = (await runWithoutPackage('ioredis', code)) as unknown[]
       assert.deepEqual(out.slice(0, 4), [
         [
           'MissingDependencyError',
@@ -849,8 +830,6 @@ Module._resolveFilename = function (request, ...rest) {
         ],
       ])
       assert.deepEqual(out[4], ['ConfigError', 'CACHE_REDIS_URL'], 'config is checked first')
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -8,6 +8,11 @@ import { ConfigError, InvalidTimeoutError } from './errors.js'
 
 /** Object names are at most 1,024 bytes of UTF-8 on S3 and GCS. */
 export const MAX_OBJECT_NAME = 1024
+/**
+ * Stores that keep objects as files (MinIO, s3rver) limit each
+ * `/`-separated segment to a file name's 255 bytes.
+ */
+const MAX_SEGMENT = 255
 const HASHED = '~h~'
 
 /**
@@ -29,18 +34,40 @@ function plainName(key: string): boolean {
 }
 
 /**
+ * Whether every `/`-separated segment of `name` is a usable file name: not
+ * empty (`a//b`, a leading or trailing `/`: S3-compatible stores that keep
+ * objects as files cannot hold them, and some HTTP layers collapse `//`)
+ * and at most 255 bytes.
+ */
+function segmentsFit(name: string): boolean {
+  let start = 0
+  for (;;) {
+    const end = name.indexOf('/', start)
+    const segment = end < 0 ? name.slice(start) : name.slice(start, end)
+    if (segment === '') return false
+    if (segment.length > MAX_SEGMENT / 3 && Buffer.byteLength(segment) > MAX_SEGMENT) return false
+    if (end < 0) return true
+    start = end + 1
+  }
+}
+
+/**
  * The object name of `key`: `prefix + key` when that is a valid name of at
- * most 1,024 bytes, else `prefix + '~h~' + sha256(key)`. Keys that already
- * start with `~h~` are hashed too, so two keys never share a name. Slashes
- * and any other Unicode are kept.
+ * most 1,024 bytes whose `/`-separated segments are non-empty and at most 255
+ * bytes each, else `prefix + '~h~' + sha256(key)` (so view keys, which hold
+ * `//`, are hashed). Keys that already start with `~h~`
+ * are hashed too, so two keys never share a name. Slashes and any other
+ * Unicode are kept.
  */
 export function objectName(prefix: string, key: string): string {
+  const name = prefix + key
   if (
     !key.startsWith(HASHED) &&
     plainName(key) &&
-    Buffer.byteLength(prefix) + Buffer.byteLength(key) <= MAX_OBJECT_NAME
+    Buffer.byteLength(name) <= MAX_OBJECT_NAME &&
+    segmentsFit(name)
   ) {
-    return prefix + key
+    return name
   }
   return prefix + HASHED + createHash('sha256').update(key, 'utf16le').digest('hex')
 }

@@ -5,7 +5,7 @@
  * wait for the first connection attempt.
  */
 import { createRequire } from 'node:module'
-import { MissingDependencyError } from '../../core/errors.js'
+import { loadOptional, resolveOptional } from '../../core/optional.js'
 
 /** What an ioredis `Redis` or `Cluster` emits and reports. */
 export interface EventedClient {
@@ -69,31 +69,13 @@ export interface IoRedisModule {
 /** The hash slot of a key (`cluster-key-slot`, which ioredis depends on and uses itself). */
 export type SlotFunction = (key: WireKey) => number
 
-const requireHere = createRequire(import.meta.url)
-
-function isMissing(error: unknown, name: string): boolean {
-  const e = error as NodeJS.ErrnoException | undefined
-  return e?.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${name}'`)
-}
-
-let ioredis: IoRedisModule | undefined
-
 /**
  * Loads ioredis synchronously on first use, so importing `cachette/redis` (or
  * `cachette`, whose registry names these backends) never needs it.
  * @throws {MissingDependencyError} naming `ioredis` when it is not installed.
  */
 export function loadIoRedis(forWhat: string): IoRedisModule {
-  if (ioredis !== undefined) return ioredis
-  try {
-    ioredis = requireHere('ioredis') as IoRedisModule
-  } catch (error) {
-    if (isMissing(error, 'ioredis')) {
-      throw new MissingDependencyError('ioredis', forWhat, { cause: error })
-    }
-    throw error
-  }
-  return ioredis
+  return loadOptional<IoRedisModule>('ioredis', forWhat)
 }
 
 let slotOf: SlotFunction | undefined
@@ -102,7 +84,7 @@ let slotOf: SlotFunction | undefined
 export function loadSlotFunction(forWhat: string): SlotFunction {
   if (slotOf !== undefined) return slotOf
   loadIoRedis(forWhat)
-  const fromIoRedis = createRequire(requireHere.resolve('ioredis'))
+  const fromIoRedis = createRequire(resolveOptional('ioredis'))
   slotOf = fromIoRedis('cluster-key-slot') as SlotFunction
   return slotOf
 }
