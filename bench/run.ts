@@ -13,6 +13,7 @@ import { memcachedGroup } from './groups/memcached.js'
 import { memoizeGroup } from './groups/memoize.js'
 import { memoryGroup } from './groups/memory.js'
 import { redisGroup } from './groups/redis.js'
+import { s3Group } from './groups/s3.js'
 import type { Group, GroupContext } from './lib/group.js'
 import { environment, fullMarkdown, type GroupResult, writeResults } from './lib/report.js'
 
@@ -26,6 +27,7 @@ const GROUPS: readonly Group[] = [
   filesystemGroup,
   redisGroup,
   memcachedGroup,
+  s3Group,
 ]
 
 const { values } = parseArgs({
@@ -39,7 +41,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis,memcached] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis,memcached,s3] [--no-write]',
   )
   process.exit(0)
 }
