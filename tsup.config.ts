@@ -11,6 +11,7 @@ export default defineConfig({
     redis: 'src/backends/redis/index.ts',
     memcached: 'src/backends/memcached/index.ts',
     s3: 'src/backends/s3/index.ts',
+    gcs: 'src/backends/gcs/index.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { FileSystemCache } from './backends/filesystem/index.js'
+import { GoogleCloudStorageCache } from './backends/gcs/index.js'
 import {
   MemcachedCache,
   SASLMemcachedCache,
@@ -47,6 +48,8 @@ const TABLE: [name: string, load: Loader, ...aliases: string[]][] = [
   ['SpreadSASLMemcachedCache', () => SpreadSASLMemcachedCache, 'spreadsaslmemcached'],
   // Loads @aws-sdk/client-s3 when constructed; 'flask_caching_s3.S3Cache' resolves by its last part.
   ['S3Cache', () => S3Cache, 's3'],
+  // Loads @google-cloud/storage when constructed; Flask's contrib path resolves by its last part.
+  ['GoogleCloudStorageCache', () => GoogleCloudStorageCache],
 ]
 for (const [name, load, ...aliases] of TABLE) {
   const entry = known(name, load)
@@ -55,7 +58,7 @@ for (const [name, load, ...aliases] of TABLE) {
 }
 
 /** Flask-Caching backends that later cachette releases add; named so the error says so. */
-const PLANNED = new Set(['GoogleCloudStorageCache', 'UWSGICache', 'uwsgi'])
+const PLANNED = new Set(['UWSGICache', 'uwsgi'])
 
 function isClass(fn: Function): boolean {
   return Function.prototype.toString.call(fn).startsWith('class')

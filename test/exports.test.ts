@@ -37,6 +37,7 @@ const EXPECTED: Record<string, string[]> = {
     'MemcachedUnavailableError',
   ],
   './s3': ['S3Cache'],
+  './gcs': ['GoogleCloudStorageCache', 'GoogleCloudStorageError'],
   './testing': ['backendContract', 'sampleValues'],
 }
 

@@ -7,13 +7,8 @@
  * package missing.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { promisify } from 'node:util'
 import { Storage } from '@google-cloud/storage'
 import {
   GoogleCloudStorageCache,
@@ -25,12 +20,11 @@ import { encodeValue } from '../src/core/codec.js'
 import { ConfigError, DeleteManyError, NotAnIntegerError } from '../src/core/errors.js'
 import { objectName, StoreTimeoutError } from '../src/core/objectstore.js'
 import { v8Serializer } from '../src/core/serializers.js'
-import { Cache } from '../src/index.js'
+import { Cache, TieredCache } from '../src/index.js'
 import { backendContract } from '../src/testing/index.js'
-import { collectingLogger, Lifetimes, silentLogger } from './helpers.js'
+import { collectingLogger, Lifetimes, runWithoutPackage, silentLogger } from './helpers.js'
 import { type GcsServer, startGcsServer, TEST_BUCKET } from './servers/gcs.js'
 
-const run = promisify(execFile)
 const silent = silentLogger
 const life = new Lifetimes()
 const track = <T extends { close(): Promise<unknown> }>(thing: T): T => life.track(thing)
@@ -76,6 +70,15 @@ function throwsConfig(fn: () => unknown, key: string, message?: RegExp): void {
   })
 }
 
+/** Polls `check` every 5 ms, failing after a second. */
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 1000
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within 1 s`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 const expiresOf = (s: GcsServer, name: string) =>
   Number(s.object(name)?.metadata?.['cachette-expires'])
 
@@ -96,7 +99,7 @@ backendContract('GoogleCloudStorageCache through new Cache() and its factory', {
       CACHE_OPTIONS: { api_endpoint: s.endpoint, anonymous: true },
       logger: silent,
     })
-    return track(await cache.ready())
+    return cache.ready()
   },
   largeValueBytes: 5 << 20,
 })
@@ -171,10 +174,7 @@ describe('GoogleCloudStorageCache: configuration', () => {
   test('errors name the key at fault', () => {
     const base = { apiEndpoint: 'http://127.0.0.1:1', anonymous: true }
     throwsConfig(() => new GoogleCloudStorageCache(base), 'CACHE_GCS_BUCKET', /needs a bucket/)
-    throwsConfig(
-      () => new GoogleCloudStorageCache({ ...base, bucket: '' }),
-      'CACHE_GCS_BUCKET',
-    )
+    throwsConfig(() => new GoogleCloudStorageCache({ ...base, bucket: '' }), 'CACHE_GCS_BUCKET')
     throwsConfig(
       () => new GoogleCloudStorageCache({ ...base, bucket: 'My_Bucket' }),
       'CACHE_GCS_BUCKET',
@@ -276,24 +276,9 @@ describe('GoogleCloudStorageCache: configuration', () => {
   })
 
   test('without @google-cloud/storage: importing works, constructing names the package', async () => {
-    // A child process whose module resolver cannot find the package, as on a
-    // machine where it is not installed.
-    const dir = mkdtempSync(join(tmpdir(), 'cachette-no-gcs-'))
-    const hide = join(dir, 'hide-gcs.cjs')
-    writeFileSync(
-      hide,
-      `const Module = require('node:module')
-const resolve = Module._resolveFilename
-Module._resolveFilename = function (request, ...rest) {
-  if (request === '@google-cloud/storage') {
-    const error = new Error("Cannot find module '@google-cloud/storage'")
-    error.code = 'MODULE_NOT_FOUND'
-    throw error
-  }
-  return resolve.call(this, request, ...rest)
-}`,
-    )
-    const code = `
+    const out = await runWithoutPackage(
+      '@google-cloud/storage',
+      `
       import { Cache } from './src/index.ts'
       import { GoogleCloudStorageCache } from './src/backends/gcs/index.ts'
       const out = []
@@ -304,23 +289,15 @@ Module._resolveFilename = function (request, ...rest) {
         try { make(); out.push('constructed') } catch (e) { out.push([e.name, e.packageName, e.message]) }
       }
       try { new GoogleCloudStorageCache({}) } catch (e) { out.push([e.name, e.key]) }
-      console.log(JSON.stringify(out))`
-    try {
-      const { stdout } = await run(
-        process.execPath,
-        ['--require', hide, '--import', 'tsx', '--input-type=module', '-e', code],
-        { cwd: join(import.meta.dirname, '..') },
-      )
-      const message =
-        'GoogleCloudStorageCache needs the package "@google-cloud/storage": npm install @google-cloud/storage'
-      assert.deepEqual(JSON.parse(stdout), [
-        ['MissingDependencyError', '@google-cloud/storage', message],
-        ['MissingDependencyError', '@google-cloud/storage', message],
-        ['ConfigError', 'CACHE_GCS_BUCKET'],
-      ])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+      console.log(JSON.stringify(out))`,
+    )
+    const message =
+      'GoogleCloudStorageCache needs the package "@google-cloud/storage": npm install @google-cloud/storage'
+    assert.deepEqual(out, [
+      ['MissingDependencyError', '@google-cloud/storage', message],
+      ['MissingDependencyError', '@google-cloud/storage', message],
+      ['ConfigError', 'CACHE_GCS_BUCKET'],
+    ])
   })
 })
 
@@ -399,6 +376,10 @@ describe('GoogleCloudStorageCache: objects and expiry', () => {
     s.editObject('purge/old', { metadata: { 'cachette-expires': String(Date.now() - 1) } })
     assert.equal(await cache.get('old'), undefined)
     assert.equal(s.object('purge/old'), undefined, 'deleted on read')
+    await cache.set('old2', 'value', 60)
+    s.editObject('purge/old2', { metadata: { 'cachette-expires': String(Date.now() - 1) } })
+    assert.equal(await cache.has('old2'), false)
+    assert.equal(s.object('purge/old2'), undefined, 'has deletes it too')
     assert.equal(await cache.get('live'), 'value')
     assert.ok(s.object('purge/live') !== undefined)
   })
@@ -438,22 +419,27 @@ describe('GoogleCloudStorageCache: objects and expiry', () => {
 // ---- object names ----------------------------------------------------------------
 
 describe('GoogleCloudStorageCache: keys and object names', () => {
-  test('slashes and unicode are kept; long, control-character and ~h~ keys are hashed', async () => {
+  test('slashes and unicode are kept; long, control-character, `//` and ~h~ keys are hashed', async () => {
     const s = await shared()
     const cache = make(s, { keyPrefix: 'names/' })
     const long = 'k'.repeat(2000)
     const hashed = (key: string) =>
       `names/~h~${createHash('sha256').update(key, 'utf16le').digest('hex')}`
+    // Four 250-byte segments: 1,009 bytes with the prefix, within GCS's 1,024.
+    const deep = Array.from({ length: 4 }, (_, i) => String(i).repeat(250)).join('/')
+    const tooDeep = `${deep}/${'x'.repeat(20)}`
     const cases: [string, string][] = [
       ['a/b/c', 'names/a/b/c'],
-      ['view//users/1', 'names/view//users/1'],
-      ['ключ ☃ 日本', 'names/ключ ☃ 日本'],
-      ['with space?&#%', 'names/with space?&#%'],
-      ['k'.repeat(1018), `names/${'k'.repeat(1018)}`],
-      ['k'.repeat(1019), hashed('k'.repeat(1019))],
+      ['ключ ☃ 日本/🎉', 'names/ключ ☃ 日本/🎉'],
+      ['with space?&#%+=', 'names/with space?&#%+='],
+      [deep, `names/${deep}`],
+      [tooDeep, hashed(tooDeep)],
       [long, hashed(long)],
+      ['view//users/1', hashed('view//users/1')],
+      ['trailing/', hashed('trailing/')],
       ['new\nline', hashed('new\nline')],
       ['tab\t', hashed('tab\t')],
+      ['\ud800lone', hashed('\ud800lone')],
       [`~h~${'0'.repeat(64)}`, hashed(`~h~${'0'.repeat(64)}`)],
     ]
     for (const [i, [key, name]] of cases.entries()) {
@@ -483,7 +469,8 @@ describe('GoogleCloudStorageCache: atomic add and inc', () => {
     assert.equal(results.filter(Boolean).length, 1)
     assert.equal(await cache.get('race'), results.indexOf(true))
     const creates = s.requests.filter(
-      (r) => r.method === 'POST' && r.query.name === 'add/race' && r.query.ifGenerationMatch === '0',
+      (r) =>
+        r.method === 'POST' && r.query.name === 'add/race' && r.query.ifGenerationMatch === '0',
     )
     assert.equal(creates.length, 20, 'every add is a create with ifGenerationMatch=0')
   })
@@ -508,14 +495,56 @@ describe('GoogleCloudStorageCache: atomic add and inc', () => {
     )
   })
 
-  test('inc is atomic under 50 parallel increments, by generation preconditions', async () => {
+  test('inc is atomic across instances (as across processes), by generation preconditions', async () => {
     const s = await shared()
-    const cache = make(s, { keyPrefix: 'inc/' })
-    await Promise.all(Array.from({ length: 50 }, () => cache.inc('n', 1)))
-    assert.equal(await cache.get('n'), 50)
-    await Promise.all(Array.from({ length: 20 }, () => cache.inc('n', -3)))
-    assert.equal(await cache.get('n'), -10)
-    assert.ok(s.requests.some((r) => r.query.name === 'inc/n' && r.query.ifGenerationMatch))
+    const caches = Array.from({ length: 5 }, () => make(s, { keyPrefix: 'inc/' }))
+    s.clearLog()
+    const up = await Promise.all(
+      caches.flatMap((c) => Array.from({ length: 10 }, () => c.inc('n', 1))),
+    )
+    assert.equal(await caches[0]?.get('n'), 50)
+    assert.deepEqual(
+      [...up].sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+      'each call resolves the value its own increment produced',
+    )
+    const writes = s.requests.filter((r) => r.method === 'POST' && r.query.name === 'inc/n')
+    assert.ok(
+      writes.every((r) => r.query.ifGenerationMatch !== undefined),
+      'every write is conditional',
+    )
+    assert.ok(
+      writes.some((r) => r.query.ifGenerationMatch !== '0'),
+      'and updates match the generation',
+    )
+    assert.ok(
+      writes.some((r) => r.status === 412),
+      'some writes lost the race (412) and were retried',
+    )
+    await Promise.all(caches.flatMap((c) => Array.from({ length: 4 }, () => c.inc('n', -3))))
+    assert.equal(await caches[0]?.get('n'), -10)
+  })
+
+  test('concurrent increments in one instance are combined into one write', async () => {
+    const s = await shared()
+    const cache = make(s, { keyPrefix: 'inc4/' })
+    await cache.set('n', 100)
+    s.clearLog()
+    const results = await Promise.all([
+      cache.inc('n', 1),
+      cache.inc('n', 10),
+      cache.inc('n', -5),
+      cache.inc('other', 7),
+    ])
+    assert.deepEqual(results, [101, 111, 106, 7], 'as if they had run one after another')
+    assert.equal(await cache.get('n'), 106)
+    assert.equal(s.requests.filter((r) => r.method === 'POST').length, 2, 'one write per key')
+    await cache.set('s', 'text')
+    const failing = await Promise.allSettled([cache.inc('s', 1), cache.inc('s', 2)])
+    assert.ok(
+      failing.every((r) => r.status === 'rejected' && r.reason instanceof NotAnIntegerError),
+    )
+    assert.equal(await cache.inc('s2', 1), 1, 'the queue is empty again')
   })
 
   test('a new counter gets the default timeout; an existing one keeps its expiry', async () => {
@@ -647,21 +676,34 @@ describe('GoogleCloudStorageCache: multi-key operations', () => {
     )
   })
 
-  test('getMany and setMany run in parallel, at most `concurrency` requests at a time', async () => {
+  test('setMany runs at most `concurrency` uploads at a time; a partial failure resolves the keys stored', async () => {
     const s = await ownServer()
-    const cache = make(s, { keyPrefix: 'par/', concurrency: 4, timeout: 300 })
-    s.hang(true)
-    const pending = cache.setMany(Array.from({ length: 10 }, (_, i) => [`k${i}`, i] as const))
-    await new Promise((resolve) => setTimeout(resolve, 150))
-    assert.equal(s.requests.length, 4, 'four uploads in flight')
-    await assert.rejects(pending, StoreTimeoutError, 'nothing stored: the first error')
-    assert.equal(s.requests.length, 10)
-    s.hang(false)
-    s.clearLog()
-    assert.equal((await cache.setMany([['x', 1]])).length, 1)
+    const logger = collectingLogger()
+    const cache = make(s, { keyPrefix: 'par/', concurrency: 4, logger })
     const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
-    await cache.setMany(keys.map((k, i) => [k, i] as const))
-    assert.deepEqual(await cache.getMany(keys), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    s.hang(true)
+    const pending = cache.setMany(keys.map((k, i) => [k, i] as const))
+    await waitFor(() => s.requests.length === 4, 'four uploads in flight')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(s.requests.length, 4, 'no fifth upload while four are in flight')
+    // Answering again drops the four held uploads: they fail, the other six are stored.
+    s.hang(false)
+    const stored = await pending
+    assert.deepEqual(stored, keys.slice(4))
+    assert.deepEqual(
+      s.names('par/'),
+      keys.slice(4).map((k) => `par/${k}`),
+    )
+    assert.equal(logger.errors.length, 1, 'the failure is reported')
+    assert.deepEqual(await cache.getMany(keys), [...Array(4).fill(undefined), 4, 5, 6, 7, 8, 9])
+
+    s.failWith(503)
+    await assert.rejects(
+      cache.setMany([['x', 1]]),
+      (error: unknown) => error instanceof GoogleCloudStorageError && error.status === 503,
+      'nothing stored: the store error',
+    )
+    await assert.rejects(cache.getMany(['k4', 'k5']), GoogleCloudStorageError)
   })
 })
 
@@ -703,6 +745,31 @@ describe('GoogleCloudStorageCache: bucket lifecycle rule', () => {
 // ---- failures ------------------------------------------------------------------------------
 
 describe('GoogleCloudStorageCache: a slow, failing or stopped store', () => {
+  test('behind a TieredCache, memory hits keep being served while the store hangs', async () => {
+    const s = await ownServer()
+    const cache = new Cache({
+      CACHE_TYPE: TieredCache.over(GoogleCloudStorageCache, { firstTimeout: 60 }),
+      CACHE_GCS_BUCKET: TEST_BUCKET,
+      CACHE_KEY_PREFIX: 'tier/',
+      CACHE_OPTIONS: { apiEndpoint: s.endpoint, anonymous: true, timeout: 300 },
+      logger: silent,
+    })
+    await cache.ready()
+    track(cache.backend as TieredCache)
+    await cache.set('hot', 'value')
+    assert.equal(await cache.get('hot'), 'value')
+    s.hang(true)
+    const started = Date.now()
+    assert.equal(await cache.get('hot'), 'value', 'from memory, no request')
+    assert.ok(Date.now() - started < 50)
+    assert.equal(
+      await cache.get('cold'),
+      undefined,
+      'a miss goes to the store and times out as a miss',
+    )
+    s.hang(false)
+  })
+
   test('a server that never answers: each call rejects after `timeout`', async () => {
     const s = await ownServer()
     const cache = make(s, { keyPrefix: 'hang/', timeout: 300 })
@@ -738,7 +805,7 @@ describe('GoogleCloudStorageCache: a slow, failing or stopped store', () => {
       CACHE_OPTIONS: { api_endpoint: s.endpoint, anonymous: true, timeout: 300 },
       logger,
     })
-    track(await cache.ready())
+    track((await cache.ready()) as GoogleCloudStorageCache)
     assert.equal(await cache.set('k', 'v'), true)
     s.hang(true)
     let started = Date.now()
@@ -779,7 +846,7 @@ describe('GoogleCloudStorageCache: a slow, failing or stopped store', () => {
       CACHE_OPTIONS: { api_endpoint: s.endpoint, anonymous: true, timeout: 300 },
       logger,
     })
-    track(await cache.ready())
+    track((await cache.ready()) as GoogleCloudStorageCache)
     await cache.set('k', 'v')
     await s.stop()
     const started = Date.now()

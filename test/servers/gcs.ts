@@ -60,6 +60,8 @@ export interface LoggedRequest {
   headers: IncomingMessage['headers']
   /** An upload's object metadata (the JSON part of a multipart upload). */
   upload?: Record<string, unknown>
+  /** The status answered, once answered. */
+  status?: number
 }
 
 /** A running test server. */
@@ -439,6 +441,9 @@ export async function startGcsServer(): Promise<GcsServer> {
       headers: req.headers,
     }
     requests.push(logged)
+    res.once('finish', () => {
+      logged.status = res.statusCode
+    })
     if (hanging) {
       held.push(res)
       return

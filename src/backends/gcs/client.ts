@@ -4,7 +4,7 @@
  * depends on the package), and reading the HTTP status of its errors.
  */
 import { createRequire } from 'node:module'
-import { MissingDependencyError } from '../../core/errors.js'
+import { loadOptional, resolveOptional } from '../../core/optional.js'
 
 /**
  * What the backend needs of a `Storage` instance from `@google-cloud/storage`
@@ -103,15 +103,6 @@ interface AuthModule {
 
 export const STORAGE_PACKAGE = '@google-cloud/storage'
 
-const requireHere = createRequire(import.meta.url)
-
-function isMissing(error: unknown, name: string): boolean {
-  const e = error as NodeJS.ErrnoException | undefined
-  return e?.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${name}'`)
-}
-
-let storage: StorageModule | undefined
-
 /**
  * Loads `@google-cloud/storage` synchronously on first use, so importing
  * `cachette/gcs` (or `cachette`, whose registry names this backend) never
@@ -119,16 +110,7 @@ let storage: StorageModule | undefined
  * @throws {MissingDependencyError} naming the package when it is not installed.
  */
 export function loadStorage(forWhat: string): StorageModule {
-  if (storage !== undefined) return storage
-  try {
-    storage = requireHere(STORAGE_PACKAGE) as StorageModule
-  } catch (error) {
-    if (isMissing(error, STORAGE_PACKAGE)) {
-      throw new MissingDependencyError(STORAGE_PACKAGE, forWhat, { cause: error })
-    }
-    throw error
-  }
-  return storage
+  return loadOptional<StorageModule>(STORAGE_PACKAGE, forWhat)
 }
 
 /**
@@ -139,7 +121,7 @@ export function loadStorage(forWhat: string): StorageModule {
  */
 export function anonymousAuthClient(forWhat: string): object {
   loadStorage(forWhat)
-  const fromStorage = createRequire(requireHere.resolve(STORAGE_PACKAGE))
+  const fromStorage = createRequire(resolveOptional(STORAGE_PACKAGE))
   const auth = fromStorage('google-auth-library') as AuthModule
   return new auth.PassThroughClient()
 }

@@ -15,8 +15,10 @@
  * await cache.set('report', bigReport, 3600)
  * ```
  *
- * One object per key, named `keyPrefix + key` (a key that is too long or
- * holds control characters is stored under a SHA-256 of it). The object's
+ * One object per key, named `keyPrefix + key` (a key that cannot be a
+ * portable object name as it is, because it is over 1,024 bytes, holds
+ * control characters or an empty or over-255-byte `/` segment, as view
+ * keys' `//` do, is stored under a SHA-256 of it). The object's
  * bytes are the value in cachette's byte format; its expiry is the object's
  * `customTime` (as Flask-Caching writes it, so a bucket lifecycle rule with
  * `daysSinceCustomTime` can purge expired objects: see
@@ -199,6 +201,13 @@ function hasStatus(error: unknown, ...statuses: number[]): boolean {
   )
 }
 
+/** A call of `inc` waiting for its turn. */
+interface IncWaiter {
+  delta: number
+  resolve(value: number): void
+  reject(error: unknown): void
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 function sameRule(rule: LifecycleRuleLike, wanted: GcsLifecycleRule): boolean {
@@ -234,15 +243,17 @@ function sameRule(rule: LifecycleRuleLike, wanted: GcsLifecycleRule): boolean {
  * - `add` is atomic: a create with `ifGenerationMatch: 0`, and an expired
  *   entry is replaced with `ifGenerationMatch` on its generation (Flask: `has`
  *   then `set`, racy);
- * - `inc`/`dec` are atomic by compare-and-swap on the generation; a new
- *   counter gets the default timeout, an existing one keeps its expiry
- *   (Flask: get then set);
+ * - `inc`/`dec` are atomic by compare-and-swap on the generation, and
+ *   concurrent calls on one key in a process share one write; a new counter
+ *   gets the default timeout, an existing one keeps its expiry (Flask: get
+ *   then set);
  * - `delete` says whether a live entry existed and `deleteMany` returns the
  *   keys gone (Flask: always `True`);
  * - `clear()` without a key prefix refuses unless `allowFlush` (Flask deletes
  *   every object in the bucket);
- * - keys over 1,024 bytes or with control characters are hashed (Flask: an
- *   error from GCS);
+ * - keys that cannot be object names as they are (too long, control
+ *   characters, `//`) are hashed (Flask: an error from GCS, or an object
+ *   name that tools cannot show);
  * - every request has a deadline and the library's retries are off, so an
  *   outage costs `timeout`, not minutes of retries;
  * - uploads carry their MD5, which GCS checks before it creates the object;
@@ -320,6 +331,8 @@ export class GoogleCloudStorageCache extends BaseCache {
   readonly #bucket: BucketHandle
   readonly #pageSize: number
   readonly #reporter: ErrorReporter
+  /** Increments waiting for the write in flight on their object, by object name. */
+  readonly #increments = new Map<string, IncWaiter[]>()
   #closed = false
 
   /**
@@ -645,8 +658,14 @@ export class GoogleCloudStorageCache extends BaseCache {
    * generation and value, write with `ifGenerationMatch`, and start again
    * (after a short random pause) when another writer got there first. A new
    * (or expired) counter is created with the default timeout; an existing one
-   * keeps its expiry. GCS allows about one write per second to one object,
-   * so a hot counter belongs in Redis or memcached.
+   * keeps its expiry.
+   *
+   * Concurrent calls on one key in this process are combined: they queue
+   * behind the write in flight and the next write adds all their deltas at
+   * once, each call resolving the value its own delta produced (as if they
+   * had run one after another). GCS allows about one write per second to one
+   * object, so this keeps a busy counter within it; a counter shared by many
+   * processes under heavy load still belongs in Redis or memcached.
    * @throws {NotAnIntegerError} if the stored value is not an integer (it is left unchanged).
    */
   override async inc(key: string, delta: number): Promise<number> {
@@ -654,8 +673,49 @@ export class GoogleCloudStorageCache extends BaseCache {
       throw new NotAnIntegerError(`inc/dec: delta must be an integer, got ${String(delta)}`)
     }
     const name = this.objectName(key)
+    return new Promise<number>((resolve, reject) => {
+      const waiter: IncWaiter = { delta, resolve, reject }
+      const queued = this.#increments.get(name)
+      if (queued !== undefined) {
+        queued.push(waiter)
+        return
+      }
+      this.#increments.set(name, [waiter])
+      void this.#runIncrements(key, name)
+    })
+  }
+
+  /** Applies the queued increments of one object, a combined write at a time, until none is left. */
+  async #runIncrements(key: string, name: string): Promise<void> {
+    // Let the calls made in the same tick join the first write.
+    await Promise.resolve()
+    for (;;) {
+      const batch = this.#increments.get(name) ?? []
+      if (batch.length === 0) {
+        this.#increments.delete(name)
+        return
+      }
+      this.#increments.set(name, [])
+      try {
+        const total = batch.reduce((sum, w) => sum + w.delta, 0)
+        let value = await this.#addToCounter(key, name, total)
+        for (const w of batch) {
+          value += w.delta
+          w.resolve(value)
+        }
+      } catch (error) {
+        for (const w of batch) w.reject(error)
+      }
+    }
+  }
+
+  /** One compare-and-swap loop adding `delta`; resolves the value before it. */
+  async #addToCounter(key: string, name: string, delta: number): Promise<number> {
+    const overflow = () =>
+      new NotAnIntegerError(`inc/dec: the counter at ${JSON.stringify(key)} would overflow`)
+    if (!Number.isSafeInteger(delta)) throw overflow()
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      if (attempt > 0) await sleep(Math.random() * Math.min(100, 2 * 2 ** attempt))
+      if (attempt > 0) await sleep(Math.random() * Math.min(200, 4 * 2 ** attempt))
       const stat = await this.#stat('inc', name)
       let current: unknown
       let expiresAt: number | undefined
@@ -670,12 +730,10 @@ export class GoogleCloudStorageCache extends BaseCache {
         expiresAt = stat.expiresAt
         precondition = stat.generation
       }
-      const next = integerOf(key, current) + delta
-      if (!Number.isSafeInteger(next)) {
-        throw new NotAnIntegerError(`inc/dec: the counter at ${JSON.stringify(key)} would overflow`)
-      }
-      const data = encodeValue(next, this.serializer)
-      if (await this.#write('inc', name, data, expiresAt, precondition)) return next
+      const before = integerOf(key, current)
+      if (!Number.isSafeInteger(before + delta)) throw overflow()
+      const data = encodeValue(before + delta, this.serializer)
+      if (await this.#write('inc', name, data, expiresAt, precondition)) return before
     }
     throw new Error(
       `${this.#name}.inc: the counter at ${JSON.stringify(key)} changes too often to update`,
@@ -721,8 +779,9 @@ export class GoogleCloudStorageCache extends BaseCache {
           fields: 'items(name,generation),nextPageToken',
         }),
       )
-      const settled = await mapLimit(items, this.concurrency, (item) =>
-        this.#remove('clear', item.name ?? '', item.generation),
+      const named = items.filter((item) => typeof item.name === 'string' && item.name !== '')
+      const settled = await mapLimit(named, this.concurrency, (item) =>
+        this.#remove('clear', item.name as string, item.generation),
       )
       for (const s of settled) {
         if (s.status === 'fulfilled') continue
