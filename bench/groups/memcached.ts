@@ -16,7 +16,7 @@ import { Op, type Request, Status, storeExtras } from '../../src/backends/memcac
 import { Cache, encodeValue, v8Serializer } from '../../src/index.js'
 import { startMemcached } from '../../test/servers/memcached.js'
 import type { Group, GroupContext } from '../lib/group.js'
-import { BATCH, KEYS, key, MASK, type Subject, TTL_S, value } from '../lib/kv.js'
+import { BATCH, compareOp, KEYS, key, MASK, type Subject, TTL_S, value } from '../lib/kv.js'
 import {
   type Comparison,
   type ContenderSpec,
@@ -174,20 +174,14 @@ export const memcachedGroup: Group = {
         [FACADE, KEYV],
       ] as const
       for (const op of ['get', 'set'] as const) {
-        ctx.log(`memcached: ${op}`)
         comparisons.push(
-          await compare({
-            id: `memcached.${op}`,
-            title: `memcached: ${op === 'get' ? 'get (hit)' : 'set'}, small string value, awaited one at a time`,
-            unit: OPS_PER_SEC,
+          await compareOp({
+            group: 'memcached',
+            op,
+            subjects,
             rounds,
-            contenders: subjects.map(
-              (s): ContenderSpec => ({
-                name: s.name,
-                role: s.role,
-                sample: opLoop(s[op], { sliceMs, batch: 50, unit: OPS_PER_SEC }),
-              }),
-            ),
+            sliceMs,
+            batch: 50,
             pairs,
             log: ctx.log,
           }),

@@ -11,15 +11,8 @@ import { Keyv } from 'keyv'
 import { Cache, type CacheBackend, encodeValue, v8Serializer } from '../../src/index.js'
 import { startRedis } from '../../test/servers/redis.js'
 import type { Group, GroupContext } from '../lib/group.js'
-import { BATCH, KEYS, key, MASK, type Subject, TTL_S, value } from '../lib/kv.js'
-import {
-  type Comparison,
-  type ContenderSpec,
-  compare,
-  OPS_PER_SEC,
-  opLoop,
-  ratioOf,
-} from '../lib/measure.js'
+import { BATCH, compareOp, KEYS, key, MASK, type Subject, TTL_S, value } from '../lib/kv.js'
+import { type Comparison, compare, OPS_PER_SEC, opLoop, ratioOf } from '../lib/measure.js'
 import { type GroupResult, type Headline, target } from '../lib/report.js'
 
 const RAW = 'raw ioredis (same commands, same bytes)'
@@ -96,20 +89,14 @@ export const redisGroup: Group = {
         [FACADE, CACHE_MANAGER],
       ] as const
       for (const op of ['get', 'set'] as const) {
-        ctx.log(`redis: ${op}`)
         comparisons.push(
-          await compare({
-            id: `redis.${op}`,
-            title: `redis: ${op === 'get' ? 'get (hit)' : 'set'}, small string value, awaited one at a time`,
-            unit: OPS_PER_SEC,
+          await compareOp({
+            group: 'redis',
+            op,
+            subjects,
             rounds,
-            contenders: subjects.map(
-              (s): ContenderSpec => ({
-                name: s.name,
-                role: s.role,
-                sample: opLoop(s[op], { sliceMs, batch: 50, unit: OPS_PER_SEC }),
-              }),
-            ),
+            sliceMs,
+            batch: 50,
             pairs,
             log: ctx.log,
           }),

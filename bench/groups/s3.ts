@@ -10,15 +10,8 @@ import { S3Cache } from '../../src/backends/s3/index.js'
 import { Cache, encodeValue, TieredCache, v8Serializer } from '../../src/index.js'
 import { S3_CREDENTIALS, startS3 } from '../../test/servers/s3.js'
 import type { Group, GroupContext } from '../lib/group.js'
-import { key, type Subject, TTL_S, value } from '../lib/kv.js'
-import {
-  type Comparison,
-  type ContenderSpec,
-  compare,
-  OPS_PER_SEC,
-  opLoop,
-  ratioOf,
-} from '../lib/measure.js'
+import { compareOp, key, type Subject, TTL_S, value } from '../lib/kv.js'
+import { type Comparison, OPS_PER_SEC, opLoop, ratioOf } from '../lib/measure.js'
 import { formatRatio, type GroupResult, type Headline, target } from '../lib/report.js'
 
 const RAW = 'raw @aws-sdk/client-s3 S3Client (same requests, same bytes)'
@@ -137,14 +130,6 @@ export const s3Group: Group = {
         throw new Error(`s3: the tiered cache's first tier holds ${primed} of ${KEYS} keys`)
       }
       const comparisons: Comparison[] = []
-      const contenders = (op: 'get' | 'set'): ContenderSpec[] =>
-        subjects.map(
-          (s): ContenderSpec => ({
-            name: s.name,
-            role: s.role,
-            sample: opLoop(s[op], { sliceMs, batch: 10, unit: OPS_PER_SEC }),
-          }),
-        )
       // The first tier keeps entries FIRST_TIMEOUT_S seconds: each tiered slice starts by
       // refilling it (untimed), so every timed get is a memory hit.
       const tieredLoop = opLoop((i) => tiered.get(k(i)), {
@@ -152,15 +137,12 @@ export const s3Group: Group = {
         batch: 1000,
         unit: OPS_PER_SEC,
       })
-      ctx.log('s3: get')
+      const common = { group: 's3', subjects, rounds, sliceMs, batch: 10, log: ctx.log }
       comparisons.push(
-        await compare({
-          id: 's3.get',
-          title: 's3: get (hit), small string value, awaited one at a time',
-          unit: OPS_PER_SEC,
-          rounds,
-          contenders: [
-            ...contenders('get'),
+        await compareOp({
+          ...common,
+          op: 'get',
+          extra: [
             {
               name: TIERED,
               role: 'subject',
@@ -175,22 +157,16 @@ export const s3Group: Group = {
             [BACKEND, RAW],
             [TIERED, RAW],
           ],
-          log: ctx.log,
         }),
       )
-      ctx.log('s3: set')
       comparisons.push(
-        await compare({
-          id: 's3.set',
-          title: 's3: set, small string value, awaited one at a time',
-          unit: OPS_PER_SEC,
-          rounds,
-          contenders: contenders('set'),
+        await compareOp({
+          ...common,
+          op: 'set',
           pairs: [
             [FACADE, RAW],
             [BACKEND, RAW],
           ],
-          log: ctx.log,
         }),
       )
       const [getC, setC] = comparisons as [Comparison, Comparison]
