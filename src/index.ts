@@ -40,6 +40,7 @@ export { type HashMethod, SUPPORTED_HASH_FUNCTIONS } from './core/hash.js'
 export { makeTemplateFragmentKey, TEMPLATE_FRAGMENT_KEY_PREFIX } from './core/keys.js'
 export type { Logger } from './core/log.js'
 export type { MemoizeDecorator, MemoizedFunction, MemoizeOptions } from './core/memoize.js'
+export { StoreTimeoutError } from './core/objectstore.js'
 export {
   jsonSerializer,
   type Serializer,
