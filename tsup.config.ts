@@ -12,6 +12,7 @@ export default defineConfig({
     memcached: 'src/backends/memcached/index.ts',
     s3: 'src/backends/s3/index.ts',
     gcs: 'src/backends/gcs/index.ts',
+    nunjucks: 'src/templates/nunjucks.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
@@ -29,6 +30,7 @@ export default defineConfig({
     'ioredis',
     '@aws-sdk/client-s3',
     '@google-cloud/storage',
+    'nunjucks',
   ],
   // Backends load their client with createRequire(import.meta.url); shim it in the CJS build.
   shims: true,

@@ -14,7 +14,7 @@ import { appContext, bindApp } from './core/context.js'
 import { parseTimeout, type Timeout } from './core/duration.js'
 import { ConfigError, NotAnIntegerError } from './core/errors.js'
 import { resolveHashMethod } from './core/hash.js'
-import { assertKey } from './core/keys.js'
+import { assertKey, makeTemplateFragmentKey } from './core/keys.js'
 import { defaultLogger, ErrorReporter, type Logger, warnOnce } from './core/log.js'
 import {
   type MemoizeDecorator,
@@ -404,6 +404,53 @@ export class Cache {
   }
 
   /**
+   * Caches a rendered fragment (Flask-Caching's `{% cache %}` tag, for any
+   * template engine): returns the string stored under
+   * `makeTemplateFragmentKey(name, varyOn)`, or calls `render`, stores its
+   * result for `timeout` and returns it. The Nunjucks tag of
+   * `cachette/nunjucks` uses it, so both share keys.
+   *
+   * - `timeout`: seconds or a duration string; `undefined` uses the default
+   *   timeout; `null` never expires; `'del'` deletes the fragment and returns
+   *   a fresh render without storing it.
+   * - A cache error (even with `CACHE_RAISE_ERRORS`) renders the fragment
+   *   uncached and is logged: a fragment never breaks the page. Errors of
+   *   `render` itself, a bad timeout or bad `varyOn` values are thrown.
+   * - The empty string is cached like any other result.
+   *
+   * @example
+   * const sidebar = await cache.fragment('sidebar', '5m', () => renderSidebar(user), [user.id])
+   */
+  async fragment(
+    name: string,
+    timeout: Timeout | null | 'del' | undefined,
+    render: () => string | Promise<string>,
+    varyOn: readonly (string | number)[] = [],
+  ): Promise<string> {
+    const key = makeTemplateFragmentKey(name, varyOn)
+    const seconds = timeout === 'del' ? undefined : timeout === null ? 0 : parseTimeout(timeout)
+    if (timeout === 'del') {
+      await this.#absorb('cache.fragment', () => this.delete(key), false)
+      return checkedFragment(await render())
+    }
+    const cached = await this.#absorb('cache.fragment', () => this.get(key), undefined)
+    if (typeof cached === 'string') return cached
+    const html = checkedFragment(await render())
+    await this.#absorb('cache.fragment', () => this.set(key, html, seconds), false)
+    return html
+  }
+
+  /** Runs a cache call, logging and replacing any error with `fallback` (even with `raiseErrors`). */
+  async #absorb<R>(site: string, call: () => Promise<R>, fallback: R): Promise<R> {
+    try {
+      return await call()
+    } catch (error) {
+      this.#slot().report(site, error)
+      return fallback
+    }
+  }
+
+  /**
    * Caches a function's results by its arguments (Flask-Caching's `@memoize`).
    *
    * - `cache.memoize(fn, options)` returns the memoized function.
@@ -500,4 +547,13 @@ export class Cache {
       }),
     )
   }
+}
+
+function checkedFragment(html: unknown): string {
+  if (typeof html !== 'string') {
+    throw new TypeError(
+      `fragment: render must return a string, got ${html === null ? 'null' : typeof html}`,
+    )
+  }
+  return html
 }

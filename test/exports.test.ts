@@ -38,6 +38,7 @@ const EXPECTED: Record<string, string[]> = {
   ],
   './s3': ['S3Cache'],
   './gcs': ['GoogleCloudStorageCache', 'GoogleCloudStorageError'],
+  './nunjucks': ['installCache', 'FragmentCacheExtension', 'renderAsync', 'renderStringAsync'],
   './testing': ['backendContract', 'sampleValues'],
 }
 

@@ -179,15 +179,22 @@ export async function runWithoutPackage(pkg: string, code: string): Promise<unkn
   const hide = join(dir, 'hide.cjs')
   writeFileSync(
     hide,
+    // Both hooks: tsx's resolver retries a failed _resolveFilename on its own.
     `const Module = require('node:module')
+const missing = (request) => {
+  const error = new Error("Cannot find module '" + request + "'")
+  error.code = 'MODULE_NOT_FOUND'
+  return error
+}
 const resolve = Module._resolveFilename
 Module._resolveFilename = function (request, ...rest) {
-  if (request === ${JSON.stringify(pkg)}) {
-    const error = new Error("Cannot find module '" + request + "'")
-    error.code = 'MODULE_NOT_FOUND'
-    throw error
-  }
+  if (request === ${JSON.stringify(pkg)}) throw missing(request)
   return resolve.call(this, request, ...rest)
+}
+const load = Module._load
+Module._load = function (request, ...rest) {
+  if (request === ${JSON.stringify(pkg)}) throw missing(request)
+  return load.call(this, request, ...rest)
 }`,
   )
   try {
