@@ -70,8 +70,8 @@ describe('{% cache %}: grammar and keys', () => {
     const { cache } = simple()
     const env = environment(cache)
     const ctx = context()
-    const first = await renderAsync(env, 'page.html', ctx)
-    const second = await renderAsync(env, 'page.html', ctx)
+    const first = await renderAsync(env, 'page.njk', ctx)
+    const second = await renderAsync(env, 'page.njk', ctx)
     assert.equal(ctx.runs(), 2, 'each body ran once')
     assert.equal(second, first, 'a cached fragment is byte-identical to the fresh render')
     assert.match(first, /<aside>Ann &lt;admin&gt; #1<\/aside>/)
@@ -80,8 +80,8 @@ describe('{% cache %}: grammar and keys', () => {
       '<aside>Ann &lt;admin&gt; #1</aside>',
     )
     // Flask-Caching: the default name is the template's full path followed by the tag's line.
-    const defaultKey = makeTemplateFragmentKey(`${join(VIEWS, 'page.html')}3`)
-    assert.equal(defaultKey, `_template_fragment_cache_${VIEWS}/page.html3`)
+    const defaultKey = makeTemplateFragmentKey(`${join(VIEWS, 'page.njk')}3`)
+    assert.equal(defaultKey, `_template_fragment_cache_${VIEWS}/page.njk3`)
     assert.equal(await cache.get(defaultKey), '<p>&lt;b&gt;bold&lt;/b&gt; #2</p>')
   })
 
@@ -97,9 +97,9 @@ describe('{% cache %}: grammar and keys', () => {
     const { cache } = simple()
     const env = environment(cache)
     const ctx = context()
-    await renderAsync(env, 'page.html', ctx)
+    await renderAsync(env, 'page.njk', ctx)
     assert.equal(await cache.delete(makeTemplateFragmentKey('sidebar', [42])), true)
-    const again = await renderAsync(env, 'page.html', ctx)
+    const again = await renderAsync(env, 'page.njk', ctx)
     assert.match(again, /<aside>Ann &lt;admin&gt; #3<\/aside>/, 'only the sidebar re-rendered')
     assert.equal(ctx.runs(), 3)
   })
@@ -109,7 +109,7 @@ describe('{% cache %}: grammar and keys', () => {
     const env = environment(cache)
     const ctx = context()
     await cache.set(makeTemplateFragmentKey('sidebar', [42]), 'stale sidebar')
-    const out = await renderAsync(env, 'forms.html', ctx)
+    const out = await renderAsync(env, 'forms.njk', ctx)
     assert.match(out, /^F1\nD2\nE3\n\n$/)
     assert.equal(
       await cache.get(makeTemplateFragmentKey('sidebar', [42])),
@@ -121,9 +121,9 @@ describe('{% cache %}: grammar and keys', () => {
       '',
       'an empty fragment is cached',
     )
-    // 60*5 on page.html: stored for 300 s.
-    await renderAsync(env, 'page.html', ctx)
-    const pageKey = makeTemplateFragmentKey(`${join(VIEWS, 'page.html')}3`)
+    // 60*5 on page.njk: stored for 300 s.
+    await renderAsync(env, 'page.njk', ctx)
+    const pageKey = makeTemplateFragmentKey(`${join(VIEWS, 'page.njk')}3`)
     clock.advance(299_000)
     assert.notEqual(await cache.get(pageKey), undefined)
     clock.advance(2_000)
@@ -131,7 +131,7 @@ describe('{% cache %}: grammar and keys', () => {
     assert.equal(await cache.get(makeTemplateFragmentKey('expr')), undefined, 'ttl = 30 s passed')
     clock.advance(365 * 86_400_000)
     assert.equal(await cache.get(makeTemplateFragmentKey('forever')), 'F1', 'None never expires')
-    const again = await renderAsync(env, 'forms.html', ctx)
+    const again = await renderAsync(env, 'forms.njk', ctx)
     assert.match(again, /^F1\n/, 'the None fragment is still served from the cache')
   })
 })
@@ -144,9 +144,9 @@ describe('{% cache %}: inside real templates', () => {
       new Cache({ CACHE_TYPE: () => new NullCache(), CACHE_NO_NULL_WARNING: true }),
     )
     const ctx = context()
-    const first = await renderAsync(env, 'child.html', ctx)
-    const second = await renderAsync(env, 'child.html', ctx)
-    const uncached = await renderAsync(fresh, 'child.html', context())
+    const first = await renderAsync(env, 'child.njk', ctx)
+    const second = await renderAsync(env, 'child.njk', ctx)
+    const uncached = await renderAsync(fresh, 'child.njk', context())
     assert.equal(ctx.runs(), 1)
     assert.equal(second, first)
     assert.equal(first, uncached, 'byte-identical to a render without caching')
@@ -161,9 +161,9 @@ describe('{% cache %}: inside real templates', () => {
     const { cache } = simple()
     const env = environment(cache, false)
     const ctx = context()
-    const first = await renderAsync(env, 'page.html', ctx)
+    const first = await renderAsync(env, 'page.njk', ctx)
     assert.match(first, /<p><b>bold<\/b> #2<\/p>/)
-    assert.equal(await renderAsync(env, 'page.html', ctx), first)
+    assert.equal(await renderAsync(env, 'page.njk', ctx), first)
   })
 
   test('works over byte-oriented backends too (filesystem, Redis)', async () => {
@@ -180,8 +180,8 @@ describe('{% cache %}: inside real templates', () => {
       const cache = new Cache({ CACHE_TYPE: () => backend, logger: silent })
       const env = environment(cache)
       const ctx = context()
-      const first = await renderAsync(env, 'child.html', ctx)
-      assert.equal(await renderAsync(env, 'child.html', ctx), first, backend.constructor.name)
+      const first = await renderAsync(env, 'child.njk', ctx)
+      assert.equal(await renderAsync(env, 'child.njk', ctx), first, backend.constructor.name)
       assert.equal(ctx.runs(), 1, backend.constructor.name)
     }
   })
@@ -192,7 +192,7 @@ describe('{% cache %}: inside real templates', () => {
     const env = nunjucks.configure(VIEWS, { autoescape: true, express: app })
     installCache(env, cache)
     const ctx = context()
-    app.get('/', (_req, res) => res.render('page.html', ctx))
+    app.get('/', (_req, res) => res.render('page.njk', ctx))
     const server = app.listen(0)
     await new Promise((resolve) => server.once('listening', resolve))
     const { port } = server.address() as { port: number }
@@ -219,8 +219,8 @@ describe('{% cache %}: errors', () => {
       })
       const env = environment(cache)
       const ctx = context()
-      const a = await renderAsync(env, 'page.html', ctx)
-      const b = await renderAsync(env, 'page.html', ctx)
+      const a = await renderAsync(env, 'page.njk', ctx)
+      const b = await renderAsync(env, 'page.njk', ctx)
       assert.match(a, /<aside>Ann &lt;admin&gt; #1<\/aside>/)
       assert.match(b, /<aside>Ann &lt;admin&gt; #3<\/aside>/, 'rendered again: nothing was cached')
       assert.ok(
@@ -232,8 +232,8 @@ describe('{% cache %}: errors', () => {
 
   test('a tag without a timeout is a template error naming the template and line', async () => {
     const env = environment(simple().cache)
-    await assert.rejects(renderAsync(env, 'bad-missing.html', context()), (e: Error) => {
-      assert.match(e.message, /bad-missing\.html\) \[Line 2, Column \d+\]/)
+    await assert.rejects(renderAsync(env, 'bad-missing.njk', context()), (e: Error) => {
+      assert.match(e.message, /bad-missing\.njk\) \[Line 2, Column \d+\]/)
       assert.match(e.message, /needs a timeout/)
       return true
     })
@@ -260,8 +260,8 @@ describe('{% cache %}: errors', () => {
       [{ ttl: 5, vary: undefined }, /vary values must be strings or numbers, got undefined/],
     ]
     for (const [extra, pattern] of cases) {
-      await assert.rejects(renderAsync(env, 'bad-runtime.html', context(extra)), (e: Error) => {
-        assert.match(e.message, /bad-runtime\.html\) \[Line 3, Column \d+\]/)
+      await assert.rejects(renderAsync(env, 'bad-runtime.njk', context(extra)), (e: Error) => {
+        assert.match(e.message, /bad-runtime\.njk\) \[Line 3, Column \d+\]/)
         assert.match(e.message, pattern)
         return true
       })

@@ -22,7 +22,7 @@ installCache(env, cache) // the {% cache %} tag
 
 app.get('/', (req, res) => {
   const id = Number(req.query.user ?? 1)
-  res.render('page.html', {
+  res.render('page.njk', {
     now: new Date().toISOString(),
     user: { id, name: `user ${id}` },
     articles: ['Caching views', 'Memoizing functions', 'Fragments'],
