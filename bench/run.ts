@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { filesystemGroup } from './groups/filesystem.js'
+import { fragmentsGroup } from './groups/fragments.js'
 import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
 import { memcachedGroup } from './groups/memcached.js'
 import { memoizeGroup } from './groups/memoize.js'
@@ -28,6 +29,7 @@ const GROUPS: readonly Group[] = [
   redisGroup,
   memcachedGroup,
   s3Group,
+  fragmentsGroup,
 ]
 
 const { values } = parseArgs({
@@ -41,7 +43,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis,memcached,s3] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis,memcached,s3,fragments] [--no-write]',
   )
   process.exit(0)
 }

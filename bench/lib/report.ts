@@ -83,6 +83,7 @@ export function environment(): Environment {
         'apicache',
         'express',
         'autocannon',
+        'nunjucks',
         'tsx',
       ].map((p) => [p, versionOf(p)]),
     ),

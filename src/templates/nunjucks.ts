@@ -53,7 +53,12 @@ export interface NunjucksModule {
 export interface InstallCacheOptions {
   /** The extension's name in the environment. @default 'CachetteFragmentCache' */
   name?: string
-  /** The `nunjucks` module the environment comes from, if it is not the one `require('nunjucks')` finds. */
+  /**
+   * The `nunjucks` module the environment comes from, when it is not the one
+   * `require('nunjucks')` finds from cachette (an app bundle with its own
+   * copy): the tag's `SafeString` must be that module's, or autoescape would
+   * escape cached fragments again.
+   */
   nunjucks?: NunjucksModule
 }
 
@@ -181,37 +186,20 @@ export class FragmentCacheExtension {
       unknown,
       ...unknown[],
     ]
-    const fail = (message: string) =>
-      callback(new this.#nunjucks.lib.TemplateError(`cache tag: ${message}`, line, column))
-    if (
-      !(
-        timeout === null ||
-        timeout === undefined ||
-        timeout === 'del' ||
-        (typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))
-      )
-    ) {
-      fail(`timeout must be ${TIMEOUT_FORMS}, got ${describe(timeout)}`)
+    const problem = checkArguments(timeout, name, varyOn)
+    if (problem !== undefined) {
+      callback(new this.#nunjucks.lib.TemplateError(`cache tag: ${problem}`, line, column))
       return
     }
-    if (name !== undefined && typeof name !== 'string') {
-      fail(`the fragment name must be a string, got ${describe(name)}`)
-      return
-    }
-    const bad = varyOn.findIndex((v) => typeof v !== 'string' && typeof v !== 'number')
-    if (bad >= 0) {
-      fail(`vary values must be strings or numbers, got ${describe(varyOn[bad])}`)
-      return
-    }
-    const render = () =>
-      new Promise<string>((resolve, reject) => {
-        body((error, html) => (error ? reject(error) : resolve(html)))
-      })
+    // Inline, unnamed closures: the hit path makes no named function per fragment.
     this.#cache
       .fragment(
-        name ?? defaultName,
+        (name as string | undefined) ?? defaultName,
         timeout === undefined ? null : (timeout as number | null | 'del'),
-        render,
+        () =>
+          new Promise<string>((resolve, reject) => {
+            body((error, html) => (error ? reject(error) : resolve(html)))
+          }),
         varyOn as (string | number)[],
       )
       .then(
@@ -219,6 +207,26 @@ export class FragmentCacheExtension {
         (error: Error) => callback(error),
       )
   }
+}
+
+/** Why the tag's evaluated arguments are unusable, or `undefined` if they are fine. */
+function checkArguments(
+  timeout: unknown,
+  name: unknown,
+  varyOn: readonly unknown[],
+): string | undefined {
+  const timeoutOk =
+    timeout === null ||
+    timeout === undefined ||
+    timeout === 'del' ||
+    (typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))
+  if (!timeoutOk) return `timeout must be ${TIMEOUT_FORMS}, got ${describe(timeout)}`
+  if (name !== undefined && typeof name !== 'string') {
+    return `the fragment name must be a string, got ${describe(name)}`
+  }
+  const bad = varyOn.findIndex((v) => typeof v !== 'string' && typeof v !== 'number')
+  if (bad >= 0) return `vary values must be strings or numbers, got ${describe(varyOn[bad])}`
+  return undefined
 }
 
 function describe(value: unknown): string {
