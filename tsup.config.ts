@@ -13,6 +13,7 @@ export default defineConfig({
     s3: 'src/backends/s3/index.ts',
     gcs: 'src/backends/gcs/index.ts',
     nunjucks: 'src/templates/nunjucks.ts',
+    http: 'src/http/index.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

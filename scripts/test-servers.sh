@@ -3,12 +3,13 @@
 # installed. On Debian as root it installs the missing packages itself, so
 # `npm test` works on a fresh machine; elsewhere it names what to install.
 set -euo pipefail
-PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules openssl)
-BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2 openssl)
+PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules openssl varnish)
+BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2 openssl varnishd)
 
 missing=()
 for bin in "${BINARIES[@]}"; do
-  command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+  # varnishd is in /usr/sbin, not on a non-root user's PATH on Debian.
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$bin")
 done
 # SASL's PLAIN mechanism (the memcached SASL tests) is a plugin of libsasl2-modules.
 compgen -G "/usr/lib/*/sasl2/libplain.so*" >/dev/null || missing+=(libsasl2-modules)

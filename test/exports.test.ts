@@ -24,7 +24,17 @@ const EXPECTED: Record<string, string[]> = {
     'ConfigError',
     'v8Serializer',
   ],
-  './express': ['cached', 'setCacheTimeout'],
+  './express': [
+    'cached',
+    'setCacheTimeout',
+    'httpCache',
+    'cacheFor',
+    'cacheControl',
+    'noStore',
+    'vary',
+    'validation',
+    'preconditions',
+  ],
   './fastify': ['cachette', 'cached', 'setCacheTimeout', 'default'],
   './koa': ['cached', 'setCacheTimeout'],
   './hono': ['cached', 'setCacheTimeout'],
@@ -39,6 +49,13 @@ const EXPECTED: Record<string, string[]> = {
   './s3': ['S3Cache'],
   './gcs': ['GoogleCloudStorageCache', 'GoogleCloudStorageError'],
   './nunjucks': ['installCache', 'FragmentCacheExtension', 'renderAsync', 'renderStringAsync'],
+  './http': [
+    'HttpCache',
+    'parseCacheControl',
+    'evaluatePreconditions',
+    'whyNotStorable',
+    'freshnessLifetime',
+  ],
   './testing': ['backendContract', 'sampleValues'],
 }
 

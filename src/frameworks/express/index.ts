@@ -1,5 +1,6 @@
 /**
- * `cachette/express`: view caching for Express (4 and 5) and Connect.
+ * `cachette/express`: view caching and HTTP caching (Cache-Control helpers,
+ * validation, the RFC 9111 shared response cache) for Express (4 and 5) and Connect.
  *
  * @example
  * import express from 'express'
@@ -22,6 +23,18 @@ export type {
   StoredView,
   ViewCacheOptions,
 } from '../../core/view.js'
+export {
+  bodyETag,
+  cacheControl,
+  cacheFor,
+  type HttpMiddleware,
+  httpCache,
+  noStore,
+  preconditions,
+  type ValidationOptions,
+  validation,
+  vary,
+} from './http.js'
 export type {
   CachedMiddleware,
   CachedOptions,

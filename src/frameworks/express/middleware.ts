@@ -3,7 +3,7 @@
  * It works on plain `node:http` objects and never imports `express`, so it
  * serves Connect and anything else with `(req, res, next)` middleware.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Slot } from '../../core/slot.js'
 import {
@@ -20,7 +20,7 @@ import {
   type ViewHit,
   type ViewMiss,
 } from '../../core/view.js'
-import { currentHeaders, type HeaderPairs, pushHeader } from '../shared/node-response.js'
+import { currentHeaders, type HeaderPairs, headersWith, toBuffer } from '../shared/node-response.js'
 
 export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view.js'
 
@@ -160,40 +160,6 @@ function guardRoute(req: ExpressRequest, self: Function): void {
     Object.defineProperty(guarded, 'name', { value: handle.name, configurable: true })
     layer.handle = guarded
   }
-}
-
-/** `currentHeaders` with the headers passed to `writeHead` applied, as Node applies them. */
-function headersWith(res: ServerResponse, extra: unknown): HeaderPairs {
-  const out = currentHeaders(res)
-  if (extra === undefined || extra === null) return out
-  if (Array.isArray(extra)) {
-    if (extra.length > 0 && Array.isArray(extra[0])) {
-      for (const pair of extra as unknown[][]) pushHeader(out, String(pair[0]), pair[1])
-    } else {
-      for (let i = 0; i + 1 < extra.length; i += 2) pushHeader(out, String(extra[i]), extra[i + 1])
-    }
-    return out
-  }
-  if (typeof extra === 'object') {
-    for (const [name, value] of Object.entries(extra as OutgoingHttpHeaders)) {
-      const lower = name.toLowerCase()
-      const kept = out.filter(([n]) => n.toLowerCase() !== lower)
-      out.length = 0
-      out.push(...kept)
-      pushHeader(out, name, value)
-    }
-  }
-  return out
-}
-
-function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
-  if (typeof chunk === 'string') {
-    return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-  }
-  if (Buffer.isBuffer(chunk)) return chunk
-  if (chunk instanceof Uint8Array)
-    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-  return undefined
 }
 
 /** Replays a hit: stored headers over those already set, then status and body. */

@@ -3,7 +3,7 @@
  * (Express/Connect, Koa). Shared code, not an adapter: adapters import it and
  * core, never each other.
  */
-import type { ServerResponse } from 'node:http'
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
 /** Response headers as ordered `[name, value]` pairs, one pair per value. */
 export type HeaderPairs = [string, string][]
@@ -22,4 +22,39 @@ export function currentHeaders(res: ServerResponse): HeaderPairs {
   const names = typeof raw === 'function' ? raw.call(res) : res.getHeaderNames()
   for (const name of names) pushHeader(out, name, res.getHeader(name))
   return out
+}
+
+/** `currentHeaders` with the headers passed to `writeHead` applied, as Node applies them. */
+export function headersWith(res: ServerResponse, extra: unknown): HeaderPairs {
+  const out = currentHeaders(res)
+  if (extra === undefined || extra === null) return out
+  if (Array.isArray(extra)) {
+    if (extra.length > 0 && Array.isArray(extra[0])) {
+      for (const pair of extra as unknown[][]) pushHeader(out, String(pair[0]), pair[1])
+    } else {
+      for (let i = 0; i + 1 < extra.length; i += 2) pushHeader(out, String(extra[i]), extra[i + 1])
+    }
+    return out
+  }
+  if (typeof extra === 'object') {
+    for (const [name, value] of Object.entries(extra as OutgoingHttpHeaders)) {
+      const lower = name.toLowerCase()
+      const kept = out.filter(([n]) => n.toLowerCase() !== lower)
+      out.length = 0
+      out.push(...kept)
+      pushHeader(out, name, value)
+    }
+  }
+  return out
+}
+
+/** A written chunk as a Buffer (strings in their encoding); `undefined` for anything else. */
+export function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
+  if (typeof chunk === 'string') {
+    return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+  }
+  if (Buffer.isBuffer(chunk)) return chunk
+  if (chunk instanceof Uint8Array)
+    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  return undefined
 }

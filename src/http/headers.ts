@@ -1,0 +1,239 @@
+/**
+ * Parsing and formatting the header fields HTTP caching reads (RFC 9110,
+ * RFC 9111), strictly and without throwing: malformed input is treated as
+ * the RFCs say (an invalid `Expires` means already expired, an invalid `Age`
+ * is ignored, an unknown or malformed directive is ignored).
+ */
+
+/** Header fields by lower-case name. Node's `IncomingHttpHeaders` and `OutgoingHttpHeaders` fit. */
+export type HeaderBag = Record<string, string | string[] | number | undefined>
+
+/** One field's value, comma-joined when it was sent several times (`Set-Cookie` aside). */
+export function headerValue(headers: HeaderBag, name: string): string | undefined {
+  const v = headers[name] ?? headers[name.toLowerCase()]
+  if (v === undefined) return undefined
+  if (Array.isArray(v)) return v.length === 0 ? undefined : v.join(', ')
+  return String(v)
+}
+
+/** Lower-cases every field name (values are kept as they are). */
+export function lowerCaseHeaders(headers: HeaderBag): HeaderBag {
+  const out: HeaderBag = {}
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue
+    const name = k.toLowerCase()
+    const prev = out[name]
+    out[name] =
+      prev === undefined
+        ? v
+        : ([] as (string | number)[]).concat(prev as string, v as string).map(String)
+  }
+  return out
+}
+
+/** Cache-Control directives by lower-case name: `true` for a bare directive, else the unquoted value. */
+export type Directives = Map<string, string | true>
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/**
+ * Splits a list-based field on commas outside quoted strings (RFC 9110 §5.6.1).
+ * Empty elements are dropped.
+ */
+export function splitList(value: string): string[] {
+  const out: string[] = []
+  let current = ''
+  let quoted = false
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i] as string
+    if (quoted) {
+      current += c
+      if (c === '\\' && i + 1 < value.length) current += value[++i]
+      else if (c === '"') quoted = false
+    } else if (c === '"') {
+      quoted = true
+      current += c
+    } else if (c === ',') {
+      if (current.trim() !== '') out.push(current.trim())
+      current = ''
+    } else current += c
+  }
+  if (current.trim() !== '') out.push(current.trim())
+  return out
+}
+
+function unquote(value: string): string | undefined {
+  if (!value.startsWith('"')) return TOKEN.test(value) ? value : undefined
+  if (value.length < 2 || !value.endsWith('"')) return undefined
+  return value.slice(1, -1).replace(/\\(.)/g, '$1')
+}
+
+/**
+ * Parses `Cache-Control` (RFC 9111 §5.2). Directive names are
+ * case-insensitive; a value may be a token or a quoted string; a malformed
+ * element is ignored; when a directive appears twice, the first wins
+ * (RFC 9111 §4.2.1).
+ */
+export function parseCacheControl(value: string | undefined): Directives {
+  const out: Directives = new Map()
+  if (value === undefined) return out
+  for (const element of splitList(value)) {
+    const eq = element.indexOf('=')
+    const name = (eq < 0 ? element : element.slice(0, eq)).trim().toLowerCase()
+    if (!TOKEN.test(name)) continue
+    // RFC 9111 §4.2.1: with several values, the first occurrence is used.
+    if (out.has(name)) continue
+    if (eq < 0) {
+      out.set(name, true)
+      continue
+    }
+    const v = unquote(element.slice(eq + 1).trim())
+    if (v !== undefined) out.set(name, v)
+  }
+  return out
+}
+
+/** 2^31: RFC 9111 §1.2.2's cap for a delta-seconds too large to represent. */
+export const DELTA_MAX = 2147483648
+
+/**
+ * A directive's delta-seconds value (RFC 9111 §1.2.2): digits only;
+ * overflow saturates at 2^31; anything else (a sign, a fraction, a missing
+ * value) is `undefined`, i.e. invalid.
+ */
+export function deltaSeconds(value: string | true | undefined): number | undefined {
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined
+  const n = Number(value)
+  return n > DELTA_MAX ? DELTA_MAX : n
+}
+
+/** Formats directives back into a `Cache-Control` value (quoting values that are not tokens). */
+export function formatCacheControl(directives: Directives): string {
+  const parts: string[] = []
+  for (const [name, v] of directives) {
+    if (v === true) parts.push(name)
+    else parts.push(`${name}=${TOKEN.test(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`}`)
+  }
+  return parts.join(', ')
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const DAYS = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
+const LONG_DAYS = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)'
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})'
+const IMF_FIXDATE = new RegExp(`^${DAYS}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`)
+const RFC850 = new RegExp(`^${LONG_DAYS}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`)
+const ASCTIME = new RegExp(`^${DAYS} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`)
+
+function utc(
+  year: number,
+  month: string,
+  day: number,
+  h: string,
+  m: string,
+  s: string,
+): number | undefined {
+  const hh = Number(h)
+  const mm = Number(m)
+  const ss = Number(s)
+  if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return undefined
+  const t = Date.UTC(year, MONTHS.indexOf(month), day, hh, mm, Math.min(ss, 59))
+  // Reject dates that roll over (Feb 30).
+  return new Date(t).getUTCDate() === day ? t : undefined
+}
+
+/**
+ * Parses an HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, or the obsolete
+ * RFC 850 and asctime forms. Anything else is `undefined` (invalid).
+ * Milliseconds since the epoch.
+ */
+export function parseHttpDate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const v = value.trim()
+  let m = IMF_FIXDATE.exec(v)
+  if (m !== null)
+    return utc(
+      Number(m[3]),
+      m[2] as string,
+      Number(m[1]),
+      m[4] as string,
+      m[5] as string,
+      m[6] as string,
+    )
+  m = RFC850.exec(v)
+  if (m !== null) {
+    // A two-digit year more than 50 years in the future is in the past century.
+    let year = 2000 + Number(m[3])
+    if (year > new Date().getUTCFullYear() + 50) year -= 100
+    return utc(year, m[2] as string, Number(m[1]), m[4] as string, m[5] as string, m[6] as string)
+  }
+  m = ASCTIME.exec(v)
+  if (m !== null)
+    return utc(
+      Number(m[6]),
+      m[1] as string,
+      Number((m[2] as string).trim()),
+      m[3] as string,
+      m[4] as string,
+      m[5] as string,
+    )
+  return undefined
+}
+
+/** Formats an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`). */
+export function formatHttpDate(ms: number): string {
+  return new Date(ms).toUTCString()
+}
+
+/** The `Age` field (RFC 9111 §5.1): a non-negative integer; anything else is ignored (`undefined`). */
+export function parseAge(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const first = splitList(value)[0]
+  return first === undefined ? undefined : deltaSeconds(first)
+}
+
+/** An entity tag (RFC 9110 §8.8.3). `tag` keeps its quotes. */
+export interface EntityTag {
+  weak: boolean
+  tag: string
+}
+
+const ETAG = /^(W\/)?("[\x21\x23-\x7e\x80-\xff]*")$/
+
+/** Parses one entity tag; `undefined` if malformed. */
+export function parseETag(value: string | undefined): EntityTag | undefined {
+  if (value === undefined) return undefined
+  const m = ETAG.exec(value.trim())
+  return m === null ? undefined : { weak: m[1] !== undefined, tag: m[2] as string }
+}
+
+/**
+ * Parses `If-Match`/`If-None-Match`: `'*'`, or the list of entity tags
+ * (malformed members are dropped); `undefined` when absent or empty.
+ */
+export function parseETagList(value: string | undefined): EntityTag[] | '*' | undefined {
+  if (value === undefined) return undefined
+  if (value.trim() === '*') return '*'
+  const tags = splitList(value)
+    .map((v) => parseETag(v))
+    .filter((t): t is EntityTag => t !== undefined)
+  return tags.length === 0 ? undefined : tags
+}
+
+/** Strong comparison (RFC 9110 §8.8.3.2): both strong and identical. */
+export function strongMatch(a: EntityTag, b: EntityTag): boolean {
+  return !a.weak && !b.weak && a.tag === b.tag
+}
+
+/** Weak comparison: identical opaque tags, weak or not. */
+export function weakMatch(a: EntityTag, b: EntityTag): boolean {
+  return a.tag === b.tag
+}
+
+/** Field names listed in `Vary`, lower-cased; `['*']` for `Vary: *`. */
+export function parseVary(value: string | undefined): string[] {
+  if (value === undefined) return []
+  const names = splitList(value).map((n) => n.toLowerCase())
+  return names.includes('*') ? ['*'] : [...new Set(names)]
+}

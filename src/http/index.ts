@@ -1,0 +1,69 @@
+/**
+ * `cachette/http`: framework-neutral HTTP caching. RFC 9111 (caching) and
+ * RFC 9110 (conditional requests) as pure functions, the header modifiers
+ * behind `cacheFor`/`cacheControl`/`noStore`/`vary`, and `HttpCache`, the
+ * shared response cache the framework adapters put in front of an app.
+ * Express's middlewares are in `cachette/express`.
+ * @packageDocumentation
+ */
+export {
+  type CacheControlDirectives,
+  cacheControlModifier,
+  cacheForModifier,
+  type Duration,
+  durationSeconds,
+  type HeaderModifier,
+  type MutableHeaders,
+  noStoreModifier,
+  varyModifier,
+} from './directives.js'
+export {
+  DELTA_MAX,
+  type Directives,
+  deltaSeconds,
+  type EntityTag,
+  formatCacheControl,
+  formatHttpDate,
+  type HeaderBag,
+  headerValue,
+  lowerCaseHeaders,
+  parseAge,
+  parseCacheControl,
+  parseETag,
+  parseETagList,
+  parseHttpDate,
+  parseVary,
+  splitList,
+  strongMatch,
+  weakMatch,
+} from './headers.js'
+export {
+  type CacheRules,
+  currentAge,
+  evaluatePreconditions,
+  freshnessLifetime,
+  HEURISTIC_STATUSES,
+  initialAge,
+  notModifiedHeaders,
+  type PreconditionResult,
+  type RequestControls,
+  type RequestInfo,
+  type ResponseInfo,
+  requestControls,
+  type StaleRules,
+  staleRules,
+  UNDERSTOOD_STATUSES,
+  type Validators,
+  whyNotStorable,
+} from './semantics.js'
+export {
+  type HeaderList,
+  HttpCache,
+  type HttpCacheOptions,
+  type HttpRequest,
+  type HttpResponse,
+  type Lookup,
+  REFRESH_HEADER,
+  REFRESH_HOST_HEADER,
+  type StoredResponse,
+} from './shared-cache.js'

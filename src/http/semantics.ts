@@ -1,0 +1,278 @@
+/**
+ * RFC 9111 (caching) and RFC 9110 (conditional requests) as pure functions:
+ * storability, freshness, age, and precondition evaluation. Every function
+ * takes lower-case header bags and never throws on malformed headers.
+ */
+import {
+  deltaSeconds,
+  type HeaderBag,
+  headerValue,
+  parseAge,
+  parseCacheControl,
+  parseETag,
+  parseETagList,
+  parseHttpDate,
+  parseVary,
+  strongMatch,
+  weakMatch,
+} from './headers.js'
+
+/** A request as the cache sees it. */
+export interface RequestInfo {
+  method: string
+  headers: HeaderBag
+}
+
+/** A response as the cache sees it. */
+export interface ResponseInfo {
+  status: number
+  headers: HeaderBag
+}
+
+/** Status codes this cache understands and may store (RFC 9111 §3; 206 and 304 are not stored). */
+export const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
+  200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+])
+
+/** Heuristically cacheable status codes (RFC 9110 §15.1), less 206 (no range support). */
+export const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([
+  200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
+])
+
+/** Options of the shared-cache rules. */
+export interface CacheRules {
+  /** A shared cache (true: `private`, `s-maxage`, Authorization rules apply). @default true */
+  shared?: boolean
+  /**
+   * Heuristic freshness (RFC 9111 §4.2.2) for responses with `Last-Modified`
+   * but no explicit freshness: this fraction of the time since it was last
+   * modified, at most `heuristicMax` seconds. `0` turns it off.
+   * @default 0.1
+   */
+  heuristicFraction?: number
+  /** Cap of heuristic freshness, seconds. @default 86400 */
+  heuristicMax?: number
+}
+
+/** Why a response is not stored, or `undefined` when it may be. */
+export function whyNotStorable(
+  req: RequestInfo,
+  res: ResponseInfo,
+  rules: CacheRules = {},
+): string | undefined {
+  const shared = rules.shared ?? true
+  if (req.method !== 'GET') return 'only GET responses are stored'
+  const reqCc = parseCacheControl(headerValue(req.headers, 'cache-control'))
+  if (reqCc.has('no-store')) return 'request no-store (RFC 9111 §5.2.1.5)'
+  const cc = parseCacheControl(headerValue(res.headers, 'cache-control'))
+  const understood = UNDERSTOOD_STATUSES.has(res.status)
+  if (cc.has('must-understand')) {
+    if (!understood)
+      return 'must-understand with a status this cache does not understand (§5.2.2.3)'
+  } else if (cc.has('no-store')) return 'response no-store (§5.2.2.5)'
+  if (!understood) return `status ${res.status} is not stored`
+  if (shared && cc.get('private') === true) return 'private (§5.2.2.7)'
+  if (parseVary(headerValue(res.headers, 'vary'))[0] === '*') return 'Vary: * (§4.1)'
+  const explicitShared = cc.has('public') || deltaSeconds(cc.get('s-maxage')) !== undefined
+  if (shared && headerValue(req.headers, 'authorization') !== undefined) {
+    if (!explicitShared && !cc.has('must-revalidate')) {
+      return 'Authorization without public, s-maxage or must-revalidate (§3.5)'
+    }
+  }
+  if (shared && headerValue(res.headers, 'set-cookie') !== undefined && !explicitShared) {
+    return "Set-Cookie without public or s-maxage (a shared cache would hand one user's cookie to others)"
+  }
+  const hasFreshness =
+    headerValue(res.headers, 'expires') !== undefined ||
+    deltaSeconds(cc.get('max-age')) !== undefined ||
+    explicitShared ||
+    cc.has('no-cache') ||
+    (HEURISTIC_STATUSES.has(res.status) && heuristicApplies(res, rules))
+  if (!hasFreshness) return 'no explicit freshness and no validator for heuristic freshness (§3)'
+  return undefined
+}
+
+function heuristicApplies(res: ResponseInfo, rules: CacheRules): boolean {
+  return (
+    (rules.heuristicFraction ?? 0.1) > 0 &&
+    parseHttpDate(headerValue(res.headers, 'last-modified')) !== undefined
+  )
+}
+
+/**
+ * The freshness lifetime in seconds (RFC 9111 §4.2.1): `s-maxage` (shared),
+ * else `max-age`, else `Expires − Date` (an invalid `Expires` means already
+ * expired), else heuristic, else 0. `no-cache` makes it 0.
+ */
+export function freshnessLifetime(
+  res: ResponseInfo,
+  responseTime: number,
+  rules: CacheRules = {},
+): number {
+  const shared = rules.shared ?? true
+  const cc = parseCacheControl(headerValue(res.headers, 'cache-control'))
+  if (cc.get('no-cache') === true) return 0
+  if (shared) {
+    const s = deltaSeconds(cc.get('s-maxage'))
+    if (s !== undefined) return s
+  }
+  const maxAge = deltaSeconds(cc.get('max-age'))
+  if (maxAge !== undefined) return maxAge
+  // A max-age present but invalid: treated as stale (conservative).
+  if (cc.has('max-age') || (shared && cc.has('s-maxage'))) return 0
+  const expiresRaw = headerValue(res.headers, 'expires')
+  if (expiresRaw !== undefined) {
+    const expires = parseHttpDate(expiresRaw)
+    if (expires === undefined) return 0
+    const date = parseHttpDate(headerValue(res.headers, 'date')) ?? responseTime
+    return Math.max(0, Math.floor((expires - date) / 1000))
+  }
+  if (HEURISTIC_STATUSES.has(res.status)) {
+    const fraction = rules.heuristicFraction ?? 0.1
+    const lastModified = parseHttpDate(headerValue(res.headers, 'last-modified'))
+    if (fraction > 0 && lastModified !== undefined) {
+      const date = parseHttpDate(headerValue(res.headers, 'date')) ?? responseTime
+      const since = Math.max(0, (date - lastModified) / 1000)
+      return Math.min(rules.heuristicMax ?? 86400, Math.floor(since * fraction))
+    }
+  }
+  return 0
+}
+
+/**
+ * The age a stored response had when it was received (RFC 9111 §4.2.3):
+ * `corrected_initial_age`, in seconds. An invalid `Age` is ignored.
+ */
+export function initialAge(res: ResponseInfo, requestTime: number, responseTime: number): number {
+  const ageValue = parseAge(headerValue(res.headers, 'age')) ?? 0
+  const date = parseHttpDate(headerValue(res.headers, 'date'))
+  const apparentAge = date === undefined ? 0 : Math.max(0, (responseTime - date) / 1000)
+  const responseDelay = Math.max(0, (responseTime - requestTime) / 1000)
+  return Math.max(apparentAge, ageValue + responseDelay)
+}
+
+/** The current age in whole seconds: the initial age plus the time since it was received. */
+export function currentAge(initial: number, responseTime: number, now: number): number {
+  return Math.floor(initial + Math.max(0, (now - responseTime) / 1000))
+}
+
+/** What the request's own Cache-Control allows (RFC 9111 §5.2.1). */
+export interface RequestControls {
+  noCache: boolean
+  noStore: boolean
+  onlyIfCached: boolean
+  maxAge?: number
+  maxStale?: number
+  minFresh?: number
+}
+
+/** Reads the request's Cache-Control (and `Pragma: no-cache` when there is no Cache-Control). */
+export function requestControls(req: RequestInfo): RequestControls {
+  const raw = headerValue(req.headers, 'cache-control')
+  const cc = parseCacheControl(raw)
+  const pragmaNoCache =
+    raw === undefined && /(^|,)\s*no-cache\s*(,|$)/i.test(headerValue(req.headers, 'pragma') ?? '')
+  const maxStale = cc.get('max-stale')
+  return {
+    noCache: cc.has('no-cache') || pragmaNoCache,
+    noStore: cc.has('no-store'),
+    onlyIfCached: cc.has('only-if-cached'),
+    maxAge: deltaSeconds(cc.get('max-age')),
+    // A bare max-stale accepts any staleness.
+    maxStale: maxStale === true ? Number.POSITIVE_INFINITY : deltaSeconds(maxStale),
+    minFresh: deltaSeconds(cc.get('min-fresh')),
+  }
+}
+
+/** The response directives that limit serving it stale. */
+export interface StaleRules {
+  /** `must-revalidate`, or `proxy-revalidate`/`s-maxage` in a shared cache: never served stale. */
+  mustRevalidate: boolean
+  /** `no-cache`: always revalidated. */
+  noCache: boolean
+  staleWhileRevalidate?: number
+  staleIfError?: number
+}
+
+/** Reads the stored response's directives about staleness. */
+export function staleRules(res: ResponseInfo, shared = true): StaleRules {
+  const cc = parseCacheControl(headerValue(res.headers, 'cache-control'))
+  return {
+    mustRevalidate:
+      cc.has('must-revalidate') || (shared && (cc.has('proxy-revalidate') || cc.has('s-maxage'))),
+    noCache: cc.get('no-cache') === true,
+    staleWhileRevalidate: deltaSeconds(cc.get('stale-while-revalidate')),
+    staleIfError: deltaSeconds(cc.get('stale-if-error')),
+  }
+}
+
+/** The outcome of evaluating preconditions (RFC 9110 §13.2.2). */
+export type PreconditionResult = 'proceed' | 'not-modified' | 'failed'
+
+/** The selected representation's validators, for precondition evaluation. */
+export interface Validators {
+  etag?: string
+  lastModified?: number
+}
+
+/**
+ * Evaluates the request's preconditions against the current representation,
+ * in RFC 9110 §13.2.2's order: `If-Match`, else `If-Unmodified-Since`; then
+ * `If-None-Match`, else (GET/HEAD) `If-Modified-Since`. `failed` means 412;
+ * `not-modified` means 304 for GET/HEAD (and 412 for other methods, as the
+ * RFC says for If-None-Match). Preconditions are only evaluated when the
+ * response would otherwise be 2xx (or 412); callers check that.
+ */
+export function evaluatePreconditions(req: RequestInfo, current: Validators): PreconditionResult {
+  const method = req.method
+  const safe = method === 'GET' || method === 'HEAD'
+  const etag = parseETag(current.etag)
+  const ifMatch = parseETagList(headerValue(req.headers, 'if-match'))
+  if (ifMatch !== undefined) {
+    const ok =
+      ifMatch === '*' ? true : etag !== undefined && ifMatch.some((t) => strongMatch(t, etag))
+    if (!ok) return 'failed'
+  } else {
+    const ius = parseHttpDate(headerValue(req.headers, 'if-unmodified-since'))
+    if (ius !== undefined && current.lastModified !== undefined && current.lastModified > ius) {
+      return 'failed'
+    }
+  }
+  const ifNoneMatch = parseETagList(headerValue(req.headers, 'if-none-match'))
+  if (ifNoneMatch !== undefined) {
+    const matched =
+      ifNoneMatch === '*' ? true : etag !== undefined && ifNoneMatch.some((t) => weakMatch(t, etag))
+    if (matched) return safe ? 'not-modified' : 'failed'
+    return 'proceed'
+  }
+  if (safe) {
+    const ims = parseHttpDate(headerValue(req.headers, 'if-modified-since'))
+    if (ims !== undefined && current.lastModified !== undefined && current.lastModified <= ims) {
+      return 'not-modified'
+    }
+  }
+  return 'proceed'
+}
+
+/**
+ * The header fields a 304 carries (RFC 9110 §15.4.5): those a 200 would have
+ * sent among Cache-Control, Content-Location, Date, ETag, Expires and Vary,
+ * plus Last-Modified and Age (allowed, and useful to caches downstream).
+ */
+export function notModifiedHeaders(headers: HeaderBag): HeaderBag {
+  const out: HeaderBag = {}
+  for (const name of [
+    'cache-control',
+    'content-location',
+    'date',
+    'etag',
+    'expires',
+    'vary',
+    'last-modified',
+    'age',
+  ]) {
+    const v = headers[name]
+    if (v !== undefined) out[name] = v
+  }
+  return out
+}

@@ -1,0 +1,541 @@
+/**
+ * `HttpCache`: an RFC 9111 shared response cache (what a caching reverse
+ * proxy does) that stores in any cachette `Cache`, so a Redis-backed cache is
+ * shared by every instance of the app. Framework-neutral: adapters turn
+ * their request into an {@link HttpRequest}, ask {@link HttpCache.lookup},
+ * and either send the returned response or run the app (the origin) and
+ * hand its response to {@link HttpCache.complete}.
+ *
+ * Storage follows flask-webcache: one metadata entry per resource (the
+ * `Vary` field names of its latest response and a random salt) and one entry
+ * per variant, keyed by the salt, the master salt and the request's values of
+ * the `Vary` fields. Purging a resource deletes its metadata, which orphans
+ * every variant at once; changing `masterSalt` orphans everything.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { Cache } from '../cache.js'
+import {
+  type Directives,
+  formatHttpDate,
+  type HeaderBag,
+  headerValue,
+  parseCacheControl,
+  parseHttpDate,
+  parseVary,
+} from './headers.js'
+import {
+  type CacheRules,
+  currentAge,
+  evaluatePreconditions,
+  freshnessLifetime,
+  initialAge,
+  notModifiedHeaders,
+  requestControls,
+  staleRules,
+  whyNotStorable,
+} from './semantics.js'
+
+/** Header fields as ordered `[name, value]` pairs (names as sent). */
+export type HeaderList = [string, string][]
+
+/** A request as adapters describe it. Header names lower-case. */
+export interface HttpRequest {
+  method: string
+  /** Path and query, as received (`/a?b=1`). */
+  url: string
+  /** The `Host` (authority) the request was sent to. */
+  host: string
+  headers: HeaderBag
+}
+
+/** A response to send, or one the origin sent. `body` undefined: none (HEAD, 304) or not captured. */
+export interface HttpResponse {
+  status: number
+  headers: HeaderList
+  body: Buffer | undefined
+}
+
+/** A stored response. */
+export interface StoredResponse {
+  status: number
+  headers: HeaderList
+  body: Buffer
+  /** When the request that produced it was sent / its response received (ms). */
+  requestTime: number
+  responseTime: number
+  /** RFC 9111 §4.2.3 `corrected_initial_age`, seconds. */
+  initialAge: number
+}
+
+interface Metadata {
+  salt: string
+  vary: string[]
+}
+
+/** What the cache decided for a request. */
+export type Lookup =
+  /** Not for the cache (unsafe method, exempt path...): run the origin, then call `complete`. */
+  | { kind: 'pass' }
+  /** Nothing usable stored: run the origin, then call `complete`. */
+  | { kind: 'miss' }
+  /** Send `response`. `refresh`: revalidate in the background (stale-while-revalidate). */
+  | { kind: 'hit'; response: HttpResponse; refresh: boolean }
+  /**
+   * A stored response needs revalidation: run the origin with `headers`
+   * (conditional headers from the stored validators) added to the request,
+   * then call `complete`.
+   */
+  | { kind: 'revalidate'; headers: Record<string, string>; stored: StoredResponse }
+  /** `only-if-cached` and nothing usable: send 504. */
+  | { kind: 'gateway-timeout'; response: HttpResponse }
+
+/** Options of {@link HttpCache}. */
+export interface HttpCacheOptions extends CacheRules {
+  /** Where responses are stored: any cachette `Cache`. */
+  cache: Cache
+  /** Path prefixes never served from or stored in the cache (`['/static/']`). */
+  resourceExemptions?: readonly string[]
+  /** Mixed into every key: changing it empties the cache (flask-webcache's `master_salt`). @default '' */
+  masterSalt?: string
+  /**
+   * Honour the request's `Cache-Control` and `Pragma` (`no-cache`,
+   * `max-age`, `max-stale`, `min-fresh`, `only-if-cached`, `no-store`).
+   * `false` ignores them, which is not RFC-compliant but keeps clients from
+   * bypassing the cache. @default true
+   */
+  requestControlsCache?: boolean
+  /** The hit/miss indicator header, `false` for none. @default 'X-Cache' */
+  hitHeader?: string | false
+  /** The largest body stored, bytes. @default 5 MiB */
+  maxBodyBytes?: number
+  /** Key prefix in the `Cache`. @default 'http:' */
+  keyPrefix?: string
+  /** The clock (ms), for tests. @default Date.now */
+  clock?: () => number
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+function hashHex(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/** The request header that marks a background refresh; its value is the cache's secret token. */
+export const REFRESH_HEADER = 'x-cachette-refresh'
+/** With {@link REFRESH_HEADER}: the `Host` of the request being refreshed (fetch cannot set `Host`). */
+export const REFRESH_HOST_HEADER = 'x-cachette-refresh-host'
+
+function bagOf(headers: HeaderList): HeaderBag {
+  const out: Record<string, string> = {}
+  for (const [n, v] of headers) {
+    const name = n.toLowerCase()
+    out[name] =
+      out[name] === undefined
+        ? v
+        : name === 'set-cookie'
+          ? `${out[name]}\n${v}`
+          : `${out[name]}, ${v}`
+  }
+  return out
+}
+
+function without(headers: HeaderList, names: ReadonlySet<string>): HeaderList {
+  return headers.filter(([n]) => !names.has(n.toLowerCase()))
+}
+
+/** Field names a directive qualifies (`no-cache="Set-Cookie, X-Foo"`). */
+function qualifiedFields(cc: Directives, name: string): string[] {
+  const v = cc.get(name)
+  return typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean)
+    : []
+}
+
+/** The shared response cache. */
+export class HttpCache {
+  readonly #cache: Cache
+  readonly #rules: CacheRules
+  readonly #exemptions: readonly string[]
+  readonly #masterSalt: string
+  readonly #requestControls: boolean
+  readonly #hitHeader: string | false
+  readonly #maxBody: number
+  readonly #prefix: string
+  readonly #now: () => number
+  /** The secret a background refresh request carries, so clients cannot force misses. */
+  readonly refreshToken = randomBytes(16).toString('hex')
+
+  constructor(options: HttpCacheOptions) {
+    this.#cache = options.cache
+    this.#rules = {
+      shared: options.shared ?? true,
+      heuristicFraction: options.heuristicFraction,
+      heuristicMax: options.heuristicMax,
+    }
+    this.#exemptions = [...(options.resourceExemptions ?? [])]
+    this.#masterSalt = options.masterSalt ?? ''
+    this.#requestControls = options.requestControlsCache ?? true
+    this.#hitHeader = options.hitHeader === undefined ? 'X-Cache' : options.hitHeader
+    this.#maxBody = options.maxBodyBytes ?? 5 << 20
+    this.#prefix = options.keyPrefix ?? 'http:'
+    this.#now = options.clock ?? Date.now
+  }
+
+  /** The largest body stored; adapters stop buffering past it. */
+  get maxBodyBytes(): number {
+    return this.#maxBody
+  }
+
+  /** The current time (ms), from the configured clock. */
+  now(): number {
+    return this.#now()
+  }
+
+  #resource(host: string, url: string): string {
+    return `${host}${url}`
+  }
+
+  #metaKey(resource: string): string {
+    return `${this.#prefix}m:${hashHex(`${this.#masterSalt}\u0000${resource}`)}`
+  }
+
+  #variantKey(resource: string, meta: Metadata, headers: HeaderBag): string {
+    const values = meta.vary.map((name) => `${name}\u0001${headerValue(headers, name) ?? '\u0002'}`)
+    return `${this.#prefix}r:${hashHex(`${this.#masterSalt}\u0000${resource}\u0000${meta.salt}\u0000${values.join('\u0000')}`)}`
+  }
+
+  #exempt(url: string): boolean {
+    return this.#exemptions.some((prefix) => url.startsWith(prefix))
+  }
+
+  /** Decides how to answer `req`. Never throws: a failing store is a miss. */
+  async lookup(req: HttpRequest): Promise<Lookup> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'pass' }
+    if (this.#exempt(req.url)) return { kind: 'pass' }
+    if (headerValue(req.headers, REFRESH_HEADER) === this.refreshToken) {
+      // A background refresh: store under the host the original request named.
+      req.host = headerValue(req.headers, REFRESH_HOST_HEADER) ?? req.host
+      return { kind: 'miss' }
+    }
+    const controls = this.#requestControls ? requestControls(req) : undefined
+    // A range request is answered by the origin (this cache does not do ranges).
+    if (headerValue(req.headers, 'range') !== undefined) return { kind: 'pass' }
+    const resource = this.#resource(req.host, req.url)
+    const meta = (await this.#cache.get(this.#metaKey(resource))) as Metadata | undefined
+    const stored =
+      meta === undefined
+        ? undefined
+        : ((await this.#cache.get(this.#variantKey(resource, meta, req.headers))) as
+            | StoredResponse
+            | undefined)
+    if (stored === undefined) {
+      if (controls?.onlyIfCached)
+        return { kind: 'gateway-timeout', response: this.#gatewayTimeout() }
+      return { kind: 'miss' }
+    }
+    const now = this.#now()
+    const res = { status: stored.status, headers: bagOf(stored.headers) }
+    const age = currentAge(stored.initialAge, stored.responseTime, now)
+    const lifetime = freshnessLifetime(res, stored.responseTime, this.#rules)
+    const rules = staleRules(res, this.#rules.shared)
+    const staleness = age - lifetime
+    const fresh = staleness < 0
+    let usable = fresh && !rules.noCache
+    if (controls !== undefined) {
+      if (controls.noCache) usable = false
+      if (controls.maxAge !== undefined && age > controls.maxAge) usable = false
+      if (controls.minFresh !== undefined && lifetime - age < controls.minFresh) usable = false
+      if (
+        !fresh &&
+        !rules.noCache &&
+        !rules.mustRevalidate &&
+        controls.maxStale !== undefined &&
+        staleness <= controls.maxStale &&
+        !controls.noCache
+      ) {
+        usable = true
+      }
+    }
+    if (usable) return { kind: 'hit', response: this.#serve(req, stored, age), refresh: false }
+    const swr = rules.staleWhileRevalidate
+    if (
+      !fresh &&
+      !rules.mustRevalidate &&
+      !rules.noCache &&
+      !controls?.noCache &&
+      swr !== undefined &&
+      staleness <= swr
+    ) {
+      return { kind: 'hit', response: this.#serve(req, stored, age), refresh: true }
+    }
+    if (controls?.onlyIfCached) return { kind: 'gateway-timeout', response: this.#gatewayTimeout() }
+    return { kind: 'revalidate', headers: this.#conditionalHeaders(stored), stored }
+  }
+
+  #gatewayTimeout(): HttpResponse {
+    return { status: 504, headers: [['Content-Length', '0']], body: Buffer.alloc(0) }
+  }
+
+  /** The validators of a stored response as conditional request headers (RFC 9111 §4.3.1). */
+  #conditionalHeaders(stored: StoredResponse): Record<string, string> {
+    const bag = bagOf(stored.headers)
+    const out: Record<string, string> = {}
+    const etag = headerValue(bag, 'etag')
+    const lastModified = headerValue(bag, 'last-modified')
+    if (etag !== undefined) out['if-none-match'] = etag
+    if (lastModified !== undefined) out['if-modified-since'] = lastModified
+    return out
+  }
+
+  /**
+   * The response for a stored entry: its headers with `Age` and the hit
+   * indicator; a 304 when the client's own conditional headers match; no
+   * body for HEAD.
+   */
+  #serve(req: HttpRequest, stored: StoredResponse, age: number, hit = true): HttpResponse {
+    const drop = new Set(['age'])
+    if (this.#hitHeader) drop.add(this.#hitHeader.toLowerCase())
+    const headers = without(stored.headers, drop)
+    headers.push(['Age', String(age)])
+    if (this.#hitHeader) headers.push([this.#hitHeader, hit ? 'hit' : 'miss'])
+    return this.#conditional(req, { status: stored.status, headers, body: stored.body })
+  }
+
+  /** Applies the client's If-None-Match / If-Modified-Since to a 200 (RFC 9110 §13.2). */
+  #conditional(req: HttpRequest, res: HttpResponse): HttpResponse {
+    const head = req.method === 'HEAD'
+    if (res.status === 200 && (req.method === 'GET' || head)) {
+      const bag = bagOf(res.headers)
+      const result = evaluatePreconditions(req, {
+        etag: headerValue(bag, 'etag'),
+        lastModified: parseHttpDate(headerValue(bag, 'last-modified')),
+      })
+      if (result === 'not-modified') {
+        const kept = notModifiedHeaders(bag)
+        const names = new Set(Object.keys(kept))
+        if (this.#hitHeader) names.add(this.#hitHeader.toLowerCase())
+        return {
+          status: 304,
+          headers: res.headers.filter(([n]) => names.has(n.toLowerCase())),
+          body: undefined,
+        }
+      }
+      if (result === 'failed') {
+        return { status: 412, headers: [['Content-Length', '0']], body: Buffer.alloc(0) }
+      }
+    }
+    return head ? { ...res, body: undefined } : res
+  }
+
+  /**
+   * Finishes a request the origin answered: stores or merges its response,
+   * invalidates after unsafe methods, and returns what to send the client.
+   * `requestTime`/`responseTime` are when the origin was asked and answered.
+   * `originResponse` undefined means the origin failed (an exception):
+   * stale-if-error may then answer.
+   */
+  async complete(
+    req: HttpRequest,
+    lookup: Lookup,
+    originResponse: HttpResponse | undefined,
+    requestTime: number,
+    responseTime = this.#now(),
+  ): Promise<HttpResponse | undefined> {
+    if (lookup.kind === 'revalidate') {
+      const stored = lookup.stored
+      if (originResponse === undefined || originResponse.status >= 500) {
+        const bag = bagOf(stored.headers)
+        const sie = staleRules(
+          { status: stored.status, headers: bag },
+          this.#rules.shared,
+        ).staleIfError
+        const age = currentAge(stored.initialAge, stored.responseTime, this.#now())
+        const lifetime = freshnessLifetime(
+          { status: stored.status, headers: bag },
+          stored.responseTime,
+          this.#rules,
+        )
+        if (sie !== undefined && age - lifetime <= sie) return this.#serve(req, stored, age)
+        return originResponse
+      }
+      if (originResponse.status === 304) {
+        const merged = this.#merge(stored, originResponse.headers, requestTime, responseTime)
+        await this.#store(req, merged)
+        return this.#serve(
+          req,
+          merged,
+          currentAge(merged.initialAge, merged.responseTime, this.#now()),
+        )
+      }
+    }
+    if (originResponse === undefined) return undefined
+    if (lookup.kind === 'pass' && req.method !== 'GET' && req.method !== 'HEAD') {
+      if (originResponse.status >= 200 && originResponse.status < 400)
+        await this.#invalidateAfter(req, originResponse)
+      return this.#mark(originResponse)
+    }
+    if (lookup.kind !== 'pass' && req.method === 'GET' && originResponse.body !== undefined) {
+      await this.#maybeStore(req, originResponse, requestTime, responseTime)
+    }
+    return this.#mark(originResponse)
+  }
+
+  #mark(res: HttpResponse): HttpResponse {
+    if (!this.#hitHeader) return res
+    const name = this.#hitHeader.toLowerCase()
+    return {
+      ...res,
+      headers: [
+        ...res.headers.filter(([n]) => n.toLowerCase() !== name),
+        [this.#hitHeader, 'miss'],
+      ],
+    }
+  }
+
+  /** Stored headers updated from a 304 (RFC 9111 §3.2), with new times. */
+  #merge(
+    stored: StoredResponse,
+    update: HeaderList,
+    requestTime: number,
+    responseTime: number,
+  ): StoredResponse {
+    const skip = new Set([
+      'content-length',
+      'content-encoding',
+      'transfer-encoding',
+      'content-range',
+      ...HOP_BY_HOP,
+    ])
+    const replaced = new Set(update.map(([n]) => n.toLowerCase()).filter((n) => !skip.has(n)))
+    const headers: HeaderList = [
+      ...stored.headers.filter(([n]) => !replaced.has(n.toLowerCase())),
+      ...update.filter(([n]) => replaced.has(n.toLowerCase())),
+    ]
+    const bag = bagOf(headers)
+    return {
+      ...stored,
+      headers,
+      requestTime,
+      responseTime,
+      initialAge: initialAge({ status: stored.status, headers: bag }, requestTime, responseTime),
+    }
+  }
+
+  async #maybeStore(
+    req: HttpRequest,
+    res: HttpResponse,
+    requestTime: number,
+    responseTime: number,
+  ): Promise<void> {
+    if (this.#exempt(req.url) || (res.body?.length ?? 0) > this.#maxBody) return
+    if (this.#requestControls && requestControls(req).noStore) return
+    const bag = bagOf(res.headers)
+    if (whyNotStorable(req, { status: res.status, headers: bag }, this.#rules) !== undefined) return
+    const cc = parseCacheControl(headerValue(bag, 'cache-control'))
+    const connectionListed = (headerValue(bag, 'connection') ?? '')
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+    const drop = new Set([
+      ...HOP_BY_HOP,
+      ...connectionListed,
+      'age',
+      ...(this.#hitHeader ? [this.#hitHeader.toLowerCase()] : []),
+      ...qualifiedFields(cc, 'no-cache'),
+      ...(this.#rules.shared ? qualifiedFields(cc, 'private') : []),
+    ])
+    const headers = without(res.headers, drop)
+    await this.#store(req, {
+      status: res.status,
+      headers,
+      body: res.body as Buffer,
+      requestTime,
+      responseTime,
+      initialAge: initialAge({ status: res.status, headers: bag }, requestTime, responseTime),
+    })
+  }
+
+  /** Writes the entry and its resource's metadata, with a store timeout covering its useful life. */
+  async #store(req: HttpRequest, entry: StoredResponse): Promise<void> {
+    const bag = bagOf(entry.headers)
+    const res = { status: entry.status, headers: bag }
+    const lifetime = freshnessLifetime(res, entry.responseTime, this.#rules)
+    const rules = staleRules(res, this.#rules.shared)
+    const hasValidator =
+      headerValue(bag, 'etag') !== undefined || headerValue(bag, 'last-modified') !== undefined
+    const extra = Math.max(
+      rules.staleWhileRevalidate ?? 0,
+      rules.staleIfError ?? 0,
+      hasValidator ? Math.max(lifetime, 3600) : 0,
+    )
+    const ttl = Math.max(1, Math.ceil(lifetime - entry.initialAge + extra))
+    if (lifetime - entry.initialAge + extra <= 0) return
+    const resource = this.#resource(req.host, req.url)
+    const metaKey = this.#metaKey(resource)
+    const vary = parseVary(headerValue(bag, 'vary'))
+    let meta = (await this.#cache.get(metaKey)) as Metadata | undefined
+    if (meta === undefined || meta.vary.join(',') !== vary.join(',')) {
+      meta = { salt: meta?.salt ?? randomBytes(8).toString('hex'), vary }
+    }
+    await this.#cache.set(metaKey, meta, ttl)
+    await this.#cache.set(this.#variantKey(resource, meta, req.headers), entry, ttl)
+  }
+
+  /** Invalidates the target URI, and Location/Content-Location on the same host (RFC 9111 §4.4). */
+  async #invalidateAfter(req: HttpRequest, res: HttpResponse): Promise<void> {
+    const targets = new Set([req.url])
+    const bag = bagOf(res.headers)
+    for (const name of ['location', 'content-location']) {
+      const v = headerValue(bag, name)
+      if (v === undefined) continue
+      try {
+        const u = new URL(v, `http://${req.host}${req.url}`)
+        if (u.host === req.host) targets.add(u.pathname + u.search)
+      } catch {
+        // Not a URI: nothing to invalidate.
+      }
+    }
+    for (const url of targets) await this.purge(url, req.host)
+  }
+
+  /** Forgets every stored variant of a resource (flask-webcache's per-resource invalidation). */
+  async purge(url: string, host: string): Promise<void> {
+    await this.#cache.delete(this.#metaKey(this.#resource(host, url)))
+  }
+
+  /**
+   * Refreshes a resource in the background (stale-while-revalidate): a
+   * request to the app's own server carrying {@link REFRESH_HEADER}, which
+   * forces a miss and stores the fresh response. Errors are ignored (the
+   * stale entry stays until it expires).
+   */
+  refreshInBackground(req: HttpRequest, origin: string): void {
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith('if-')) continue
+      headers[name] = Array.isArray(value) ? value.join(', ') : String(value)
+    }
+    headers[REFRESH_HEADER] = this.refreshToken
+    headers[REFRESH_HOST_HEADER] = req.host
+    fetch(`${origin}${req.url}`, { headers, signal: AbortSignal.timeout(30_000) })
+      .then((r) => r.arrayBuffer())
+      .catch(() => {})
+  }
+
+  /** A Date header value for now, for adapters that add one. */
+  dateHeader(): string {
+    return formatHttpDate(this.#now())
+  }
+}
