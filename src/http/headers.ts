@@ -104,7 +104,7 @@ export const DELTA_MAX = 2147483648
 export function deltaSeconds(value: string | true | undefined): number | undefined {
   if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined
   const n = Number(value)
-  return n > DELTA_MAX ? DELTA_MAX : n
+  return Math.min(n, DELTA_MAX)
 }
 
 /** Formats directives back into a `Cache-Control` value (quoting values that are not tokens). */
