@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import { filesystemGroup } from './groups/filesystem.js'
 import { fragmentsGroup } from './groups/fragments.js'
 import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
+import { httpcacheGroup } from './groups/httpcache.js'
 import { memcachedGroup } from './groups/memcached.js'
 import { memoizeGroup } from './groups/memoize.js'
 import { memoryGroup } from './groups/memory.js'
@@ -25,6 +26,7 @@ const GROUPS: readonly Group[] = [
   fastifyGroup,
   koaGroup,
   honoGroup,
+  httpcacheGroup,
   filesystemGroup,
   redisGroup,
   memcachedGroup,
@@ -43,7 +45,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,filesystem,redis,memcached,s3,fragments] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,filesystem,redis,memcached,s3,fragments] [--no-write]',
   )
   process.exit(0)
 }

@@ -138,9 +138,12 @@ function utc(
   const mm = Number(m)
   const ss = Number(s)
   if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return undefined
-  const t = Date.UTC(year, MONTHS.indexOf(month), day, hh, mm, Math.min(ss, 59))
+  // setUTCFullYear: Date.UTC would read years 0-99 as 1900-1999.
+  const d = new Date(0)
+  d.setUTCFullYear(year, MONTHS.indexOf(month), day)
+  d.setUTCHours(hh, mm, Math.min(ss, 59), 0)
   // Reject dates that roll over (Feb 30).
-  return new Date(t).getUTCDate() === day ? t : undefined
+  return d.getUTCDate() === day ? d.getTime() : undefined
 }
 
 /**
@@ -163,10 +166,35 @@ export function parseHttpDate(value: string | undefined): number | undefined {
     )
   m = RFC850.exec(v)
   if (m !== null) {
-    // A two-digit year more than 50 years in the future is in the past century.
-    let year = 2000 + Number(m[3])
-    if (year > new Date().getUTCFullYear() + 50) year -= 100
-    return utc(year, m[2] as string, Number(m[1]), m[4] as string, m[5] as string, m[6] as string)
+    // A two-digit year that would be more than 50 years in the future is in the past century.
+    const [, day, month, yy, h, min, sec] = m as unknown as string[]
+    const now = new Date()
+    const limit = Date.UTC(
+      now.getUTCFullYear() + 50,
+      now.getUTCMonth(),
+      now.getUTCDate(),
+      now.getUTCHours(),
+      now.getUTCMinutes(),
+      now.getUTCSeconds(),
+    )
+    const t = utc(
+      2000 + Number(yy),
+      month as string,
+      Number(day),
+      h as string,
+      min as string,
+      sec as string,
+    )
+    return t !== undefined && t > limit
+      ? utc(
+          1900 + Number(yy),
+          month as string,
+          Number(day),
+          h as string,
+          min as string,
+          sec as string,
+        )
+      : t
   }
   m = ASCTIME.exec(v)
   if (m !== null)

@@ -85,9 +85,9 @@ export function whyNotStorable(
   const hasFreshness =
     headerValue(res.headers, 'expires') !== undefined ||
     deltaSeconds(cc.get('max-age')) !== undefined ||
-    explicitShared ||
-    cc.has('no-cache') ||
-    (HEURISTIC_STATUSES.has(res.status) && heuristicApplies(res, rules))
+    cc.has('public') ||
+    (shared && deltaSeconds(cc.get('s-maxage')) !== undefined) ||
+    (HEURISTIC_STATUSES.has(res.status) && (cc.has('no-cache') || heuristicApplies(res, rules)))
   if (!hasFreshness) return 'no explicit freshness and no validator for heuristic freshness (§3)'
   return undefined
 }
@@ -112,14 +112,12 @@ export function freshnessLifetime(
   const shared = rules.shared ?? true
   const cc = parseCacheControl(headerValue(res.headers, 'cache-control'))
   if (cc.get('no-cache') === true) return 0
-  if (shared) {
-    const s = deltaSeconds(cc.get('s-maxage'))
-    if (s !== undefined) return s
-  }
+  // An invalid s-maxage makes the response stale in a shared cache (§4.2.1).
+  if (shared && cc.has('s-maxage')) return deltaSeconds(cc.get('s-maxage')) ?? 0
   const maxAge = deltaSeconds(cc.get('max-age'))
   if (maxAge !== undefined) return maxAge
   // A max-age present but invalid: treated as stale (conservative).
-  if (cc.has('max-age') || (shared && cc.has('s-maxage'))) return 0
+  if (cc.has('max-age')) return 0
   const expiresRaw = headerValue(res.headers, 'expires')
   if (expiresRaw !== undefined) {
     const expires = parseHttpDate(expiresRaw)
@@ -227,29 +225,37 @@ export function evaluatePreconditions(req: RequestInfo, current: Validators): Pr
   const method = req.method
   const safe = method === 'GET' || method === 'HEAD'
   const etag = parseETag(current.etag)
-  const ifMatch = parseETagList(headerValue(req.headers, 'if-match'))
-  if (ifMatch !== undefined) {
+  // Whole seconds: an HTTP-date has no finer precision.
+  const lastModified =
+    current.lastModified === undefined ? undefined : Math.floor(current.lastModified / 1000) * 1000
+  // Branch on presence, not on the parse: a malformed If-Match is a false condition (§13.1.1).
+  const ifMatchRaw = headerValue(req.headers, 'if-match')
+  if (ifMatchRaw !== undefined) {
+    const ifMatch = parseETagList(ifMatchRaw)
     const ok =
-      ifMatch === '*' ? true : etag !== undefined && ifMatch.some((t) => strongMatch(t, etag))
+      ifMatch === '*' ||
+      (ifMatch !== undefined && etag !== undefined && ifMatch.some((t) => strongMatch(t, etag)))
     if (!ok) return 'failed'
   } else {
     const ius = parseHttpDate(headerValue(req.headers, 'if-unmodified-since'))
-    if (ius !== undefined && current.lastModified !== undefined && current.lastModified > ius) {
-      return 'failed'
-    }
+    if (ius !== undefined && lastModified !== undefined && lastModified > ius) return 'failed'
   }
-  const ifNoneMatch = parseETagList(headerValue(req.headers, 'if-none-match'))
-  if (ifNoneMatch !== undefined) {
+  // A present If-None-Match, even malformed, means If-Modified-Since is ignored (§13.1.3).
+  const ifNoneMatchRaw = headerValue(req.headers, 'if-none-match')
+  if (ifNoneMatchRaw !== undefined) {
+    const ifNoneMatch = parseETagList(ifNoneMatchRaw)
     const matched =
-      ifNoneMatch === '*' ? true : etag !== undefined && ifNoneMatch.some((t) => weakMatch(t, etag))
+      ifNoneMatch === '*' ||
+      (ifNoneMatch !== undefined &&
+        etag !== undefined &&
+        ifNoneMatch.some((t) => weakMatch(t, etag)))
     if (matched) return safe ? 'not-modified' : 'failed'
     return 'proceed'
   }
   if (safe) {
     const ims = parseHttpDate(headerValue(req.headers, 'if-modified-since'))
-    if (ims !== undefined && current.lastModified !== undefined && current.lastModified <= ims) {
+    if (ims !== undefined && lastModified !== undefined && lastModified <= ims)
       return 'not-modified'
-    }
   }
   return 'proceed'
 }
