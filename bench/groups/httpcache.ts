@@ -24,9 +24,9 @@ const PIPELINING = 1
 /** Idle Varnish workers kept ready, so no timed round pays for creating threads. */
 const VARNISH_THREADS = 100
 
-const DIRECT = 'direct: route sends the page itself, no cache (limit)'
-const CACHED = 'cachette httpCache hit (SimpleCache)'
-const VARNISH = 'Varnish hit (varnishd in front of the direct app)'
+const DIRECT = 'direct (route sends the page, no cache)'
+const CACHED = 'cachette httpCache hit'
+const VARNISH = 'Varnish hit'
 
 interface Ready {
   type: 'ready'

@@ -67,3 +67,4 @@ export {
   REFRESH_HOST_HEADER,
   type StoredResponse,
 } from './shared-cache.js'
+export { bodyETag, checkPreconditions, preconditionFailed, validateResponse } from './validate.js'

@@ -4,7 +4,6 @@
  * 412), preconditions for unsafe methods, and the RFC 9111 shared response
  * cache (`httpCache`), all on the framework-neutral core of `cachette/http`.
  */
-import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { groupHeaders } from '../../core/view.js'
 import {
@@ -16,9 +15,10 @@ import {
   noStoreModifier,
   varyModifier,
 } from '../../http/directives.js'
-import { type HeaderBag, headerValue, parseHttpDate } from '../../http/headers.js'
-import { evaluatePreconditions, notModifiedHeaders, type Validators } from '../../http/semantics.js'
+import type { HeaderBag } from '../../http/headers.js'
+import type { Validators } from '../../http/semantics.js'
 import { HttpCache, type HttpCacheOptions, type HttpRequest } from '../../http/shared-cache.js'
+import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
 import { applyModifiers, HEADER_MODIFIERS, holdResponse } from '../shared/intercept.js'
 import type { HeaderPairs } from '../shared/node-response.js'
 import { headersWith } from '../shared/node-response.js'
@@ -83,20 +83,6 @@ export function vary(...fields: string[]): HttpMiddleware {
   return modifierMiddleware(varyModifier(...fields))
 }
 
-function bagOf(pairs: HeaderPairs): HeaderBag {
-  const out: Record<string, string> = {}
-  for (const [n, v] of pairs) {
-    const name = n.toLowerCase()
-    out[name] = out[name] === undefined ? v : `${out[name]}, ${v}`
-  }
-  return out
-}
-
-/** A strong ETag from the body: a quoted base64url SHA-1. */
-export function bodyETag(body: Buffer): string {
-  return `"${createHash('sha1').update(body).digest('base64url')}"`
-}
-
 /** Options of {@link validation}. */
 export interface ValidationOptions {
   /** Add a strong ETag (hash of the body) to GET/HEAD 200 responses without one. @default true */
@@ -119,33 +105,8 @@ export function validation(options: ValidationOptions = {}): HttpMiddleware {
       next()
       return
     }
-    holdResponse(res, max, async (held) => {
-      if (held.status !== 200) return held
-      const headers = [...held.headers]
-      let bag = bagOf(headers)
-      if (addETag && headerValue(bag, 'etag') === undefined && held.body.length > 0) {
-        headers.push(['ETag', bodyETag(held.body)])
-        bag = bagOf(headers)
-      }
-      const result = evaluatePreconditions(
-        { method: req.method as string, headers: req.headers as HeaderBag },
-        {
-          etag: headerValue(bag, 'etag'),
-          lastModified: parseHttpDate(headerValue(bag, 'last-modified')),
-        },
-      )
-      if (result === 'not-modified') {
-        const keep = new Set(Object.keys(notModifiedHeaders(bag)))
-        return {
-          status: 304,
-          headers: headers.filter(([n]) => keep.has(n.toLowerCase())),
-          body: undefined,
-        }
-      }
-      if (result === 'failed')
-        return { status: 412, headers: [['Content-Length', '0']], body: Buffer.alloc(0) }
-      return { ...held, headers }
-    })
+    const request = { method: req.method as string, headers: req.headers as HeaderBag }
+    holdResponse(res, max, async (held) => validateResponse(request, held, { etag: addETag }))
     next()
   }
 }
@@ -162,19 +123,12 @@ export function preconditions(
   return (req, res, next) => {
     Promise.resolve(validatorsOf(req)).then(
       (validators) => {
-        const result = evaluatePreconditions(
+        const answer = checkPreconditions(
           { method: req.method as string, headers: req.headers as HeaderBag },
           validators,
         )
-        if (result === 'proceed') next()
-        else if (result === 'not-modified') {
-          res.statusCode = 304
-          res.end()
-        } else {
-          res.statusCode = 412
-          res.setHeader('Content-Length', '0')
-          res.end()
-        }
+        if (answer === undefined) next()
+        else sendResponse(res, answer)
       },
       (error: unknown) => next(error),
     )
@@ -284,3 +238,5 @@ function sendResponse(
   res.statusCode = response.status
   res.end(response.body)
 }
+
+export { bodyETag }

@@ -1,0 +1,90 @@
+/**
+ * Validation as framework-neutral steps: the automatic ETag, the answer to a
+ * GET/HEAD's conditional headers (304 or 412) and the answer to an unsafe
+ * method's preconditions. Adapters hold the response back, call these, and
+ * send what they return.
+ */
+import { createHash } from 'node:crypto'
+import { type HeaderBag, headerValue, parseHttpDate } from './headers.js'
+import {
+  evaluatePreconditions,
+  notModifiedHeaders,
+  type RequestInfo,
+  type Validators,
+} from './semantics.js'
+import type { HeaderList, HttpResponse } from './shared-cache.js'
+
+/** A strong ETag from the body: a quoted base64url SHA-1. */
+export function bodyETag(body: Uint8Array): string {
+  return `"${createHash('sha1').update(body).digest('base64url')}"`
+}
+
+function bagOf(headers: HeaderList): HeaderBag {
+  const out: Record<string, string> = {}
+  for (const [n, v] of headers) {
+    const name = n.toLowerCase()
+    out[name] = out[name] === undefined ? v : `${out[name]}, ${v}`
+  }
+  return out
+}
+
+/** An empty 412 Precondition Failed. */
+export function preconditionFailed(): HttpResponse {
+  return { status: 412, headers: [['Content-Length', '0']], body: Buffer.alloc(0) }
+}
+
+/**
+ * Validation of a GET or HEAD response: adds a strong ETag to a 200 without
+ * one (when `etag` is on and the body is known), then answers the request's
+ * conditional headers: a 304 with the RFC 9110 §15.4.5 fields, or a 412.
+ * Other responses come back unchanged.
+ */
+export function validateResponse(
+  req: RequestInfo,
+  res: HttpResponse,
+  options: { etag?: boolean } = {},
+): HttpResponse {
+  if (res.status !== 200 || (req.method !== 'GET' && req.method !== 'HEAD')) return res
+  let headers = res.headers
+  let bag = bagOf(headers)
+  if (
+    (options.etag ?? true) &&
+    headerValue(bag, 'etag') === undefined &&
+    res.body !== undefined &&
+    res.body.length > 0
+  ) {
+    headers = [...headers, ['ETag', bodyETag(res.body)]]
+    bag = bagOf(headers)
+  }
+  const result = evaluatePreconditions(req, {
+    etag: headerValue(bag, 'etag'),
+    lastModified: parseHttpDate(headerValue(bag, 'last-modified')),
+  })
+  if (result === 'not-modified') {
+    const keep = new Set(Object.keys(notModifiedHeaders(bag)))
+    return {
+      status: 304,
+      headers: headers.filter(([n]) => keep.has(n.toLowerCase())),
+      body: undefined,
+    }
+  }
+  if (result === 'failed') return preconditionFailed()
+  return { ...res, headers }
+}
+
+/**
+ * The answer to an unsafe method's preconditions against the current
+ * validators: a 412 (or a 304 for a safe method), or `undefined` to proceed
+ * with the handler.
+ */
+export function checkPreconditions(
+  req: RequestInfo,
+  validators: Validators,
+): HttpResponse | undefined {
+  const result = evaluatePreconditions(req, validators)
+  if (result === 'proceed') return undefined
+  if (result === 'not-modified' && (req.method === 'GET' || req.method === 'HEAD')) {
+    return { status: 304, headers: [], body: undefined }
+  }
+  return preconditionFailed()
+}
