@@ -14,25 +14,9 @@ import type { AddressInfo } from 'node:net'
 import apicache from 'apicache'
 import express from 'express'
 import { Cache } from '../../src/index.js'
+import { page } from '../lib/page.js'
 
 export const ROUTES = ['/limit', '/cached', '/apicache'] as const
-
-/** A deterministic ~2 KB HTML page. */
-export function page(): string {
-  const items = Array.from(
-    { length: 32 },
-    (_, i) => `<li><a href="/items/${i}">Item number ${String(i).padStart(2, '0')}</a></li>`,
-  ).join('\n')
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cachette bench</title></head>
-<body><h1>Catalogue</h1>
-<ul>
-${items}
-</ul>
-<footer>${'Rendered by the benchmark. '.repeat(12)}</footer>
-</body></html>
-`
-}
 
 async function main(): Promise<void> {
   const body = page()

@@ -15,7 +15,7 @@ import cachette from '../../src/frameworks/fastify/index.js'
 import { cached as honoCached } from '../../src/frameworks/hono/index.js'
 import { cached as koaCached } from '../../src/frameworks/koa/index.js'
 import { Cache } from '../../src/index.js'
-import { page } from '../express/server.js'
+import { page } from '../lib/page.js'
 
 const body = page()
 const calls: Record<string, number> = { '/limit': 0, '/cached': 0 }

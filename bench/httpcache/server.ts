@@ -14,35 +14,17 @@
  * route's calls split by whether the request came from Varnish: Varnish adds
  * `X-Varnish` to its backend requests), and exits on `{ type: 'exit' }`.
  *
- * The page is the one bench/express/server.ts sends, copied: importing that
- * module from a forked child would start its app too (its `main()` runs
- * whenever `process.send` exists).
+ * The page is bench/lib/page.ts's, as every HTTP group serves.
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { httpCache } from '../../src/frameworks/express/index.js'
 import { Cache } from '../../src/index.js'
+import { page } from '../lib/page.js'
 
 export const ROUTE = '/page'
 export const CACHE_CONTROL = 'public, max-age=3600'
-
-/** A deterministic ~2 KB HTML page (the same bytes as bench/express/server.ts's `page()`). */
-export function page(): string {
-  const items = Array.from(
-    { length: 32 },
-    (_, i) => `<li><a href="/items/${i}">Item number ${String(i).padStart(2, '0')}</a></li>`,
-  ).join('\n')
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cachette bench</title></head>
-<body><h1>Catalogue</h1>
-<ul>
-${items}
-</ul>
-<footer>${'Rendered by the benchmark. '.repeat(12)}</footer>
-</body></html>
-`
-}
 
 /** How often the route ran, per app (`varnish`: direct-app requests Varnish sent). */
 export interface Calls {
