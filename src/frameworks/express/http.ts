@@ -179,12 +179,15 @@ export function httpCache(
         if (lookup.kind === 'pass' && request.method !== 'GET' && request.method !== 'HEAD') {
           // Unsafe methods: pass through, then invalidate on success.
           res.once('finish', () => {
-            void engine.complete(
-              request,
-              lookup,
-              { status: res.statusCode, headers: pairsOf(res), body: undefined },
-              Date.now(),
-            )
+            // The cache's own calls fail open; this catch is for anything else (never an unhandled rejection).
+            engine
+              .complete(
+                request,
+                lookup,
+                { status: res.statusCode, headers: pairsOf(res), body: undefined },
+                Date.now(),
+              )
+              .catch(() => {})
           })
           next()
           return

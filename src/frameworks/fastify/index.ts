@@ -43,6 +43,19 @@ export type {
   ViewKeyArgs,
 } from '../../core/view.js'
 export type { CachedOptions, ViewSlotProvider } from './hooks.js'
+export {
+  bodyETag,
+  cacheControl,
+  cacheFor,
+  type HttpCachePlugin,
+  type HttpPlugin,
+  httpCache,
+  noStore,
+  preconditions,
+  type ValidationOptions,
+  validation,
+  vary,
+} from './http.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -45,6 +45,18 @@ export type {
   ViewCacheOptions,
   ViewKeyArgs,
 } from '../../core/view.js'
+export {
+  bodyETag,
+  cacheControl,
+  cacheFor,
+  type HttpMiddleware,
+  httpCache,
+  noStore,
+  preconditions,
+  type ValidationOptions,
+  validation,
+  vary,
+} from './http.js'
 
 /**
  * Options of {@link cached}; see {@link ViewCacheOptions} for each option and

@@ -44,6 +44,18 @@ export type {
   ViewCacheOptions,
   ViewKeyArgs,
 } from '../../core/view.js'
+export {
+  bodyETag,
+  cacheControl,
+  cacheFor,
+  type HttpMiddleware,
+  httpCache,
+  noStore,
+  preconditions,
+  type ValidationOptions,
+  validation,
+  vary,
+} from './http.js'
 
 /**
  * The parts of a Koa context the adapter reads and writes. Koa's own

@@ -1,0 +1,609 @@
+/**
+ * HTTP caching for Fastify 5: the header helpers (`cacheFor`,
+ * `cacheControl`, `noStore`, `vary`) and `preconditions` as route hooks,
+ * validation (automatic ETag, 304 and 412) and the RFC 9111 shared response
+ * cache (`httpCache`) as plugins, all on the framework-neutral core of
+ * `cachette/http`.
+ *
+ * How the pieces meet on one reply:
+ *
+ * - `onRequest` (the plugins): `httpCache` answers hits with `reply.send()`
+ *   (the chain stops there); for a miss, and for `validation` on GET/HEAD,
+ *   it queues a *stage* on the reply: a step that gets the complete response
+ *   (status, header list, body) and returns what to send instead.
+ * - The route's helpers queue header modifiers on the reply.
+ * - `onSend` (the plugins, one shared hook): the first of them to run takes
+ *   the serialized payload (a string, a Buffer, or a stream collected up to
+ *   the stages' limit), applies the queued modifiers, and runs the stages
+ *   innermost first (the last queued first), as Express's nested middlewares
+ *   would: `validation` adds its ETag before `httpCache` stores. A stream
+ *   larger than a stage's limit passes that stage unchanged; one larger than
+ *   every limit is sent through as it came.
+ * - Without either plugin, the modifiers are applied when the headers are
+ *   written (`reply.raw.writeHead`).
+ */
+import type { ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import type {
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+  onSendHookHandler,
+} from 'fastify'
+import fp from 'fastify-plugin'
+import { groupHeaders } from '../../core/view.js'
+import {
+  type CacheControlDirectives,
+  cacheControlModifier,
+  cacheForModifier,
+  type Duration,
+  type HeaderModifier,
+  noStoreModifier,
+  varyModifier,
+} from '../../http/directives.js'
+import type { HeaderBag } from '../../http/headers.js'
+import type { Validators } from '../../http/semantics.js'
+import {
+  type HeaderList,
+  HttpCache,
+  type HttpCacheOptions,
+  type HttpRequest,
+  type HttpResponse,
+} from '../../http/shared-cache.js'
+import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
+import { applyModifiers, HEADER_MODIFIERS } from '../shared/intercept.js'
+import { headersWith } from '../shared/node-response.js'
+
+// ------------------------------------------------------------ per-reply state
+
+/** A complete response handed to a stage. */
+interface HeldResponse {
+  status: number
+  headers: HeaderList
+  body: Buffer
+}
+
+/** A step that gets the complete response and returns what to send instead. */
+interface Stage {
+  /** The largest body it is given; a larger one passes it unchanged. */
+  readonly max: number
+  decide(held: HeldResponse): Promise<HttpResponse>
+}
+
+/** What the HTTP plugins queued on one reply. */
+interface ReplyState {
+  /** Outermost first. */
+  readonly stages: Stage[]
+  /** Told the final status and headers (unsafe methods, for invalidation). */
+  readonly watchers: ((response: HttpResponse) => Promise<void>)[]
+  /** Whether the shared `onSend` hook has run for this reply. */
+  dispatched: boolean
+}
+
+const states = new WeakMap<ServerResponse, ReplyState>()
+
+/** Responses whose queued modifiers were applied (by `onSend`), so `writeHead` leaves them alone. */
+const modifiersApplied = new WeakSet<ServerResponse>()
+
+type ModifiedResponse = ServerResponse & { [HEADER_MODIFIERS]?: HeaderModifier[] }
+
+function stateOf(reply: FastifyReply): ReplyState {
+  let state = states.get(reply.raw)
+  if (state === undefined) {
+    state = { stages: [], watchers: [], dispatched: false }
+    states.set(reply.raw, state)
+  }
+  return state
+}
+
+// ---------------------------------------------------------------- header I/O
+
+/** The reply's headers (Fastify's and any set on `reply.raw`) as pairs; a repeated header is several pairs. */
+function headerPairs(reply: FastifyReply): HeaderList {
+  const out: HeaderList = []
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value === undefined || value === null) continue
+    if (Array.isArray(value)) for (const v of value) out.push([name, String(v)])
+    else out.push([name, String(value)])
+  }
+  return out
+}
+
+/** Replaces every header of the reply with `headers`. */
+function replaceHeaders(reply: FastifyReply, headers: HeaderList): void {
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+  for (const [name, value] of groupHeaders(headers)) reply.header(name, value)
+}
+
+/** An empty body for HEAD: Fastify then keeps the response's own Content-Length. */
+function emptyStream(): Readable {
+  return Readable.from([], { objectMode: false })
+}
+
+/**
+ * Puts `response`'s status and headers on the reply and returns the payload
+ * to hand Fastify (`forSend`: to `reply.send()`, else from an `onSend` hook).
+ * No body: an empty stream for HEAD (so neither Fastify's HEAD route nor
+ * `reply.send` overwrites the Content-Length the response carries), else
+ * nothing.
+ */
+function applyResponse(
+  reply: FastifyReply,
+  response: HttpResponse,
+  method: string,
+  forSend: boolean,
+): unknown {
+  replaceHeaders(reply, response.headers)
+  reply.code(response.status)
+  if (response.body === undefined || response.body.length === 0) {
+    if (method === 'HEAD') return emptyStream()
+    // `reply.send(undefined)` sends nothing (Content-Length: 0 where one is
+    // due); from `onSend`, `undefined` would keep the old payload, `null` does not.
+    return forSend ? undefined : null
+  }
+  return response.body
+}
+
+/** Sends `response` from a hook, the chain stopping there. */
+function sendResponse(reply: FastifyReply, response: HttpResponse, method: string): void {
+  reply.send(applyResponse(reply, response, method, true))
+}
+
+// ------------------------------------------------------------ header helpers
+
+/**
+ * Queues a header modifier for this reply, applied in the order queued (the
+ * innermost, last, wins): by the HTTP plugins' `onSend` when they hold the
+ * response, else when the headers are written.
+ */
+function queueModifier(reply: FastifyReply, modifier: HeaderModifier): void {
+  const res = reply.raw as ModifiedResponse
+  let list = res[HEADER_MODIFIERS]
+  if (list === undefined) {
+    list = []
+    res[HEADER_MODIFIERS] = list
+    const writeHead = res.writeHead
+    res.writeHead = function modifiedWriteHead(this: ServerResponse, ...args: unknown[]) {
+      if (modifiersApplied.has(this)) {
+        return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
+      }
+      modifiersApplied.add(this)
+      const headers = headersWith(this, typeof args[1] === 'string' ? args[2] : args[1])
+      applyModifiers(this, headers)
+      for (const name of this.getHeaderNames()) this.removeHeader(name)
+      for (const [n, v] of groupHeaders(headers)) this.setHeader(n, v)
+      return (writeHead as (...a: unknown[]) => ServerResponse).call(this, args[0])
+    } as ServerResponse['writeHead']
+  }
+  list.push(modifier)
+}
+
+/** Applies the queued modifiers to the reply's headers now (once). */
+function applyQueuedModifiers(reply: FastifyReply): void {
+  const res = reply.raw as ModifiedResponse
+  if (res[HEADER_MODIFIERS] === undefined || modifiersApplied.has(res)) return
+  modifiersApplied.add(res)
+  const headers = headerPairs(reply)
+  applyModifiers(res, headers)
+  replaceHeaders(reply, headers)
+}
+
+function modifierHook(modifier: HeaderModifier): onRequestHookHandler {
+  return function cachetteHeaderHelper(_request, reply, done) {
+    queueModifier(reply, modifier)
+    done()
+  }
+}
+
+/**
+ * `Cache-Control: max-age` and `Expires` for `duration` (`{ minutes: 5 }`),
+ * as a route hook (`onRequest` or `preHandler`).
+ *
+ * @throws {ConfigError} at set-up, for an unknown unit or a negative value
+ *
+ * @example
+ * app.get('/articles', { onRequest: cacheFor({ minutes: 5 }) }, listArticles)
+ */
+export function cacheFor(duration: Duration): onRequestHookHandler {
+  return modifierHook(cacheForModifier(duration))
+}
+
+/**
+ * Sets Cache-Control directives (`{ public: true, sMaxage: 600 }`; names in
+ * camel, snake or kebab case, `false` removes one), as a route hook.
+ *
+ * @throws {ConfigError} at set-up, for an unknown directive or a bad value
+ *
+ * @example
+ * app.get('/feed', { onRequest: cacheControl({ public: true, sMaxage: 600 }) }, feed)
+ */
+export function cacheControl(directives: CacheControlDirectives): onRequestHookHandler {
+  return modifierHook(cacheControlModifier(directives))
+}
+
+/**
+ * `Cache-Control: no-store` (and no `Expires`), as a route hook.
+ *
+ * @example
+ * app.get('/account', { onRequest: noStore() }, account)
+ */
+export function noStore(): onRequestHookHandler {
+  return modifierHook(noStoreModifier())
+}
+
+/**
+ * Adds header names to `Vary` (once each, case-insensitively), as a route hook.
+ *
+ * @throws {ConfigError} at set-up, for a name that is not a header field name
+ *
+ * @example
+ * app.get('/home', { onRequest: [cacheFor({ minutes: 5 }), vary('Accept-Language')] }, home)
+ */
+export function vary(...fields: string[]): onRequestHookHandler {
+  return modifierHook(varyModifier(...fields))
+}
+
+// ------------------------------------------------------------------- capture
+
+function isResponse(payload: unknown): payload is Response {
+  return (
+    typeof payload === 'object' &&
+    payload !== null &&
+    Object.prototype.toString.call(payload) === '[object Response]'
+  )
+}
+
+function chunkBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
+  if (chunk instanceof Uint8Array)
+    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  return Buffer.from(String(chunk), 'utf8')
+}
+
+/** A stream giving `chunks`, then the rest of `source`. */
+function replay(chunks: Buffer[], source: Readable): Readable {
+  async function* all(): AsyncGenerator<Buffer> {
+    yield* chunks
+    for await (const chunk of source) yield chunkBuffer(chunk)
+  }
+  return Readable.from(all(), { objectMode: false })
+}
+
+/** A body read whole, a payload to send through as it came, or the error a stream failed with. */
+type Captured = { body: Buffer } | { through: unknown } | { error: unknown }
+
+/** Reads `stream` whole unless it passes `max` bytes (then: the stream to send instead) or fails. */
+function collect(stream: Readable, max: number): Promise<Captured> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = () => {
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.off('error', onError)
+    }
+    const onData = (chunk: unknown) => {
+      const buf = chunkBuffer(chunk)
+      chunks.push(buf)
+      size += buf.length
+      if (size > max) {
+        stream.pause()
+        cleanup()
+        resolve({ through: replay(chunks, stream) })
+      }
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve({ body: Buffer.concat(chunks, size) })
+    }
+    const onError = (error: unknown) => {
+      cleanup()
+      resolve({ error })
+    }
+    stream.on('data', onData)
+    stream.once('end', onEnd)
+    stream.once('error', onError)
+  })
+}
+
+/**
+ * The serialized payload as a Buffer: strings and Buffers directly, Node and
+ * web streams read up to `max` bytes (the whole of one that ends within it).
+ */
+async function capture(payload: unknown, max: number): Promise<Captured> {
+  if (payload === undefined || payload === null) return { body: Buffer.alloc(0) }
+  if (typeof payload === 'string') return { body: Buffer.from(payload, 'utf8') }
+  if (payload instanceof Uint8Array) return { body: chunkBuffer(payload) }
+  if (typeof payload === 'object') {
+    if (typeof (payload as Readable).pipe === 'function') {
+      return collect(payload as Readable, max)
+    }
+    if (typeof (payload as WebReadableStream).getReader === 'function') {
+      return collect(Readable.fromWeb(payload as WebReadableStream), max)
+    }
+  }
+  return { through: payload }
+}
+
+/** Statuses whose responses have no body, so no Content-Length is added for them. */
+function bodiless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304
+}
+
+/**
+ * The shared `onSend` hook of `httpCache` and `validation`. The first to run
+ * on a reply does the work; later ones pass the payload on.
+ */
+const dispatch: onSendHookHandler = function cachetteHttpOnSend(request, reply, payload, done) {
+  const state = states.get(reply.raw)
+  if (state === undefined || state.dispatched) {
+    done(null, payload)
+    return
+  }
+  state.dispatched = true
+  if (state.stages.length === 0 && state.watchers.length === 0) {
+    done(null, payload)
+    return
+  }
+  run(request.method, reply, state, payload).then(
+    (out) => done(null, out),
+    (error: unknown) => done(error as Error),
+  )
+}
+
+async function run(
+  method: string,
+  reply: FastifyReply,
+  state: ReplyState,
+  payload: unknown,
+): Promise<unknown> {
+  if (isResponse(payload)) {
+    // What Fastify does with a Response, done here so its body can be read.
+    reply.code(payload.status)
+    for (const [name, value] of payload.headers) reply.header(name, value)
+    payload = payload.body ?? null
+  }
+  applyQueuedModifiers(reply)
+  let out: unknown = payload
+  if (state.stages.length > 0) {
+    const max = Math.max(...state.stages.map((s) => s.max))
+    const captured = await capture(payload, max)
+    if ('error' in captured) {
+      // Nothing was sent yet: let Fastify's error handler answer, and the
+      // stages see its response (stale-if-error may then answer).
+      state.dispatched = false
+      throw captured.error
+    }
+    if ('through' in captured) {
+      out = captured.through
+    } else {
+      const headers = headerPairs(reply)
+      const status = reply.statusCode
+      if (
+        !bodiless(status) &&
+        !headers.some(([n]) => n.toLowerCase() === 'content-length') &&
+        (method !== 'HEAD' || captured.body.length > 0)
+      ) {
+        // What Fastify will add for this body; the stages (and the store) see it.
+        headers.push(['content-length', String(captured.body.length)])
+      }
+      let response: HttpResponse = { status, headers, body: captured.body }
+      for (let i = state.stages.length - 1; i >= 0; i--) {
+        const stage = state.stages[i] as Stage
+        const body = response.body ?? Buffer.alloc(0)
+        if (body.length > stage.max) continue
+        const held: HeldResponse = { status: response.status, headers: response.headers, body }
+        try {
+          response = await stage.decide(held)
+        } catch {
+          response = held
+        }
+      }
+      out = applyResponse(reply, response, method, false)
+    }
+  }
+  if (state.watchers.length > 0) {
+    const final: HttpResponse = {
+      status: reply.statusCode,
+      headers: headerPairs(reply),
+      body: undefined,
+    }
+    for (const watch of state.watchers) {
+      try {
+        await watch(final)
+      } catch {
+        // The request itself succeeded; a failed invalidation must not turn it into an error.
+      }
+    }
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- validation
+
+/** Options of {@link validation}. */
+export interface ValidationOptions {
+  /** Add a strong ETag (hash of the body) to GET/HEAD 200 responses without one. @default true */
+  etag?: boolean
+  /** The largest body held back to hash, bytes; larger ones pass untouched. @default 5 MiB */
+  maxBodyBytes?: number
+}
+
+/** A Fastify plugin as `httpCache` and `validation` return it: `await fastify.register(plugin)`. */
+export type HttpPlugin = FastifyPluginCallback
+
+/**
+ * Validation for GET and HEAD, as a plugin for the routes of the context it
+ * is registered in (and its children): adds an ETag to 200 responses that
+ * have none, then answers `If-None-Match` (weak comparison) and
+ * `If-Modified-Since` with a 304 carrying the headers RFC 9110 §15.4.5
+ * requires, and `If-Match` / `If-Unmodified-Since` with 412.
+ *
+ * @example
+ * await app.register(validation())
+ */
+export function validation(options: ValidationOptions = {}): HttpPlugin {
+  const addETag = options.etag ?? true
+  const max = options.maxBodyBytes ?? 5 << 20
+  const onRequest: onRequestHookHandler = function cachetteValidation(request, reply, done) {
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      const info = { method: request.method, headers: request.headers as HeaderBag }
+      stateOf(reply).stages.push({
+        max,
+        decide: async (held) => validateResponse(info, held, { etag: addETag }),
+      })
+    }
+    done()
+  }
+  const plugin: FastifyPluginCallback = (fastify, _options, done) => {
+    fastify.addHook('onRequest', onRequest)
+    fastify.addHook('onSend', dispatch)
+    done()
+  }
+  return fp(plugin, { fastify: '5.x', name: 'cachette-http-validation' })
+}
+
+/**
+ * Preconditions for unsafe methods (RFC 9110 §13.2), as a route hook
+ * (`onRequest` or `preHandler`): `validatorsOf(request)` gives the current
+ * representation's ETag and/or Last-Modified; a failed `If-Match` or
+ * `If-Unmodified-Since` (or a matching `If-None-Match`) is answered 412
+ * before the handler runs, so a lost update never happens.
+ *
+ * @typeParam Req - the request type `validatorsOf` receives, e.g.
+ * `FastifyRequest<{ Params: { id: string } }>`.
+ *
+ * @example
+ * app.put('/docs/:id', { preHandler: preconditions(async (req) => versionOf(req.params)) }, save)
+ */
+export function preconditions<Req extends FastifyRequest = FastifyRequest>(
+  validatorsOf: (request: Req) => Validators | Promise<Validators>,
+): onRequestHookHandler {
+  return function cachettePreconditions(request, reply, done) {
+    let validators: Validators | Promise<Validators>
+    try {
+      validators = validatorsOf(request as Req)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    Promise.resolve(validators).then(
+      (v) => {
+        const answer = checkPreconditions(
+          { method: request.method, headers: request.headers as HeaderBag },
+          v,
+        )
+        if (answer === undefined) done()
+        else sendResponse(reply, answer, request.method)
+      },
+      (error: unknown) => done(error as Error),
+    )
+  }
+}
+
+// ------------------------------------------------------------ shared cache
+
+/** The conditional request headers a client may send; the cache asks the origin with its own. */
+const CONDITIONAL = [
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'if-range',
+]
+
+function requestOf(request: FastifyRequest): HttpRequest {
+  return {
+    method: request.method,
+    url: request.url,
+    host: request.headers.host ?? '',
+    headers: { ...request.headers } as HeaderBag,
+  }
+}
+
+/** The request's own server (`http://address:port`), for background refreshes. */
+function originOf(request: FastifyRequest): string {
+  const socket = request.raw.socket
+  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
+  const host = address.includes(':') ? `[${address}]` : address
+  return `http://${host}:${socket.localPort}`
+}
+
+/** What {@link httpCache} returns: the plugin, and the cache it uses (for `engine.purge(url, host)`). */
+export type HttpCachePlugin = HttpPlugin & {
+  /** The shared cache behind the plugin. */
+  readonly engine: HttpCache
+}
+
+/**
+ * The RFC 9111 shared response cache (see `HttpCache`) in front of the
+ * routes of the context it is registered in (and its children), as a
+ * plugin: stored responses are answered in `onRequest` without running the
+ * route, with `Age` and the hit indicator; misses run the route and store
+ * what the RFC allows; stale entries are revalidated with conditional
+ * requests; `stale-while-revalidate` answers at once and refreshes in the
+ * background; successful unsafe methods invalidate the URL and its
+ * Location/Content-Location before their response is sent.
+ *
+ * Register it before `validation()` (its `onRequest` must run first, as
+ * Express's middleware would be mounted first) and await it before
+ * declaring routes on the same instance.
+ *
+ * @example
+ * await app.register(httpCache({ cache }))
+ * await app.register(validation())
+ * app.get('/articles', { onRequest: cacheFor({ minutes: 5 }) }, listArticles)
+ */
+export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCachePlugin {
+  const engine =
+    engineOrOptions instanceof HttpCache ? engineOrOptions : new HttpCache(engineOrOptions)
+  const onRequest: onRequestHookHandler = function cachetteHttpCache(request, reply, done) {
+    const req = requestOf(request)
+    engine.lookup(req).then(
+      (lookup) => {
+        if (lookup.kind === 'hit' || lookup.kind === 'gateway-timeout') {
+          sendResponse(reply, lookup.response, request.method)
+          if (lookup.kind === 'hit' && lookup.refresh) {
+            engine.refreshInBackground(req, originOf(request))
+          }
+          return
+        }
+        if (lookup.kind === 'pass') {
+          if (req.method !== 'GET' && req.method !== 'HEAD') {
+            // Unsafe methods: pass through, then invalidate on success.
+            stateOf(reply).watchers.push(async (response) => {
+              await engine.complete(req, lookup, response, Date.now())
+            })
+          }
+          done()
+          return
+        }
+        // Miss or revalidation: ask the origin for a full (or conditional) response.
+        const headers = request.raw.headers
+        for (const name of CONDITIONAL) delete headers[name]
+        if (lookup.kind === 'revalidate') Object.assign(headers, lookup.headers)
+        const requestTime = engine.now()
+        stateOf(reply).stages.push({
+          max: engine.maxBodyBytes,
+          decide: async (held) => {
+            const final = await engine.complete(req, lookup, held, requestTime, engine.now())
+            return final ?? held
+          },
+        })
+        done()
+      },
+      (error: unknown) => done(error as Error),
+    )
+  }
+  const plugin: FastifyPluginCallback = (fastify, _options, done) => {
+    fastify.addHook('onRequest', onRequest)
+    fastify.addHook('onSend', dispatch)
+    done()
+  }
+  return Object.assign(fp(plugin, { fastify: '5.x', name: 'cachette-http-cache' }), { engine })
+}
+
+export { bodyETag }
