@@ -3,7 +3,8 @@
  * RFC 9110 (conditional requests) as pure functions, the header modifiers
  * behind `cacheFor`/`cacheControl`/`noStore`/`vary`, and `HttpCache`, the
  * shared response cache the framework adapters put in front of an app.
- * Express's middlewares are in `cachette/express`.
+ * The framework middlewares are in `cachette/express`, `cachette/fastify`,
+ * `cachette/koa` and `cachette/hono`.
  * @packageDocumentation
  */
 export {
