@@ -93,6 +93,54 @@ export async function httpRequest(
   })
 }
 
+/** What {@link get} resolves: the status, the headers and the body as text. */
+export interface Got {
+  status: number
+  headers: import('node:http').IncomingHttpHeaders
+  body: string
+}
+
+/**
+ * One request with exactly these headers (fetch would add Cache-Control to
+ * conditional requests), in the argument order the HTTP caching tests use.
+ */
+export async function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<Got> {
+  const reply = await httpRequest(port, path, { method, headers })
+  return { status: reply.status, headers: reply.headers, body: reply.text }
+}
+
+/** A server listening on a free loopback port. */
+export interface Listening {
+  port: number
+  /** Stops listening and drops open connections. */
+  close(): Promise<void>
+}
+
+/** Listens on a free loopback port with `server`, or a new node:http server for `handler`. */
+export async function listen(
+  target: import('node:http').Server | import('node:http').RequestListener,
+): Promise<Listening> {
+  const { createServer } = await import('node:http')
+  const server = typeof target === 'function' ? createServer(target) : target
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as import('node:net').AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
 /** `httpRequest`, then a pause of `ms` so the server's background store (after `finish`) has run. */
 export function settledRequest(ms: number) {
   return async (

@@ -17,11 +17,17 @@ import {
 } from '../../http/directives.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { Validators } from '../../http/semantics.js'
-import { HttpCache, type HttpCacheOptions, type HttpRequest } from '../../http/shared-cache.js'
+import { HttpCache, type HttpCacheOptions, type HttpResponse } from '../../http/shared-cache.js'
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
-import { applyModifiers, HEADER_MODIFIERS, holdResponse } from '../shared/intercept.js'
-import type { HeaderPairs } from '../shared/node-response.js'
-import { headersWith } from '../shared/node-response.js'
+import { holdResponse, queueModifier } from '../shared/intercept.js'
+import {
+  currentHeaders,
+  type HeaderPairs,
+  originOf,
+  requestOf,
+  snapshotHeaders,
+  splitHeaders,
+} from '../shared/node-response.js'
 
 /** An Express/Connect middleware. */
 export type HttpMiddleware = (
@@ -30,35 +36,9 @@ export type HttpMiddleware = (
   next: (err?: unknown) => void,
 ) => void
 
-/**
- * Queues a header modifier for this response, applied when its headers are
- * written, in the order queued: the innermost (last) one wins. A response
- * held back by `validation` or `httpCache` applies them when it is captured.
- */
-function addModifier(res: ServerResponse, modifier: HeaderModifier): void {
-  const r = res as ServerResponse & { [HEADER_MODIFIERS]?: HeaderModifier[] }
-  let list = r[HEADER_MODIFIERS]
-  if (list === undefined) {
-    list = []
-    r[HEADER_MODIFIERS] = list
-    const writeHead = res.writeHead
-    res.writeHead = function modifiedWriteHead(this: ServerResponse, ...args: unknown[]) {
-      const headers: HeaderPairs = headersWith(
-        this,
-        typeof args[1] === 'string' ? args[2] : args[1],
-      )
-      applyModifiers(this, headers)
-      for (const name of this.getHeaderNames()) this.removeHeader(name)
-      for (const [n, v] of groupHeaders(headers)) this.setHeader(n, v)
-      return (writeHead as (...a: unknown[]) => ServerResponse).call(this, args[0])
-    } as ServerResponse['writeHead']
-  }
-  list.push(modifier)
-}
-
 function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
   return (_req, res, next) => {
-    addModifier(res, modifier)
+    queueModifier(res, modifier)
     next()
   }
 }
@@ -95,7 +75,8 @@ export interface ValidationOptions {
  * Validation for GET and HEAD: adds an ETag to 200 responses that have none,
  * then answers `If-None-Match` (weak comparison) and `If-Modified-Since`
  * with a 304 carrying the headers RFC 9110 §15.4.5 requires, and `If-Match`
- * / `If-Unmodified-Since` with 412.
+ * / `If-Unmodified-Since` with 412. Headers outer middleware set before it
+ * ran are kept on the 304 and the 412 too.
  */
 export function validation(options: ValidationOptions = {}): HttpMiddleware {
   const addETag = options.etag ?? true
@@ -106,7 +87,13 @@ export function validation(options: ValidationOptions = {}): HttpMiddleware {
       return
     }
     const request = { method: req.method as string, headers: req.headers as HeaderBag }
-    holdResponse(res, max, async (held) => validateResponse(request, held, { etag: addETag }))
+    const before = snapshotHeaders(res)
+    holdResponse(res, max, async (held) => {
+      // Outer middleware's headers are left out of the 304's filtering and kept, as on a hit.
+      const { own, kept } = splitHeaders(held.headers, before)
+      const response = validateResponse(request, { ...held, headers: own }, { etag: addETag })
+      return withOuterHeaders(response, kept)
+    })
     next()
   }
 }
@@ -135,23 +122,6 @@ export function preconditions(
   }
 }
 
-function requestOf(req: IncomingMessage): HttpRequest {
-  const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/'
-  return {
-    method: req.method ?? 'GET',
-    url,
-    host: req.headers.host ?? '',
-    headers: { ...req.headers } as HeaderBag,
-  }
-}
-
-function originOf(req: IncomingMessage): string {
-  const socket = req.socket
-  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
-  const host = address.includes(':') ? `[${address}]` : address
-  return `http://${host}:${socket.localPort}`
-}
-
 /**
  * The RFC 9111 shared response cache in front of the routes after it (see
  * `HttpCache`): stored responses are answered without running the route,
@@ -160,6 +130,10 @@ function originOf(req: IncomingMessage): string {
  * `stale-while-revalidate` answers at once and refreshes in the background;
  * unsafe methods invalidate the URL and its Location/Content-Location.
  * Mount it before the routes (and after anything that must see every request).
+ *
+ * Headers that outer middleware set before it ran (CORS, a request id) are
+ * not stored: every response, stored or not, gets this request's, under the
+ * response's own (which win on a name both have).
  */
 export function httpCache(
   engineOrOptions: HttpCache | HttpCacheOptions,
@@ -184,7 +158,7 @@ export function httpCache(
               .complete(
                 request,
                 lookup,
-                { status: res.statusCode, headers: pairsOf(res), body: undefined },
+                { status: res.statusCode, headers: currentHeaders(res), body: undefined },
                 Date.now(),
               )
               .catch(() => {})
@@ -207,10 +181,14 @@ export function httpCache(
           delete req.headers[name]
         }
         if (lookup.kind === 'revalidate') Object.assign(req.headers, lookup.headers)
+        // What outer middleware set so far is this request's: kept on the answer, never stored.
+        const before = snapshotHeaders(res)
         const requestTime = engine.now()
         holdResponse(res, engine.maxBodyBytes, async (held) => {
-          const final = await engine.complete(request, lookup, held, requestTime, engine.now())
-          return final ?? held
+          const { own, kept } = splitHeaders(held.headers, before)
+          const origin: HttpResponse = { status: held.status, headers: own, body: held.body }
+          const final = await engine.complete(request, lookup, origin, requestTime, engine.now())
+          return withOuterHeaders(final ?? origin, kept)
         })
         next()
       },
@@ -220,24 +198,21 @@ export function httpCache(
   return Object.assign(middleware, { engine })
 }
 
-function pairsOf(res: ServerResponse): HeaderPairs {
-  const out: HeaderPairs = []
-  for (const name of res.getHeaderNames()) {
-    const v = res.getHeader(name)
-    if (Array.isArray(v)) for (const x of v) out.push([name, String(x)])
-    else if (v !== undefined) out.push([name, String(v)])
-  }
-  return out
+/** `response` with the headers outer middleware set (`kept`) under its own: it wins on a name both have. */
+function withOuterHeaders(response: HttpResponse, kept: HeaderPairs): HttpResponse {
+  if (kept.length === 0) return response
+  const own = new Set(response.headers.map(([n]) => n.toLowerCase()))
+  const outer = kept.filter(([n]) => !own.has(n.toLowerCase()))
+  return { ...response, headers: [...outer, ...response.headers] }
 }
 
-function sendResponse(
-  res: ServerResponse,
-  response: { status: number; headers: HeaderPairs; body: Buffer | undefined },
-): void {
-  for (const name of res.getHeaderNames()) res.removeHeader(name)
-  const grouped = new Map<string, string[]>()
-  for (const [n, v] of response.headers) grouped.set(n, [...(grouped.get(n) ?? []), v])
-  for (const [n, v] of grouped) res.setHeader(n, v.length === 1 ? (v[0] as string) : v)
+/**
+ * Sends `response` now, from a middleware: its status and body, and its
+ * headers over those already set (outer middleware's, such as CORS or a
+ * request id, which stay unless the response has the same name).
+ */
+function sendResponse(res: ServerResponse, response: HttpResponse): void {
+  for (const [name, value] of groupHeaders(response.headers)) res.setHeader(name, value)
   res.statusCode = response.status
   res.end(response.body)
 }

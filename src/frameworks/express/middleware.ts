@@ -20,7 +20,14 @@ import {
   type ViewHit,
   type ViewMiss,
 } from '../../core/view.js'
-import { currentHeaders, type HeaderPairs, headersWith, toBuffer } from '../shared/node-response.js'
+import {
+  currentHeaders,
+  type HeaderPairs,
+  headersWith,
+  snapshotHeaders,
+  splitHeaders,
+  toBuffer,
+} from '../shared/node-response.js'
 
 export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view.js'
 
@@ -184,11 +191,7 @@ function capture(
 ): void {
   // Headers set before the cache ran (outer middleware such as CORS) are
   // recomputed per request, on hits too; only what the route adds is stored.
-  const before = new Map<string, string>()
-  for (const [n, v] of currentHeaders(res)) {
-    const lower = n.toLowerCase()
-    before.set(lower, before.has(lower) ? `${before.get(lower)}\n${v}` : v)
-  }
+  const before = snapshotHeaders(res)
   let status = 0
   let headers: HeaderPairs | undefined
   let chunks: Buffer[] | undefined = []
@@ -230,13 +233,9 @@ function capture(
       status = res.statusCode
       headers = currentHeaders(res)
     }
-    const own = headers.filter(([n, v]) => {
-      const prior = before.get(n.toLowerCase())
-      return prior === undefined || !prior.split('\n').includes(v)
-    })
     const response: CapturedResponse = {
       status,
-      headers: own,
+      headers: splitHeaders(headers, before).own,
       body: chunks === undefined ? undefined : Buffer.concat(chunks, size),
       complete: ended,
       errored: erroredResponses.has(res),

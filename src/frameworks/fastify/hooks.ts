@@ -14,8 +14,7 @@
  *   Transform returned in its place. The entry is stored once the raw
  *   response emits `finish`, with the status and headers actually sent.
  */
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
-import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import { pipeline, Transform, type TransformCallback } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Slot } from '../../core/slot.js'
@@ -32,6 +31,8 @@ import {
   type ViewHit,
   type ViewMiss,
 } from '../../core/view.js'
+import { type HeaderSnapshot, snapshotOf, splitHeaders } from '../shared/node-response.js'
+import { headerPairs, isResponse, payloadBuffer, payloadStream, unwrapResponse } from './payload.js'
 
 /**
  * Options of a cached Fastify route; see {@link ViewCacheOptions} for each
@@ -70,7 +71,7 @@ interface Capture {
   readonly miss: ViewMiss
   readonly slot: Slot
   /** Headers present before the cache ran (outer hooks): per request, not stored. */
-  readonly before: Map<string, string>
+  readonly before: HeaderSnapshot
   errored: boolean
   /** Whether the `finish` listener is attached. */
   listening: boolean
@@ -118,19 +119,6 @@ function viewOf(request: FastifyRequest, source: string | undefined): RequestVie
   return requestViewOf(request.method, request.url, request.headers, request, () => source)
 }
 
-type HeaderPairs = [string, string][]
-
-/** `reply.getHeaders()` as pairs; a repeated header is several pairs. */
-function headerPairs(reply: FastifyReply): HeaderPairs {
-  const out: HeaderPairs = []
-  for (const [name, value] of Object.entries(reply.getHeaders())) {
-    if (value === undefined || value === null) continue
-    if (Array.isArray(value)) for (const v of value) out.push([name, String(v)])
-    else out.push([name, String(value)])
-  }
-  return out
-}
-
 /** Replays a hit: stored headers over those already set, then status and body. */
 function replay(reply: FastifyReply, hit: ViewHit, method: string): void {
   let hasLength = false
@@ -145,16 +133,6 @@ function replay(reply: FastifyReply, hit: ViewHit, method: string): void {
   const body =
     hit.body ?? (hasLength && method.toUpperCase() === 'HEAD' ? hit.entry.body : undefined)
   reply.send(body)
-}
-
-function toBuffer(payload: unknown): Buffer | undefined {
-  if (payload === undefined || payload === null) return Buffer.alloc(0)
-  if (typeof payload === 'string') return Buffer.from(payload, 'utf8')
-  if (Buffer.isBuffer(payload)) return payload
-  if (payload instanceof Uint8Array) {
-    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
-  }
-  return undefined
 }
 
 /** A Transform passing a streamed body through while keeping a copy (up to `maxBodySize`). */
@@ -178,38 +156,21 @@ function collector(state: Capture, max: number): Transform {
   })
 }
 
-function isResponse(payload: unknown): payload is Response {
-  return (
-    typeof payload === 'object' &&
-    payload !== null &&
-    Object.prototype.toString.call(payload) === '[object Response]'
-  )
-}
-
 /** Captures the payload of a miss; returns what Fastify should send instead (or `undefined`: unchanged). */
 function capturePayload(state: Capture, reply: FastifyReply, payload: unknown): unknown {
   let out: unknown
   if (isResponse(payload)) {
-    // What Fastify does with a Response, done here so its body can be read.
-    reply.code(payload.status)
-    for (const [name, value] of payload.headers) reply.header(name, value)
-    payload = payload.body
-    out = payload ?? null
+    payload = unwrapResponse(reply, payload)
+    out = payload
   }
-  if (payload !== null && typeof payload === 'object') {
-    let stream: Readable | undefined
-    if (typeof (payload as Readable).pipe === 'function') stream = payload as Readable
-    else if (typeof (payload as WebReadableStream).getReader === 'function') {
-      stream = Readable.fromWeb(payload as WebReadableStream)
-    }
-    if (stream !== undefined) {
-      const tee = collector(state, state.engine.maxBodySize)
-      // Errors reach Fastify through `tee` (pipeline destroys it with them).
-      pipeline(stream, tee, () => {})
-      return tee
-    }
+  const stream = payloadStream(payload)
+  if (stream !== undefined) {
+    const tee = collector(state, state.engine.maxBodySize)
+    // Errors reach Fastify through `tee` (pipeline destroys it with them).
+    pipeline(stream, tee, () => {})
+    return tee
   }
-  const buf = toBuffer(payload)
+  const buf = payloadBuffer(payload)
   state.bodyEnded = true
   state.size = buf?.length ?? 0
   state.chunks = buf === undefined || buf.length > state.engine.maxBodySize ? undefined : [buf]
@@ -219,13 +180,9 @@ function capturePayload(state: Capture, reply: FastifyReply, payload: unknown): 
 /** Stores a finished miss. */
 function finish(reply: FastifyReply, state: Capture): void {
   states.delete(reply)
-  const own = headerPairs(reply).filter(([n, v]) => {
-    const prior = state.before.get(n.toLowerCase())
-    return prior === undefined || !prior.split('\n').includes(v)
-  })
   const response: CapturedResponse = {
     status: reply.statusCode,
-    headers: own,
+    headers: splitHeaders(headerPairs(reply), state.before).own,
     body: state.chunks === undefined ? undefined : Buffer.concat(state.chunks, state.size),
     complete: state.bodyEnded,
     errored: state.errored,
@@ -264,17 +221,11 @@ export function createViewHooks(
             return
           }
           if (result.kind === 'miss') {
-            const before = new Map<string, string>()
-            for (const [n, v] of headerPairs(reply)) {
-              const lower = n.toLowerCase()
-              const prev = before.get(lower)
-              before.set(lower, prev === undefined ? v : `${prev}\n${v}`)
-            }
             states.set(reply, {
               engine,
               miss: result,
               slot,
-              before,
+              before: snapshotOf(headerPairs(reply)),
               errored: false,
               listening: false,
               chunks: undefined,

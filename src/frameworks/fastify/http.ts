@@ -24,7 +24,6 @@
  */
 import type { ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
-import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import type {
   FastifyPluginCallback,
   FastifyReply,
@@ -53,8 +52,9 @@ import {
   type HttpResponse,
 } from '../../http/shared-cache.js'
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
-import { applyModifiers, HEADER_MODIFIERS } from '../shared/intercept.js'
-import { headersWith } from '../shared/node-response.js'
+import { applyQueuedModifiers, queueModifier } from '../shared/intercept.js'
+import { chunkBuffer, originOf } from '../shared/node-response.js'
+import { headerPairs, isResponse, payloadBuffer, payloadStream, unwrapResponse } from './payload.js'
 
 // ------------------------------------------------------------ per-reply state
 
@@ -84,11 +84,6 @@ interface ReplyState {
 
 const states = new WeakMap<ServerResponse, ReplyState>()
 
-/** Responses whose queued modifiers were applied (by `onSend`), so `writeHead` leaves them alone. */
-const modifiersApplied = new WeakSet<ServerResponse>()
-
-type ModifiedResponse = ServerResponse & { [HEADER_MODIFIERS]?: HeaderModifier[] }
-
 function stateOf(reply: FastifyReply): ReplyState {
   let state = states.get(reply.raw)
   if (state === undefined) {
@@ -99,17 +94,6 @@ function stateOf(reply: FastifyReply): ReplyState {
 }
 
 // ---------------------------------------------------------------- header I/O
-
-/** The reply's headers (Fastify's and any set on `reply.raw`) as pairs; a repeated header is several pairs. */
-function headerPairs(reply: FastifyReply): HeaderList {
-  const out: HeaderList = []
-  for (const [name, value] of Object.entries(reply.getHeaders())) {
-    if (value === undefined || value === null) continue
-    if (Array.isArray(value)) for (const v of value) out.push([name, String(v)])
-    else out.push([name, String(value)])
-  }
-  return out
-}
 
 /** Replaces every header of the reply with `headers`. */
 function replaceHeaders(reply: FastifyReply, headers: HeaderList): void {
@@ -146,6 +130,16 @@ function applyResponse(
   return response.body
 }
 
+/**
+ * Applies the modifiers the route queued (see `queueModifier`) to the
+ * reply's headers now, so the stages see them; `writeHead` then has none
+ * left to apply.
+ */
+function applyReplyModifiers(reply: FastifyReply): void {
+  const headers = headerPairs(reply)
+  if (applyQueuedModifiers(reply.raw, headers)) replaceHeaders(reply, headers)
+}
+
 /** Sends `response` from a hook, the chain stopping there. */
 function sendResponse(reply: FastifyReply, response: HttpResponse, method: string): void {
   reply.send(applyResponse(reply, response, method, true))
@@ -153,46 +147,9 @@ function sendResponse(reply: FastifyReply, response: HttpResponse, method: strin
 
 // ------------------------------------------------------------ header helpers
 
-/**
- * Queues a header modifier for this reply, applied in the order queued (the
- * innermost, last, wins): by the HTTP plugins' `onSend` when they hold the
- * response, else when the headers are written.
- */
-function queueModifier(reply: FastifyReply, modifier: HeaderModifier): void {
-  const res = reply.raw as ModifiedResponse
-  let list = res[HEADER_MODIFIERS]
-  if (list === undefined) {
-    list = []
-    res[HEADER_MODIFIERS] = list
-    const writeHead = res.writeHead
-    res.writeHead = function modifiedWriteHead(this: ServerResponse, ...args: unknown[]) {
-      if (modifiersApplied.has(this)) {
-        return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
-      }
-      modifiersApplied.add(this)
-      const headers = headersWith(this, typeof args[1] === 'string' ? args[2] : args[1])
-      applyModifiers(this, headers)
-      for (const name of this.getHeaderNames()) this.removeHeader(name)
-      for (const [n, v] of groupHeaders(headers)) this.setHeader(n, v)
-      return (writeHead as (...a: unknown[]) => ServerResponse).call(this, args[0])
-    } as ServerResponse['writeHead']
-  }
-  list.push(modifier)
-}
-
-/** Applies the queued modifiers to the reply's headers now (once). */
-function applyQueuedModifiers(reply: FastifyReply): void {
-  const res = reply.raw as ModifiedResponse
-  if (res[HEADER_MODIFIERS] === undefined || modifiersApplied.has(res)) return
-  modifiersApplied.add(res)
-  const headers = headerPairs(reply)
-  applyModifiers(res, headers)
-  replaceHeaders(reply, headers)
-}
-
 function modifierHook(modifier: HeaderModifier): onRequestHookHandler {
   return function cachetteHeaderHelper(_request, reply, done) {
-    queueModifier(reply, modifier)
+    queueModifier(reply.raw, modifier)
     done()
   }
 }
@@ -247,22 +204,6 @@ export function vary(...fields: string[]): onRequestHookHandler {
 
 // ------------------------------------------------------------------- capture
 
-function isResponse(payload: unknown): payload is Response {
-  return (
-    typeof payload === 'object' &&
-    payload !== null &&
-    Object.prototype.toString.call(payload) === '[object Response]'
-  )
-}
-
-function chunkBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk
-  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
-  if (chunk instanceof Uint8Array)
-    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-  return Buffer.from(String(chunk), 'utf8')
-}
-
 /** A stream giving `chunks`, then the rest of `source`. */
 function replay(chunks: Buffer[], source: Readable): Readable {
   async function* all(): AsyncGenerator<Buffer> {
@@ -314,18 +255,10 @@ function collect(stream: Readable, max: number): Promise<Captured> {
  * web streams read up to `max` bytes (the whole of one that ends within it).
  */
 async function capture(payload: unknown, max: number): Promise<Captured> {
-  if (payload === undefined || payload === null) return { body: Buffer.alloc(0) }
-  if (typeof payload === 'string') return { body: Buffer.from(payload, 'utf8') }
-  if (payload instanceof Uint8Array) return { body: chunkBuffer(payload) }
-  if (typeof payload === 'object') {
-    if (typeof (payload as Readable).pipe === 'function') {
-      return collect(payload as Readable, max)
-    }
-    if (typeof (payload as WebReadableStream).getReader === 'function') {
-      return collect(Readable.fromWeb(payload as WebReadableStream), max)
-    }
-  }
-  return { through: payload }
+  const body = payloadBuffer(payload)
+  if (body !== undefined) return { body }
+  const stream = payloadStream(payload)
+  return stream === undefined ? { through: payload } : collect(stream, max)
 }
 
 /** Statuses whose responses have no body, so no Content-Length is added for them. */
@@ -360,13 +293,8 @@ async function run(
   state: ReplyState,
   payload: unknown,
 ): Promise<unknown> {
-  if (isResponse(payload)) {
-    // What Fastify does with a Response, done here so its body can be read.
-    reply.code(payload.status)
-    for (const [name, value] of payload.headers) reply.header(name, value)
-    payload = payload.body ?? null
-  }
-  applyQueuedModifiers(reply)
+  if (isResponse(payload)) payload = unwrapResponse(reply, payload)
+  applyReplyModifiers(reply)
   let out: unknown = payload
   if (state.stages.length > 0) {
     const max = Math.max(...state.stages.map((s) => s.max))
@@ -524,14 +452,6 @@ function requestOf(request: FastifyRequest): HttpRequest {
   }
 }
 
-/** The request's own server (`http://address:port`), for background refreshes. */
-function originOf(request: FastifyRequest): string {
-  const socket = request.raw.socket
-  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
-  const host = address.includes(':') ? `[${address}]` : address
-  return `http://${host}:${socket.localPort}`
-}
-
 /** What {@link httpCache} returns: the plugin, and the cache it uses (for `engine.purge(url, host)`). */
 export type HttpCachePlugin = HttpPlugin & {
   /** The shared cache behind the plugin. */
@@ -567,7 +487,7 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
         if (lookup.kind === 'hit' || lookup.kind === 'gateway-timeout') {
           sendResponse(reply, lookup.response, request.method)
           if (lookup.kind === 'hit' && lookup.refresh) {
-            engine.refreshInBackground(req, originOf(request))
+            engine.refreshInBackground(req, originOf(request.raw))
           }
           return
         }

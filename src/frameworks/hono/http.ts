@@ -29,6 +29,16 @@ import {
   type Lookup,
 } from '../../http/shared-cache.js'
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
+import { socketOrigin } from '../shared/node-response.js'
+import {
+  type HeaderPairs,
+  pairKey,
+  pairKeys,
+  pairsOf,
+  pathAndQuery,
+  priorHeaders,
+  toBytes,
+} from './response.js'
 
 /**
  * A Hono middleware of `cachette/hono`'s HTTP caching.
@@ -37,37 +47,7 @@ import { bodyETag, checkPreconditions, validateResponse } from '../../http/valid
  */
 export type HttpMiddleware<E extends Env = Env> = MiddlewareHandler<E>
 
-type HeaderPairs = [string, string][]
-
 // ---------------------------------------------------------------- headers
-
-/** `[name, value]` pairs of `headers`, one pair per `Set-Cookie` (`getSetCookie`), names lower case. */
-function pairsOf(headers: Headers): HeaderPairs {
-  const out: HeaderPairs = []
-  for (const [name, value] of headers) if (name !== 'set-cookie') out.push([name, value])
-  const cookies =
-    typeof headers.getSetCookie === 'function'
-      ? headers.getSetCookie()
-      : headers.has('set-cookie')
-        ? [headers.get('set-cookie') as string]
-        : []
-  for (const value of cookies) out.push(['set-cookie', value])
-  return out
-}
-
-/**
- * The headers a response created now would carry: those outer middleware
- * set before this one ran (`c.header()`, or `c.res.headers` as `cors()`
- * does). Read through `c.newResponse(null)`, which leaves the Context
- * untouched.
- */
-function priorHeaders(c: Context): HeaderPairs {
-  try {
-    return pairsOf(c.newResponse(null).headers)
-  } catch {
-    return [] // a status set before us that a Response refuses: nothing to keep
-  }
-}
 
 /** Statuses a `Response` may not carry a body with. */
 const NULL_BODY = new Set([101, 103, 204, 205, 304])
@@ -202,15 +182,6 @@ interface Held {
   body: Buffer | undefined
 }
 
-function toBytes(chunk: unknown): Uint8Array | undefined {
-  if (chunk instanceof Uint8Array) return chunk
-  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
-  if (ArrayBuffer.isView(chunk))
-    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk)
-  return undefined
-}
-
 /**
  * Replaces `c.res` by a response with the same status and headers whose
  * body is what was read so far (`read`), then the rest of `reader`
@@ -275,11 +246,11 @@ async function hold(
 ): Promise<Held | undefined> {
   applyModifiers(c)
   const res = c.res
-  const priorSet = new Set(prior.map(([n, v]) => `${n}\n${v}`))
+  const priorSet = pairKeys(prior)
   const headers: HeaderPairs = []
   const kept: HeaderPairs = []
   for (const pair of pairsOf(res.headers)) {
-    if (priorSet.has(`${pair[0]}\n${pair[1]}`)) kept.push(pair)
+    if (priorSet.has(pairKey(pair))) kept.push(pair)
     else headers.push(pair)
   }
   const held: Held = { status: res.status, headers, kept, body: undefined }
@@ -433,16 +404,6 @@ const CONDITIONAL = [
   'if-range',
 ]
 
-/** The target as received: path and query of `c.req.url`, without its fragment. */
-function pathAndQuery(url: string): string {
-  const scheme = url.indexOf('://')
-  let start = scheme < 0 ? 0 : url.indexOf('/', scheme + 3)
-  if (start < 0) start = url.length
-  let end = url.indexOf('#', start)
-  if (end < 0) end = url.length
-  return url.slice(start, end) || '/'
-}
-
 function requestOf(c: Context): HttpRequest {
   let host = c.req.header('host')
   if (host === undefined) {
@@ -471,11 +432,7 @@ interface NodeBindings {
  */
 function originOf(c: Context): string {
   const socket = (c.env as NodeBindings | undefined)?.incoming?.socket
-  if (socket?.localPort !== undefined) {
-    const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
-    const host = address.includes(':') ? `[${address}]` : address
-    return `http://${host}:${socket.localPort}`
-  }
+  if (socket?.localPort !== undefined) return socketOrigin(socket)
   return new URL(c.req.url).origin
 }
 

@@ -23,7 +23,6 @@ import type { Timeout } from '../../core/duration.js'
 import type { Slot } from '../../core/slot.js'
 import {
   type CapturedResponse,
-  decodePath,
   exposeView,
   type QueryArgs,
   queryPairs,
@@ -36,6 +35,7 @@ import {
   type ViewHit,
   type ViewMiss,
 } from '../../core/view.js'
+import { pairKey, pairKeys, pairsOf, priorHeaders, splitUrl, toBytes } from './response.js'
 
 export type {
   DeleteCachedTarget,
@@ -84,25 +84,11 @@ export interface CachedHandler<E extends Env = Env>
 
 const WHAT = 'cachette/hono: cached(cache, options)'
 
-type HeaderPairs = [string, string][]
-
 /** Per-handler `Function.prototype.toString`, for `sourceCheck`. */
 const sourceTexts = new WeakMap<Function, string>()
 
 /** Apps already bound by {@link bindHono}. */
 const boundApps = new WeakSet<object>()
-
-/** Splits `c.req.url` into the path (percent-decoded, as Express's adapter does) and the raw query string. */
-function splitUrl(url: string): [path: string, query: string] {
-  const scheme = url.indexOf('://')
-  let start = scheme < 0 ? 0 : url.indexOf('/', scheme + 3)
-  if (start < 0) start = url.length
-  let end = url.indexOf('#', start)
-  if (end < 0) end = url.length
-  const q = url.indexOf('?', start)
-  if (q < 0 || q > end) return [decodePath(url.slice(start, end)) || '/', '']
-  return [decodePath(url.slice(start, q)) || '/', url.slice(q + 1, end)]
-}
 
 interface MatchedRoute {
   handler?: unknown
@@ -144,35 +130,6 @@ function viewOf(c: Context, source: () => string | undefined): RequestView<Conte
   }
 }
 
-/** `[name, value]` pairs of `headers`, one pair per `Set-Cookie` (`getSetCookie`), names lower case. */
-function pairsOf(headers: Headers): HeaderPairs {
-  const out: HeaderPairs = []
-  for (const [name, value] of headers) if (name !== 'set-cookie') out.push([name, value])
-  const cookies =
-    typeof headers.getSetCookie === 'function'
-      ? headers.getSetCookie()
-      : headers.has('set-cookie')
-        ? [headers.get('set-cookie') as string]
-        : []
-  for (const value of cookies) out.push(['set-cookie', value])
-  return out
-}
-
-/**
- * The headers a response created now would carry: those outer middleware set
- * before the cache ran (`c.header()`, or `c.res.headers` as `cors()` does).
- * Read through `c.newResponse(null)`, which leaves the Context untouched.
- */
-function priorHeaders(c: Context): Set<string> {
-  const prior = new Set<string>()
-  try {
-    for (const [name, value] of pairsOf(c.newResponse(null).headers)) prior.add(`${name}\n${value}`)
-  } catch {
-    // A status set before the cache that a Response refuses: nothing to subtract.
-  }
-  return prior
-}
-
 /** Replays a hit through `c.body`, so headers outer middleware set for this request stay on it. */
 function replay(c: Context, hit: ViewHit): Response {
   const headers: Record<string, string | string[]> = {}
@@ -200,15 +157,6 @@ function keepAlive(c: Context, work: Promise<unknown>): void {
   ctx?.waitUntil?.(work)
 }
 
-function toBytes(chunk: unknown): Uint8Array | undefined {
-  if (chunk instanceof Uint8Array) return chunk
-  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
-  if (ArrayBuffer.isView(chunk))
-    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk)
-  return undefined
-}
-
 /**
  * Captures the response the rest of the chain produced (`c.res`) and stores
  * it once its body has been delivered. A bodiless response is stored at once.
@@ -227,7 +175,7 @@ function capture(
 ): void {
   const res = c.res
   const status = res.status
-  const headers = pairsOf(res.headers).filter(([n, v]) => !prior.has(`${n}\n${v}`))
+  const headers = pairsOf(res.headers).filter((pair) => !prior.has(pairKey(pair)))
   const probe: CapturedResponse = {
     status,
     headers,
@@ -397,7 +345,7 @@ export function cached<E extends Env = Env>(
       await next()
       return undefined
     }
-    const prior = priorHeaders(c)
+    const prior = pairKeys(priorHeaders(c))
     await next()
     if (c.error === undefined) capture(engine, c, result, slot, prior)
     return undefined

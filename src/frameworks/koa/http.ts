@@ -11,8 +11,7 @@
  * a Buffer body), so middleware further out still sees and can change it.
  * It never imports `koa`.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Readable, Stream } from 'node:stream'
+import { Readable } from 'node:stream'
 import { groupHeaders } from '../../core/view.js'
 import {
   type CacheControlDirectives,
@@ -25,22 +24,28 @@ import {
 } from '../../http/directives.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { Validators } from '../../http/semantics.js'
-import {
-  HttpCache,
-  type HttpCacheOptions,
-  type HttpRequest,
-  type HttpResponse,
-} from '../../http/shared-cache.js'
+import { HttpCache, type HttpCacheOptions, type HttpResponse } from '../../http/shared-cache.js'
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
-import { HEADER_MODIFIERS } from '../shared/intercept.js'
-import { currentHeaders, type HeaderPairs, headersWith, toBuffer } from '../shared/node-response.js'
+import {
+  applyQueuedModifiersToResponse,
+  discardQueuedModifiers,
+  queueModifier,
+} from '../shared/intercept.js'
+import {
+  chunkBuffer,
+  currentHeaders,
+  type HeaderPairs,
+  type HeaderSnapshot,
+  originOf,
+  requestOf,
+  snapshotHeaders,
+  splitHeaders,
+} from '../shared/node-response.js'
+import { bufferedBody, EMPTY_STATUS, setStreamBody, streamBody, without } from './capture.js'
 import type { KoaContext, KoaNext } from './index.js'
 
 /** A Koa middleware, as `app.use()` and a router's route take it. */
 export type HttpMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>
-
-/** Statuses Koa sends without a body (its `statuses.empty`). */
-const EMPTY_STATUS: ReadonlySet<number> = new Set([204, 205, 304])
 
 /** The request headers a miss or a revalidation must not forward to the route. */
 const CONDITIONAL_HEADERS = [
@@ -51,58 +56,7 @@ const CONDITIONAL_HEADERS = [
   'if-range',
 ] as const
 
-type ModifiedResponse = ServerResponse & { [HEADER_MODIFIERS]?: HeaderModifier[] }
-
 // ---------------------------------------------------------------- header helpers
-
-/** Replaces every header of `res` with `headers`. */
-function replaceHeaders(res: ServerResponse, headers: HeaderPairs): void {
-  for (const name of res.getHeaderNames()) res.removeHeader(name)
-  for (const [name, value] of groupHeaders(headers)) res.setHeader(name, value)
-}
-
-/** Applies the modifiers still queued on `res` to `headers`, in queue order, and dequeues them. */
-function runQueued(res: ServerResponse, headers: HeaderPairs): boolean {
-  const list = (res as ModifiedResponse)[HEADER_MODIFIERS]
-  if (list === undefined || list.length === 0) return false
-  const now = Date.now()
-  for (const modifier of list.splice(0)) modifier(headers, now)
-  return true
-}
-
-/** Applies the queued modifiers to the headers set on `res` so far. */
-function applyQueued(res: ServerResponse): void {
-  const headers = currentHeaders(res)
-  if (runQueued(res, headers)) replaceHeaders(res, headers)
-}
-
-/**
- * Queues a header modifier for this response. The queue is applied, in
- * order (outermost first, so the innermost wins), when the response is
- * captured (`validation`, `httpCache`) or after the innermost helper's
- * `next()` returns; a response the app writes to `ctx.res` itself gets them
- * when its headers are written.
- */
-function queueModifier(res: ServerResponse, modifier: HeaderModifier): void {
-  const r = res as ModifiedResponse
-  let list = r[HEADER_MODIFIERS]
-  if (list === undefined) {
-    list = []
-    r[HEADER_MODIFIERS] = list
-    const writeHead = res.writeHead
-    res.writeHead = function modifiedWriteHead(this: ServerResponse, ...args: unknown[]) {
-      const call = writeHead as (...a: unknown[]) => ServerResponse
-      const pending = (this as ModifiedResponse)[HEADER_MODIFIERS]
-      if (pending === undefined || pending.length === 0) return call.apply(this, args)
-      const message = typeof args[1] === 'string' ? args[1] : undefined
-      const headers = headersWith(this, message === undefined ? args[1] : args[2])
-      runQueued(this, headers)
-      replaceHeaders(this, headers)
-      return message === undefined ? call.call(this, args[0]) : call.call(this, args[0], message)
-    } as ServerResponse['writeHead']
-  }
-  list.push(modifier)
-}
 
 function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
   return async (ctx, next) => {
@@ -111,10 +65,12 @@ function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
       await next()
     } catch (error) {
       // Koa answers an error with its own headers: the route's caching headers do not apply.
-      ;(ctx.res as ModifiedResponse)[HEADER_MODIFIERS]?.splice(0)
+      discardQueuedModifiers(ctx.res)
       throw error
     }
-    if (ctx.respond !== false && !ctx.res.headersSent) applyQueued(ctx.res)
+    // Applied now, so middleware further out sees them; a response the app
+    // writes to `ctx.res` itself gets them when its headers are written.
+    if (ctx.respond !== false && !ctx.res.headersSent) applyQueuedModifiersToResponse(ctx.res)
   }
 }
 
@@ -157,61 +113,8 @@ export function vary(...fields: string[]): HttpMiddleware {
 
 // ---------------------------------------------------------------- capture
 
-/** The headers set on `res`, by lower-case name: what outer middleware set before a layer ran. */
-function snapshot(res: ServerResponse): Map<string, string[]> {
-  const out = new Map<string, string[]>()
-  for (const [n, v] of currentHeaders(res)) {
-    const lower = n.toLowerCase()
-    const values = out.get(lower)
-    if (values) values.push(v)
-    else out.set(lower, [v])
-  }
-  return out
-}
-
-function without(headers: HeaderPairs, ...names: string[]): HeaderPairs {
-  return headers.filter(([n]) => !names.includes(n.toLowerCase()))
-}
-
 function hasHeader(headers: HeaderPairs, name: string): boolean {
   return headers.some(([n]) => n.toLowerCase() === name)
-}
-
-/** Koa's `isStream` for readables that are not `stream.Readable` instances. */
-function isLegacyStream(s: object): boolean {
-  const r = s as Record<string, unknown>
-  return (
-    r.readable === true &&
-    typeof r.read === 'function' &&
-    typeof r.readableObjectMode === 'boolean' &&
-    typeof r.destroy === 'function' &&
-    typeof r.destroyed === 'boolean'
-  )
-}
-
-/**
- * A Node readable for the stream-like bodies Koa accepts (converted as Koa's
- * own `respond()` converts them), `null` for a stream that cannot be read
- * (not a readable), else `undefined` (not a stream).
- */
-function streamOf(body: object): Readable | null | undefined {
-  if (body instanceof Readable) return body
-  if (typeof (body as { pipe?: unknown }).pipe === 'function' && isLegacyStream(body)) {
-    return body as Readable
-  }
-  if (body instanceof Stream) return null
-  if (typeof Blob !== 'undefined' && body instanceof Blob) return Readable.from(body.stream())
-  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) {
-    return Readable.from(body)
-  }
-  if (typeof Response !== 'undefined' && body instanceof Response) {
-    return Readable.from(body.body ?? '')
-  }
-  return undefined
-}
-
-function chunkBuffer(chunk: unknown): Buffer {
-  return toBuffer(chunk, undefined) ?? Buffer.from(String(chunk), 'utf8')
 }
 
 /** Yields `head`, then the rest of `it`; closes `it` when the consumer stops early. */
@@ -254,54 +157,6 @@ async function collect(
   }
 }
 
-/**
- * The bytes Koa's `respond()` sends for a non-stream body, with the header
- * changes it makes on the way; `undefined` for a body `JSON.stringify`
- * rejects (Koa answers that with an error).
- */
-function bufferedBody(
-  ctx: KoaContext,
-  status: number,
-  headers: HeaderPairs,
-): { body: Buffer; headers: HeaderPairs } | undefined {
-  const body = ctx.body
-  if (body === null || body === undefined) {
-    if ((ctx as { response?: { _explicitNullBody?: boolean } }).response?._explicitNullBody) {
-      return {
-        body: Buffer.alloc(0),
-        headers: [
-          ...without(headers, 'content-type', 'transfer-encoding', 'content-length'),
-          ['Content-Length', '0'],
-        ],
-      }
-    }
-    // respond() answers a missing body with the status message as text.
-    const text = ctx.req.httpVersionMajor >= 2 ? String(status) : ctx.message || String(status)
-    const bytes = Buffer.from(text, 'utf8')
-    return {
-      body: bytes,
-      headers: [
-        ...without(headers, 'content-type', 'content-length'),
-        ['Content-Type', 'text/plain; charset=utf-8'],
-        ['Content-Length', String(bytes.length)],
-      ],
-    }
-  }
-  if (Buffer.isBuffer(body)) return { body: Buffer.from(body), headers }
-  if (typeof body === 'string') return { body: Buffer.from(body, 'utf8'), headers }
-  let json: string | undefined
-  try {
-    json = JSON.stringify(body)
-  } catch {
-    return undefined
-  }
-  const bytes = Buffer.from(json ?? '', 'utf8')
-  return {
-    body: bytes,
-    headers: [...without(headers, 'content-length'), ['Content-Length', String(bytes.length)]],
-  }
-}
-
 /** A complete response captured from `ctx`. */
 interface Captured {
   status: number
@@ -321,37 +176,20 @@ interface Captured {
  */
 async function capture(
   ctx: KoaContext,
-  before: Map<string, string[]>,
+  before: HeaderSnapshot,
   max: number,
 ): Promise<Captured | undefined> {
   const res = ctx.res
   if (ctx.respond === false || !ctx.writable || res.headersSent) return undefined
-  applyQueued(res)
+  applyQueuedModifiersToResponse(res)
   const status = ctx.status
-  const own = currentHeaders(res).filter(
-    ([n, v]) => !(before.get(n.toLowerCase())?.includes(v) ?? false),
-  )
-  if (EMPTY_STATUS.has(status)) {
-    // respond() sets `ctx.body = null`, which strips these.
-    return {
-      status,
-      headers: without(own, 'content-type', 'content-length', 'transfer-encoding'),
-      body: Buffer.alloc(0),
-    }
-  }
-  const body = ctx.body
-  const stream =
-    typeof body === 'object' && body !== null && !Buffer.isBuffer(body) ? streamOf(body) : undefined
+  const { own } = splitHeaders(currentHeaders(res), before)
+  const stream = streamBody(ctx, status)
   if (stream === null) return undefined
   if (stream !== undefined) {
-    const length = res.getHeader('Content-Length')
     const got = await collect(stream, max)
     if ('rest' in got) {
-      // Assigning a new stream makes Koa drop Content-Length; keep the one the app set.
-      ctx.body = got.rest
-      if (length !== undefined && !res.hasHeader('Content-Length')) {
-        res.setHeader('Content-Length', length)
-      }
+      setStreamBody(ctx, got.rest)
       return undefined
     }
     // The whole body is known now: send it with its length, as Koa sends a Buffer.
@@ -365,8 +203,8 @@ async function capture(
       body: got.body,
     }
   }
-  const buffered = bufferedBody(ctx, status, own)
-  if (buffered === undefined || buffered.body.length > max) return undefined
+  const buffered = bufferedBody(ctx, status, own, max)
+  if (buffered?.body === undefined) return undefined
   return { status, headers: buffered.headers, body: buffered.body }
 }
 
@@ -376,10 +214,10 @@ async function capture(
  * they were (those outer middleware set before this layer ran). Without
  * `keep`, every header already set stays, under the response's own.
  */
-function send(ctx: KoaContext, response: HttpResponse, keep?: Map<string, string[]>): void {
+function send(ctx: KoaContext, response: HttpResponse, keep?: HeaderSnapshot): void {
   const res = ctx.res
   if (res.headersSent || !ctx.writable) return
-  const kept = keep ?? snapshot(res)
+  const kept = keep ?? snapshotHeaders(res)
   ctx.status = response.status
   if (response.body !== undefined) ctx.body = response.body
   else if (EMPTY_STATUS.has(response.status)) ctx.body = null
@@ -387,7 +225,7 @@ function send(ctx: KoaContext, response: HttpResponse, keep?: Map<string, string
   else if (hasHeader(response.headers, 'content-length')) ctx.body = Buffer.alloc(0)
   else ctx.body = Readable.from([])
   // The body setter adjusts Content-Type and Content-Length: the response's own headers win.
-  for (const [name, values] of snapshot(res)) {
+  for (const [name, values] of snapshotHeaders(res)) {
     if (kept.get(name)?.join('\u0000') !== values.join('\u0000')) res.removeHeader(name)
   }
   for (const [name, value] of groupHeaders(response.headers)) res.setHeader(name, value)
@@ -431,7 +269,7 @@ export function validation(options: ValidationOptions = {}): HttpMiddleware {
       await next()
       return
     }
-    const before = snapshot(ctx.res)
+    const before = snapshotHeaders(ctx.res)
     await next()
     const captured = await capture(ctx, before, max)
     if (captured === undefined) return
@@ -455,28 +293,11 @@ export function preconditions<Ctx extends KoaContext = KoaContext>(
   return async (ctx, next) => {
     const answer = checkPreconditions(requestInfo(ctx), await validatorsOf(ctx))
     if (answer === undefined) await next()
-    else send(ctx, answer, snapshot(ctx.res))
+    else send(ctx, answer, snapshotHeaders(ctx.res))
   }
 }
 
 // ---------------------------------------------------------------- shared cache
-
-function requestOf(ctx: KoaContext): HttpRequest {
-  return {
-    method: ctx.method,
-    url: ctx.originalUrl ?? ctx.req.url ?? '/',
-    host: ctx.req.headers.host ?? '',
-    headers: { ...ctx.req.headers } as HeaderBag,
-  }
-}
-
-/** The request's own server, for background refreshes. */
-function originOf(req: IncomingMessage): string {
-  const socket = req.socket
-  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
-  const host = address.includes(':') ? `[${address}]` : address
-  return `http://${host}:${socket.localPort}`
-}
 
 /**
  * The RFC 9111 shared response cache in front of the middleware after it
@@ -503,7 +324,7 @@ export function httpCache(
     engineOrOptions instanceof HttpCache ? engineOrOptions : new HttpCache(engineOrOptions)
 
   const middleware: HttpMiddleware = async (ctx, next) => {
-    const request = requestOf(ctx)
+    const request = requestOf(ctx.req, ctx.originalUrl)
     const lookup = await engine.lookup(request)
     if (lookup.kind === 'hit' || lookup.kind === 'gateway-timeout') {
       send(ctx, lookup.response)
@@ -531,7 +352,7 @@ export function httpCache(
     const headers = ctx.req.headers
     for (const name of CONDITIONAL_HEADERS) delete headers[name]
     if (lookup.kind === 'revalidate') Object.assign(headers, lookup.headers)
-    const before = snapshot(ctx.res)
+    const before = snapshotHeaders(ctx.res)
     const requestTime = engine.now()
     try {
       await next()

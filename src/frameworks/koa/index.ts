@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { pipeline, Readable, Stream, Transform } from 'node:stream'
+import { pipeline, type Readable, Transform } from 'node:stream'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
 import type { Slot } from '../../core/slot.js'
@@ -34,7 +34,14 @@ import {
   type ViewHit,
   type ViewMiss,
 } from '../../core/view.js'
-import { currentHeaders, type HeaderPairs } from '../shared/node-response.js'
+import {
+  currentHeaders,
+  type HeaderPairs,
+  type HeaderSnapshot,
+  snapshotHeaders,
+  splitHeaders,
+} from '../shared/node-response.js'
+import { bufferedBody, setStreamBody, streamBody } from './capture.js'
 
 export type {
   DeleteCachedTarget,
@@ -116,27 +123,9 @@ export interface CachedMiddleware extends ViewAttributes<KoaContext> {
 
 const WHAT = 'cachette/koa: cached(cache, options)'
 
-/** Statuses Koa sends without a body (its `statuses.empty`). */
-const EMPTY_STATUS: ReadonlySet<number> = new Set([204, 205, 304])
-
 /** The {@link RequestView} of a Koa request; keyed on `ctx.originalUrl`, so a `koa-mount` prefix is part of the key. */
 function viewOf(ctx: KoaContext): RequestView<KoaContext> {
   return requestViewOf(ctx.method, ctx.originalUrl ?? ctx.req.url ?? '/', ctx.req.headers, ctx)
-}
-
-function snapshot(res: ServerResponse): Map<string, string[]> {
-  const out = new Map<string, string[]>()
-  for (const [n, v] of currentHeaders(res)) {
-    const lower = n.toLowerCase()
-    const values = out.get(lower)
-    if (values) values.push(v)
-    else out.set(lower, [v])
-  }
-  return out
-}
-
-function without(headers: HeaderPairs, ...names: string[]): HeaderPairs {
-  return headers.filter(([n]) => !names.includes(n.toLowerCase()))
 }
 
 /** Replays a hit: status, then the stored headers, then the body (so Koa keeps the stored `Content-Type`). */
@@ -149,96 +138,6 @@ function replay(ctx: KoaContext, hit: ViewHit): void {
     // Koa types a Buffer body as octet-stream when no Content-Type is set; keep the stored headers exact.
     if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) ctx.remove('Content-Type')
   }
-}
-
-/**
- * A Node readable for the stream-like bodies Koa accepts (converted as Koa's
- * own `respond()` converts them), `null` for a stream that cannot be read
- * through (not a readable), else `undefined` (not a stream).
- */
-function streamOf(body: object): Readable | null | undefined {
-  if (body instanceof Readable) return body
-  if (typeof (body as { pipe?: unknown }).pipe === 'function' && isLegacyStream(body)) {
-    return body as Readable
-  }
-  if (body instanceof Stream) return null
-  if (typeof Blob !== 'undefined' && body instanceof Blob) return Readable.from(body.stream())
-  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) {
-    return Readable.from(body)
-  }
-  if (typeof Response !== 'undefined' && body instanceof Response) {
-    return Readable.from(body.body ?? '')
-  }
-  return undefined
-}
-
-/** Koa's `isStream` for readables that are not `stream.Readable` instances. */
-function isLegacyStream(s: object): boolean {
-  const r = s as Record<string, unknown>
-  return (
-    r.readable === true &&
-    typeof r.read === 'function' &&
-    typeof r.readableObjectMode === 'boolean' &&
-    typeof r.destroy === 'function' &&
-    typeof r.destroyed === 'boolean'
-  )
-}
-
-/**
- * The bytes Koa's `respond()` will send for a non-stream body, and the header
- * changes it makes on the way, or `undefined` when there is nothing to store
- * (a body `JSON.stringify` rejects: Koa answers that with an error).
- */
-function bufferedBody(
-  ctx: KoaContext,
-  status: number,
-  headers: HeaderPairs,
-  max: number,
-): { body: Buffer | undefined; headers: HeaderPairs } | undefined {
-  const body = ctx.body
-  if (EMPTY_STATUS.has(status)) {
-    // respond() sets `ctx.body = null`, which strips these.
-    return {
-      body: Buffer.alloc(0),
-      headers: without(headers, 'content-type', 'content-length', 'transfer-encoding'),
-    }
-  }
-  if (body === null || body === undefined) {
-    if ((ctx as { response?: { _explicitNullBody?: boolean } }).response?._explicitNullBody) {
-      return {
-        body: Buffer.alloc(0),
-        headers: [
-          ...without(headers, 'content-type', 'transfer-encoding', 'content-length'),
-          ['Content-Length', '0'],
-        ],
-      }
-    }
-    // respond() answers a missing body with the status message as text.
-    const text = ctx.req.httpVersionMajor >= 2 ? String(status) : ctx.message || String(status)
-    const bytes = Buffer.from(text, 'utf8')
-    return {
-      body: bytes,
-      headers: [
-        ...without(headers, 'content-type', 'content-length'),
-        ['Content-Type', 'text/plain; charset=utf-8'],
-        ['Content-Length', String(bytes.length)],
-      ],
-    }
-  }
-  if (Buffer.isBuffer(body)) {
-    return { body: body.length > max ? undefined : Buffer.from(body), headers }
-  }
-  if (typeof body === 'string') {
-    return { body: Buffer.byteLength(body) > max ? undefined : Buffer.from(body, 'utf8'), headers }
-  }
-  let json: string | undefined
-  try {
-    json = JSON.stringify(body)
-  } catch {
-    return undefined
-  }
-  const bytes = Buffer.from(json ?? '', 'utf8')
-  return { body: bytes.length > max ? undefined : bytes, headers }
 }
 
 /**
@@ -272,12 +171,7 @@ function teeStream(ctx: KoaContext, source: Readable, max: number): () => Buffer
       chunks = undefined
     }
   })
-  // Assigning a new stream makes Koa drop Content-Length; keep the one the app set.
-  const length = ctx.res.getHeader('Content-Length')
-  ctx.body = tee
-  if (length !== undefined && !ctx.res.hasHeader('Content-Length')) {
-    ctx.res.setHeader('Content-Length', length)
-  }
+  setStreamBody(ctx, tee)
   return () => {
     if (!ended || failed || chunks === undefined) return undefined
     const body = Buffer.concat(chunks, size)
@@ -298,24 +192,18 @@ function capture(
   ctx: KoaContext,
   miss: ViewMiss,
   slot: Slot,
-  before: Map<string, string[]>,
+  before: HeaderSnapshot,
 ): void {
   // The app wrote to ctx.res itself (or ended it): nothing Koa-level to capture.
   if (ctx.respond === false || !ctx.writable || ctx.res.headersSent) return
   const res = ctx.res
   const status = ctx.status
   // Headers outer middleware set before the cache ran are per request and left out.
-  const own = currentHeaders(res).filter(
-    ([n, v]) => !(before.get(n.toLowerCase())?.includes(v) ?? false),
-  )
+  const { own } = splitHeaders(currentHeaders(res), before)
   const max = engine.maxBodySize
   let headers: HeaderPairs
   let bodyOf: () => Buffer | undefined
-  const body = ctx.body
-  const stream =
-    !EMPTY_STATUS.has(status) && typeof body === 'object' && body !== null && !Buffer.isBuffer(body)
-      ? streamOf(body)
-      : undefined
+  const stream = streamBody(ctx, status)
   if (stream === null) return
   if (stream !== undefined) {
     headers = own
@@ -391,7 +279,7 @@ export function cached<Ctx extends KoaContext = KoaContext>(
       await next()
       return
     }
-    const before = snapshot(ctx.res)
+    const before = snapshotHeaders(ctx.res)
     // A downstream error propagates unchanged; nothing is captured, so nothing is stored.
     await next()
     capture(engine, ctx, result, slot, before)

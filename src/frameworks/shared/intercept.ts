@@ -1,26 +1,82 @@
 /**
- * Holding back a `node:http` response until it is complete, so that it can
- * be changed (a 304 instead of a 200, an ETag added, a stored response sent
- * instead of the origin's 304) before anything reaches the client. A body
- * larger than the limit is not held: what was held is sent as it was, and
- * the rest streams through unchanged.
+ * Changing a `node:http` response before it goes out, for the HTTP caching
+ * of the adapters on `node:http` (Express/Connect, Fastify, Koa):
+ *
+ * - the queue of header modifiers (`cacheFor`, `vary`, ...) a response's
+ *   routes queued, applied once, when the response is captured or its
+ *   headers are written;
+ * - holding back a response until it is complete, so that it can be changed
+ *   (a 304 instead of a 200, an ETag added, a stored response sent instead
+ *   of the origin's 304) before anything reaches the client. A body larger
+ *   than the limit is not held: what was held is sent as it was, and the
+ *   rest streams through unchanged.
  */
 import type { ServerResponse } from 'node:http'
 import { groupHeaders } from '../../core/view.js'
+import type { HeaderModifier } from '../../http/directives.js'
 import { currentHeaders, type HeaderPairs, headersWith, toBuffer } from './node-response.js'
 
 /** Where a response keeps the header modifiers (`cacheFor`, `vary`, ...) its routes queued. */
-export const HEADER_MODIFIERS = Symbol.for('cachette.http.modifiers')
+const HEADER_MODIFIERS = Symbol.for('cachette.http.modifiers')
 
-/** A queued change to a response's headers (see `cachette/http`'s directives). */
-export type QueuedModifier = (headers: [string, string][], now: number) => void
+type ModifiedResponse = ServerResponse & { [HEADER_MODIFIERS]?: HeaderModifier[] }
 
-/** Applies the modifiers queued on `res` to `headers`, in order (the innermost wins). */
-export function applyModifiers(res: ServerResponse, headers: HeaderPairs): void {
-  const list = (res as ServerResponse & { [HEADER_MODIFIERS]?: QueuedModifier[] })[HEADER_MODIFIERS]
-  if (list === undefined) return
+/** Replaces every header of `res` with `headers`. */
+function replaceHeaders(res: ServerResponse, headers: HeaderPairs): void {
+  for (const name of res.getHeaderNames()) res.removeHeader(name)
+  for (const [name, value] of groupHeaders(headers)) res.setHeader(name, value)
+}
+
+/**
+ * Queues a header modifier for this response. The queue is applied once,
+ * in the order queued (outermost first, so the innermost wins): by whoever
+ * captures the response first ({@link applyQueuedModifiers}: a held
+ * response, Fastify's `onSend`, Koa's helpers), else when its headers are
+ * written (the first modifier wraps `res.writeHead`).
+ */
+export function queueModifier(res: ServerResponse, modifier: HeaderModifier): void {
+  const r = res as ModifiedResponse
+  let list = r[HEADER_MODIFIERS]
+  if (list === undefined) {
+    list = []
+    r[HEADER_MODIFIERS] = list
+    const writeHead = res.writeHead
+    res.writeHead = function modifiedWriteHead(this: ServerResponse, ...args: unknown[]) {
+      const call = writeHead as (...a: unknown[]) => ServerResponse
+      const pending = (this as ModifiedResponse)[HEADER_MODIFIERS]
+      if (pending === undefined || pending.length === 0) return call.apply(this, args)
+      const message = typeof args[1] === 'string' ? args[1] : undefined
+      const headers = headersWith(this, message === undefined ? args[1] : args[2])
+      applyQueuedModifiers(this, headers)
+      replaceHeaders(this, headers)
+      return message === undefined ? call.call(this, args[0]) : call.call(this, args[0], message)
+    } as ServerResponse['writeHead']
+  }
+  list.push(modifier)
+}
+
+/**
+ * Applies the modifiers queued on `res` and not applied yet to `headers`,
+ * in queue order, so that each applies once however many layers capture
+ * the response. Returns whether any was applied.
+ */
+export function applyQueuedModifiers(res: ServerResponse, headers: HeaderPairs): boolean {
+  const list = (res as ModifiedResponse)[HEADER_MODIFIERS]
+  if (list === undefined || list.length === 0) return false
   const now = Date.now()
-  for (const m of list) m(headers, now)
+  for (const modifier of list.splice(0)) modifier(headers, now)
+  return true
+}
+
+/** {@link applyQueuedModifiers} on the headers set on `res` so far. */
+export function applyQueuedModifiersToResponse(res: ServerResponse): void {
+  const headers = currentHeaders(res)
+  if (applyQueuedModifiers(res, headers)) replaceHeaders(res, headers)
+}
+
+/** Drops the modifiers queued on `res` (an error answers instead of the route: they do not apply). */
+export function discardQueuedModifiers(res: ServerResponse): void {
+  ;(res as ModifiedResponse)[HEADER_MODIFIERS]?.splice(0)
 }
 
 /** A complete response held back. */
@@ -50,7 +106,6 @@ export function holdResponse(
   let chunks: Buffer[] = []
   let size = 0
   let streaming = false
-  let modified = false
 
   const restore = () => {
     res.writeHead = orig.writeHead
@@ -62,10 +117,7 @@ export function holdResponse(
       status = res.statusCode
       headers = currentHeaders(res)
     }
-    if (!modified) {
-      modified = true
-      applyModifiers(res, headers)
-    }
+    applyQueuedModifiers(res, headers)
   }
   const startStreaming = () => {
     streaming = true
@@ -128,10 +180,9 @@ export function holdResponse(
   } as ServerResponse['end']
 }
 
-/** Replaces `res`'s headers with `headers` and writes the status line. */
+/** Replaces `res`'s headers with `headers` and sets the status. */
 function send(res: ServerResponse, status: number, headers: HeaderPairs): void {
   if (res.headersSent) return
-  for (const name of res.getHeaderNames()) res.removeHeader(name)
-  for (const [name, value] of groupHeaders(headers)) res.setHeader(name, value)
+  replaceHeaders(res, headers)
   res.statusCode = status
 }

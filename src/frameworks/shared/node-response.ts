@@ -1,9 +1,12 @@
 /**
- * Helpers for adapters whose response is a `node:http` ServerResponse
- * (Express/Connect, Koa). Shared code, not an adapter: adapters import it and
- * core, never each other.
+ * Helpers for adapters whose request and response are `node:http`'s
+ * (Express/Connect, Fastify, Koa). Shared code, not an adapter: adapters
+ * import it and core, never each other. Types only from `node:http`, so a
+ * Web-standard adapter may use {@link socketOrigin} too.
  */
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { HeaderBag } from '../../http/headers.js'
+import type { HttpRequest } from '../../http/shared-cache.js'
 
 /** Response headers as ordered `[name, value]` pairs, one pair per value. */
 export type HeaderPairs = [string, string][]
@@ -57,4 +60,81 @@ export function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined 
   if (chunk instanceof Uint8Array)
     return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
   return undefined
+}
+
+/** A written chunk as a Buffer: strings as UTF-8, anything else that is not bytes by its `String()`. */
+export function chunkBuffer(chunk: unknown): Buffer {
+  return toBuffer(chunk, undefined) ?? Buffer.from(String(chunk), 'utf8')
+}
+
+/** Header values by lower-case name, as {@link snapshotHeaders} takes them. */
+export type HeaderSnapshot = Map<string, string[]>
+
+/**
+ * The headers set on `res` so far, by lower-case name: taken when a layer
+ * starts, they are what outer middleware set for this request (CORS, a
+ * request id), to keep on every response and never store.
+ */
+export function snapshotHeaders(res: ServerResponse): HeaderSnapshot {
+  return snapshotOf(currentHeaders(res))
+}
+
+/** Header pairs by lower-case name, as {@link snapshotHeaders} takes them. */
+export function snapshotOf(headers: HeaderPairs): HeaderSnapshot {
+  const out: HeaderSnapshot = new Map()
+  for (const [n, v] of headers) {
+    const lower = n.toLowerCase()
+    const values = out.get(lower)
+    if (values) values.push(v)
+    else out.set(lower, [v])
+  }
+  return out
+}
+
+/**
+ * Splits `headers` into the layer's own and those outer middleware set
+ * (`before`, from {@link snapshotHeaders}) and left as they were: a value the
+ * layer changed or added is its own.
+ */
+export function splitHeaders(
+  headers: HeaderPairs,
+  before: HeaderSnapshot,
+): { own: HeaderPairs; kept: HeaderPairs } {
+  const own: HeaderPairs = []
+  const kept: HeaderPairs = []
+  for (const pair of headers) {
+    if (before.get(pair[0].toLowerCase())?.includes(pair[1])) kept.push(pair)
+    else own.push(pair)
+  }
+  return { own, kept }
+}
+
+/**
+ * The request as the shared cache (`HttpCache`) sees it.
+ *
+ * @param url - the target as received; by default Express's `originalUrl`
+ * (mounted routers rewrite `req.url`), else `req.url`
+ */
+export function requestOf(req: IncomingMessage, url?: string): HttpRequest {
+  return {
+    method: req.method ?? 'GET',
+    url: url ?? (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/',
+    host: req.headers.host ?? '',
+    headers: { ...req.headers } as HeaderBag,
+  }
+}
+
+/** `http://address:port` of a socket's local end (IPv4-mapped addresses unwrapped). */
+export function socketOrigin(socket: {
+  localAddress?: string | undefined
+  localPort?: number | undefined
+}): string {
+  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
+  const host = address.includes(':') ? `[${address}]` : address
+  return `http://${host}:${socket.localPort}`
+}
+
+/** The request's own server (`http://address:port`), for background refreshes. */
+export function originOf(req: IncomingMessage): string {
+  return socketOrigin(req.socket)
 }
