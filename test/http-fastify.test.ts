@@ -8,7 +8,14 @@ import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { describe, test } from 'node:test'
 import Fastify from 'fastify'
-import { cacheControl, cacheFor, noStore, vary } from '../src/frameworks/fastify/index.js'
+import {
+  cacheControl,
+  cacheFor,
+  httpCache,
+  noStore,
+  validation,
+  vary,
+} from '../src/frameworks/fastify/index.js'
 import { get, sleep } from './helpers.js'
 import { counter, newEngine } from './http-matrix/driver.js'
 import { fastifyApp, listenFastify } from './http-matrix/fastify.js'
@@ -108,6 +115,44 @@ describe('Shared cache: freshness, revalidation and staleness (RFC 9111 §4, RFC
       const streamed = await get(s.port, '/stream')
       assert.equal(streamed.status, 200, 'and a stream failing before its end')
       assert.equal(streamed.body, 'good')
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe('Fastify: headers earlier hooks set', () => {
+  test('are kept on every response (hit) but never stored', async () => {
+    const engine = newEngine()
+    const { count } = counter()
+    const app = Fastify()
+    let requestId = 0
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('X-Request-Id', String(++requestId))
+    })
+    await app.register(httpCache(engine))
+    await app.register(validation())
+    app.get('/page', { onRequest: cacheFor({ minutes: 1 }) }, async (_request, reply) => {
+      reply.header('X-Route', 'yes')
+      return `page ${count('/page')}`
+    })
+    const s = await listenFastify(app)
+    try {
+      assert.equal((await get(s.port, '/page')).headers['x-request-id'], '1')
+      const hit = await get(s.port, '/page')
+      assert.equal(hit.headers['x-cache'], 'hit')
+      assert.equal(hit.headers['x-request-id'], '2', "the stored response has no request's id")
+      assert.equal(hit.headers['x-route'], 'yes')
+      const stored = await engine.lookup({
+        method: 'GET',
+        url: '/page',
+        host: `127.0.0.1:${s.port}`,
+        headers: {},
+      })
+      assert.ok(
+        stored.kind === 'hit' &&
+          !stored.response.headers.some(([n]) => n.toLowerCase() === 'x-request-id'),
+      )
     } finally {
       await s.close()
     }

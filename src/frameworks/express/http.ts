@@ -27,6 +27,7 @@ import {
   requestOf,
   snapshotHeaders,
   splitHeaders,
+  withOuterHeaders,
 } from '../shared/node-response.js'
 
 /** An Express/Connect middleware. */
@@ -196,14 +197,6 @@ export function httpCache(
     )
   }
   return Object.assign(middleware, { engine })
-}
-
-/** `response` with the headers outer middleware set (`kept`) under its own: it wins on a name both have. */
-function withOuterHeaders(response: HttpResponse, kept: HeaderPairs): HttpResponse {
-  if (kept.length === 0) return response
-  const own = new Set(response.headers.map(([n]) => n.toLowerCase()))
-  const outer = kept.filter(([n]) => !own.has(n.toLowerCase()))
-  return { ...response, headers: [...outer, ...response.headers] }
 }
 
 /**

@@ -53,7 +53,13 @@ import {
 } from '../../http/shared-cache.js'
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
 import { applyQueuedModifiers, queueModifier } from '../shared/intercept.js'
-import { chunkBuffer, originOf } from '../shared/node-response.js'
+import {
+  chunkBuffer,
+  originOf,
+  snapshotOf,
+  splitHeaders,
+  withOuterHeaders,
+} from '../shared/node-response.js'
 import { headerPairs, isResponse, payloadBuffer, payloadStream, unwrapResponse } from './payload.js'
 
 // ------------------------------------------------------------ per-reply state
@@ -484,8 +490,10 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
     const req = requestOf(request)
     engine.lookup(req).then(
       (lookup) => {
+        // What earlier hooks set so far (CORS, a request id) is this request's: kept, never stored.
+        const outer = headerPairs(reply)
         if (lookup.kind === 'hit' || lookup.kind === 'gateway-timeout') {
-          sendResponse(reply, lookup.response, request.method)
+          sendResponse(reply, withOuterHeaders(lookup.response, outer), request.method)
           if (lookup.kind === 'hit' && lookup.refresh) {
             engine.refreshInBackground(req, originOf(request.raw))
           }
@@ -509,8 +517,10 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
         stateOf(reply).stages.push({
           max: engine.maxBodyBytes,
           decide: async (held) => {
-            const final = await engine.complete(req, lookup, held, requestTime, engine.now())
-            return final ?? held
+            const { own, kept } = splitHeaders(held.headers, snapshotOf(outer))
+            const origin = { ...held, headers: own }
+            const final = await engine.complete(req, lookup, origin, requestTime, engine.now())
+            return withOuterHeaders(final ?? origin, kept)
           },
         })
         done()

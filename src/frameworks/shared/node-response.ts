@@ -138,3 +138,14 @@ export function socketOrigin(socket: {
 export function originOf(req: IncomingMessage): string {
   return socketOrigin(req.socket)
 }
+
+/** `response` with the headers outer middleware set (`kept`) under its own: it wins on a name both have. */
+export function withOuterHeaders<R extends { headers: HeaderPairs }>(
+  response: R,
+  kept: HeaderPairs,
+): R {
+  if (kept.length === 0) return response
+  const own = new Set(response.headers.map(([n]) => n.toLowerCase()))
+  const outer = kept.filter(([n]) => !own.has(n.toLowerCase()))
+  return { ...response, headers: [...outer, ...response.headers] }
+}
