@@ -22,7 +22,6 @@ import { bodyETag, checkPreconditions, validateResponse } from '../../http/valid
 import { holdResponse, queueModifier } from '../shared/intercept.js'
 import {
   currentHeaders,
-  type HeaderPairs,
   originOf,
   requestOf,
   snapshotHeaders,
