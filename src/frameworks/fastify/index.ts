@@ -1,6 +1,8 @@
 /**
  * `cachette/fastify`: view caching for Fastify 5, as a plugin (`config: {
- * cache }` on a route) or as route hooks (`cached(cache, options)`).
+ * cache }` on a route) or as route hooks (`cached(cache, options)`), and
+ * HTTP caching (the `httpCache` and `validation` plugins, route hooks
+ * `preconditions`, `cacheFor`, `cacheControl`, `noStore`, `vary`; see `cachette/http`).
  *
  * @example
  * import Fastify from 'fastify'

@@ -1,6 +1,8 @@
 /**
  * `cachette/hono`: view caching for Hono 4, on any Hono runtime and with any
- * cachette backend (Hono's own `cache` middleware needs the Web Cache API).
+ * cachette backend (Hono's own `cache` middleware needs the Web Cache API),
+ * and HTTP caching (`httpCache`, `validation`, `preconditions`, `cacheFor`,
+ * `cacheControl`, `noStore`, `vary`; see `cachette/http`).
  *
  * @example
  * import { Hono } from 'hono'

@@ -1,6 +1,8 @@
 /**
  * `cachette/koa`: view caching for Koa 3, a thin adapter onto the
- * framework-neutral engine (`src/core/view.ts`). It never imports `koa`.
+ * framework-neutral engine (`src/core/view.ts`), and HTTP caching
+ * (`httpCache`, `validation`, `preconditions`, `cacheFor`, `cacheControl`,
+ * `noStore`, `vary`; see `cachette/http`). It never imports `koa`.
  *
  * @example
  * import Koa from 'koa'
