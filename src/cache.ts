@@ -206,10 +206,14 @@ export class Cache {
     return slot
   }
 
-  /** The slot serving the current call: the current request's app, else the last app, else the default. */
-  #slot(): Slot {
+  /**
+   * The slot serving the current call: the current request's app, else the
+   * last app, else the default. `app` stands for the current app, for a
+   * caller about to run code as that app.
+   */
+  #slot(app?: object): Slot {
     if (this.#lastSlot !== undefined) {
-      const app = appContext.getStore()
+      if (app === undefined) app = appContext.getStore()
       if (app !== undefined) {
         const slot = this.#apps.get(app)
         if (slot !== undefined) return slot
@@ -526,11 +530,12 @@ export class Cache {
 
   /**
    * The backend slot serving the current call, for framework adapters
-   * (`cachette/fastify`, `cachette/koa`, `cachette/hono`).
+   * (`cachette/fastify`, `cachette/koa`, `cachette/hono`); with `app`, the
+   * slot a call would get while serving a request of `app` (`runWithApp`).
    * @internal
    */
-  viewSlot(): Slot {
-    return this.#slot()
+  viewSlot(app?: object): Slot {
+    return this.#slot(app)
   }
 
   /** Runs `fn` as if serving a request of `app` (for jobs and scripts of a multi-app Cache). */

@@ -321,6 +321,26 @@ describe('koa: bodies are replayed byte for byte', () => {
 // ---------------------------------------------------------------- status, headers, Koa's own answers
 
 describe('koa: status and headers', () => {
+  test('a hit is shared: a repeated header appended to by outer middleware does not grow', async () => {
+    const cache = newCache()
+    const app = new Koa()
+    app.use(async (ctx, next) => {
+      await next()
+      ctx.res.appendHeader('Link', '</outer>; rel=o')
+    })
+    app.use(
+      route('/links', cached(cache), (ctx) => {
+        ctx.set('Link', ['</a>; rel=a', '</b>; rel=b'])
+        ctx.body = 'links'
+      }),
+    )
+    const port = await listen(app)
+    for (let i = 0; i < 3; i++) {
+      const got = await request(port, '/links')
+      assert.equal(got.headers.link, '</a>; rel=a, </b>; rel=b, </outer>; rel=o')
+    }
+  })
+
   test('status, custom and repeated headers are replayed; HEAD gets headers only', async () => {
     const cache = newCache()
     const calls = counter()
@@ -787,6 +807,31 @@ describe('koa: initApp and the current app', () => {
     assert.equal((await request(two, '/memo')).text, 'memo2')
     assert.equal((await request(one, '/view')).text, 'view0')
     assert.equal((await request(two, '/view')).text, 'view1')
+  })
+
+  test('apps initialised after they listen: hits read the backend of ctx.app', async () => {
+    const cache = new Cache()
+    const ports: number[] = []
+    const calls = [0, 0]
+    const apps = [0, 1].map((i) => {
+      const app = new Koa()
+      app.use(
+        route('/view', cached(cache), (ctx) => {
+          calls[i] = (calls[i] ?? 0) + 1
+          ctx.body = `view${i}`
+        }),
+      )
+      return app
+    })
+    for (const app of apps) ports.push(await listen(app))
+    // Too late for the binder's middleware: only cached() knows the app.
+    for (const app of apps) cache.initApp(app, { CACHE_TYPE: 'SimpleCache' })
+    const [one, two] = ports as [number, number]
+    for (let round = 0; round < 2; round++) {
+      assert.equal((await request(one, '/view')).text, 'view0')
+      assert.equal((await request(two, '/view')).text, 'view1')
+    }
+    assert.deepEqual(calls, [1, 1])
   })
 
   test('initApp twice on one app adds one context middleware', () => {

@@ -40,6 +40,21 @@ export interface CacheBackend {
   close?(): Promise<void>
 }
 
+/**
+ * Internal: the method of a backend that reads an entry synchronously and
+ * without copying it (SimpleCache), for the view engine's hits. It returns
+ * the backend's own value (`undefined` for a miss), which the caller must
+ * neither change nor hand to user code. Backends whose reads are async, or
+ * that cannot promise this, do not have it.
+ * @internal
+ */
+export const PEEK: unique symbol = Symbol('cachette.peek')
+
+/** A backend with a {@link PEEK} method. @internal */
+export interface PeekableBackend {
+  [PEEK]?: ((key: string) => unknown) | undefined
+}
+
 /** Options every built-in backend accepts. */
 export interface BaseCacheOptions {
   /**

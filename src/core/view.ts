@@ -9,7 +9,7 @@
  * that decides *what* is cached, under which key and for how long lives here;
  * the adapter only moves bytes.
  */
-import type { CacheBackend } from './backend.js'
+import { type CacheBackend, PEEK, type PeekableBackend } from './backend.js'
 import { parseTimeout, type Timeout } from './duration.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
 import type { Slot, SlotSettings } from './slot.js'
@@ -198,7 +198,13 @@ export interface ViewBypass {
   readonly reason: BypassReason
 }
 
-/** Replay a stored response. */
+/**
+ * Replay a stored response. A hit read from a backend that shares its
+ * entries ({@link PEEK}) is made once per stored entry and serves every
+ * request that finds it: adapters read it and never change it, nor anything
+ * in it (copy a grouped header's value list before handing it to a framework
+ * that may append to it).
+ */
 export interface ViewHit {
   readonly kind: 'hit'
   /** The backend key the entry came from (the base key, or a `|encoding` variant). */
@@ -209,6 +215,8 @@ export interface ViewHit {
   readonly status: number
   /** Headers to set, in order: the stored ones, `Content-Length` for the body, the hit header if enabled. */
   readonly headers: readonly (readonly [string, string])[]
+  /** {@link ViewHit.headers} grouped by name (see {@link groupHeaders}), as `setHeader`-style APIs take them. */
+  readonly grouped: readonly (readonly [string, string | readonly string[]])[]
   /** The body to send; `undefined` for HEAD (and for statuses that have no body). */
   readonly body: Buffer | undefined
 }
@@ -406,6 +414,7 @@ async function keyOutsideRequest(
 
 /** A request path with its percent-escapes decoded (left as it is when malformed), as keys use it. */
 export function decodePath(raw: string): string {
+  if (!raw.includes('%')) return raw
   try {
     return decodeURIComponent(raw)
   } catch {
@@ -425,17 +434,29 @@ export function requestViewOf<Req>(
   raw: Req,
   source?: () => string | undefined,
 ): RequestView<Req> {
-  const q = url.indexOf('?')
-  return {
-    method,
-    path: decodePath(q < 0 ? url : url.slice(0, q)),
-    query: q < 0 ? '' : url.slice(q + 1),
-    header(name) {
-      const v = headers[name]
-      return Array.isArray(v) ? v.join(', ') : v
-    },
-    raw,
-    source,
+  return new NodeRequestView(method, url, headers, raw, source)
+}
+
+/** {@link requestViewOf}'s view: a class, so that a request costs one object and no closures. */
+class NodeRequestView<Req> implements RequestView<Req> {
+  readonly path: string
+  readonly query: string
+
+  constructor(
+    readonly method: string,
+    url: string,
+    private readonly headers: Readonly<Record<string, string | string[] | undefined>>,
+    readonly raw: Req,
+    readonly source: (() => string | undefined) | undefined,
+  ) {
+    const q = url.indexOf('?')
+    this.path = decodePath(q < 0 ? url : url.slice(0, q))
+    this.query = q < 0 ? '' : url.slice(q + 1)
+  }
+
+  header(name: string): string | undefined {
+    const v = this.headers[name]
+    return Array.isArray(v) ? v.join(', ') : v
   }
 }
 
@@ -637,9 +658,24 @@ const IDENTITY_ONLY: AcceptedEncodings = {
   accepts: (c) => c === 'identity',
 }
 
+/** Parsed `Accept-Encoding` values: clients send few distinct ones, so a hit need not parse again. */
+const acceptCache = new Map<string, AcceptedEncodings>()
+const ACCEPT_CACHE_SIZE = 64
+
 /** Parses an `Accept-Encoding` header (RFC 9110 §12.5.3). A missing header accepts identity only. */
 export function parseAcceptEncoding(header: string | undefined): AcceptedEncodings {
-  if (header === undefined || header.trim() === '') return IDENTITY_ONLY
+  if (header === undefined) return IDENTITY_ONLY
+  let parsed = acceptCache.get(header)
+  if (parsed === undefined) {
+    parsed = parseAccept(header)
+    if (acceptCache.size >= ACCEPT_CACHE_SIZE) acceptCache.clear()
+    acceptCache.set(header, parsed)
+  }
+  return parsed
+}
+
+function parseAccept(header: string): AcceptedEncodings {
+  if (header.trim() === '') return IDENTITY_ONLY
   const q = new Map<string, number>()
   for (const part of header.split(',')) {
     const [rawName, ...params] = part.split(';')
@@ -800,6 +836,14 @@ export class ViewCache<Req = unknown> {
   readonly #digest: DigestFn | undefined
   readonly #statusOk: (status: number) => boolean
   readonly #hitHeader: string | undefined
+  /** A string `keyPrefix` up to its `%s` (the whole prefix when it has none). */
+  readonly #prefixHead: string
+  /** A string `keyPrefix` after its `%s`; `undefined` when it has none. */
+  readonly #prefixTail: string | undefined
+  /** Whether a lookup runs no user callback, so it can be decided synchronously. */
+  readonly #plain: boolean
+  /** Entries read without copying ({@link PEEK}), prepared once: `null` for a value that is not a view. */
+  readonly #prepared = new WeakMap<object, Prepared | null>()
 
   /**
    * @param options - the `cached()` options; validated here (see {@link validateViewOptions}).
@@ -821,6 +865,16 @@ export class ViewCache<Req = unknown> {
     }
     const hit = o.responseHitIndication
     this.#hitHeader = hit === true ? HIT_HEADER : typeof hit === 'string' ? hit : undefined
+    const kp = typeof o.keyPrefix === 'string' ? o.keyPrefix : DEFAULT_VIEW_KEY_PREFIX
+    const at = kp.indexOf('%s')
+    this.#prefixHead = at < 0 ? kp : kp.slice(0, at)
+    this.#prefixTail = at < 0 ? undefined : kp.slice(at + 2)
+    this.#plain =
+      !o.makeCacheKey &&
+      typeof o.keyPrefix !== 'function' &&
+      !o.unless &&
+      !o.forcedUpdate &&
+      !o.isStale
   }
 
   /** The route's timeout in seconds (`undefined` = backend default). Assignable (seconds or a duration string); read at store time. */
@@ -844,22 +898,65 @@ export class ViewCache<Req = unknown> {
   async keyFor(view: RequestView<Req>, settings: SlotSettings): Promise<string> {
     const o = this.options
     if (o.makeCacheKey) return checkKey(await o.makeCacheKey(view.raw), 'makeCacheKey')
-    let prefix: string
-    const kp = o.keyPrefix ?? DEFAULT_VIEW_KEY_PREFIX
-    if (typeof kp === 'function') prefix = checkKey(await kp(view.raw), 'keyPrefix')
-    else prefix = kp.includes('%s') ? kp.replace('%s', view.path) : kp
+    const kp = o.keyPrefix
+    if (typeof kp === 'function') {
+      return this.#digested(checkKey(await kp(view.raw), 'keyPrefix'), view, settings)
+    }
+    return this.#plainKey(view, settings)
+  }
+
+  /** The key when `keyPrefix` is a string (`%s` is the path, literally) and there is no `makeCacheKey`. */
+  #plainKey(view: RequestView<Req>, settings: SlotSettings): string {
+    const tail = this.#prefixTail
+    const prefix = tail === undefined ? this.#prefixHead : this.#prefixHead + view.path + tail
+    return this.#digested(prefix, view, settings)
+  }
+
+  /** `prefix` with the digest of the query string and the handlers' source appended, when those are keyed on. */
+  #digested(prefix: string, view: RequestView<Req>, settings: SlotSettings): string {
+    const o = this.options
     const sourceCheck = o.sourceCheck ?? settings.sourceCheck
     const source = sourceCheck ? view.source?.() : undefined
-    const digest = this.#digest ?? settings.digest
     if (o.queryString) {
+      const digest = this.#digest ?? settings.digest
       return prefix + digest(queryKeyText(queryPairs(view.query)) + (source ?? '')).toString('hex')
     }
-    return source ? prefix + digest(source).toString('hex') : prefix
+    return source ? prefix + (this.#digest ?? settings.digest)(source).toString('hex') : prefix
   }
 
   /** Every backend key a base key's representations may be stored at: the key itself, then `key|<coding>`. */
   variantKeys(key: string): string[] {
     return [key, ...VIEW_ENCODINGS.map((c) => `${key}|${c}`)]
+  }
+
+  /**
+   * {@link ViewCache.lookup} without waiting, when nothing in it is
+   * asynchronous: the route has no `makeCacheKey`, `keyPrefix` function,
+   * `unless`, `forcedUpdate` or `isStale`, and the backend reads
+   * synchronously ({@link PEEK}, the in-memory SimpleCache). Returns
+   * `undefined` otherwise, before doing anything: call `lookup` then. Throws
+   * only what `lookup` rejects with.
+   */
+  lookupNow(view: RequestView<Req>, slot: Slot): ViewLookup | undefined {
+    const peek = this.#plain ? (slot.backend as PeekableBackend | undefined)?.[PEEK] : undefined
+    if (peek === undefined) return undefined
+    const m = view.method
+    const method = m === 'GET' || m === 'HEAD' ? m : m.toUpperCase()
+    if (method !== 'GET' && method !== 'HEAD') return BYPASS.method
+    if (!this.options.allowAuthorized && view.header('authorization') !== undefined) {
+      return BYPASS.authorization
+    }
+    let key: string | undefined
+    try {
+      key = this.#plainKey(view, slot.settings)
+      const accept = parseAcceptEncoding(view.header('accept-encoding'))
+      const head = method === 'HEAD'
+      const found = this.#peek(slot.backend as CacheBackend, peek, key, accept)
+      if (found !== undefined) return this.#hit(found, head)
+      return head ? BYPASS['head-miss'] : miss(key, accept, false)
+    } catch (error) {
+      return failedLookup(error, slot, key ?? view.path)
+    }
   }
 
   /**
@@ -872,6 +969,8 @@ export class ViewCache<Req = unknown> {
    * `forcedUpdate` → read → `isStale`.
    */
   async lookup(view: RequestView<Req>, slot: Slot): Promise<ViewLookup> {
+    const now = this.lookupNow(view, slot)
+    if (now !== undefined) return now
     const method = view.method.toUpperCase()
     if (method !== 'GET' && method !== 'HEAD') return BYPASS.method
     if (!this.options.allowAuthorized && view.header('authorization') !== undefined) {
@@ -888,15 +987,18 @@ export class ViewCache<Req = unknown> {
         return head ? BYPASS['head-miss'] : miss(key, accept, true)
       }
       const backend = slot.backend ?? (await slot.ready)
-      const found = await this.#read(backend, key, accept)
-      if (found !== undefined && !(o.isStale && (await isTrue(o.isStale(found[1], view.raw))))) {
-        return this.#hit(found[0], found[1], head)
+      // `isStale` is user code: it gets a copy of the entry, never the backend's own.
+      const peek = o.isStale ? undefined : (backend as PeekableBackend)[PEEK]
+      const found =
+        peek === undefined
+          ? await this.#read(backend, key, accept)
+          : this.#peek(backend, peek, key, accept)
+      if (found !== undefined && !(o.isStale && (await isTrue(o.isStale(found.entry, view.raw))))) {
+        return this.#hit(found, head)
       }
       return head ? BYPASS['head-miss'] : miss(key, accept, false)
     } catch (error) {
-      if (slot.mustRaise(error)) throw error
-      slot.report(`cached ${key ?? view.path}`, error)
-      return BYPASS.error
+      return failedLookup(error, slot, key ?? view.path)
     }
   }
 
@@ -911,43 +1013,64 @@ export class ViewCache<Req = unknown> {
     backend: CacheBackend,
     key: string,
     accept: AcceptedEncodings,
-  ): Promise<[string, StoredView] | undefined> {
+  ): Promise<Prepared | undefined> {
     const keys = [...accept.encodings.map((c) => `${key}|${c}`), key]
     const values = keys.length === 1 ? [await backend.get(key)] : await backend.getMany(keys)
     for (let i = 0; i < keys.length; i++) {
-      const entry = asStoredView(values[i])
-      if (entry === undefined) continue
-      const coding = contentCoding(entry.headers)
-      if (coding === undefined ? !accept.identity : !accept.accepts(coding)) continue
-      const isBase = i === keys.length - 1
-      if (
-        isBase &&
-        coding === undefined &&
-        accept.encodings.length > 0 &&
-        listHas(headerValue(entry.headers, 'vary')?.toLowerCase(), 'accept-encoding')
-      ) {
-        continue
-      }
-      return [keys[i] as string, entry]
+      const found = prepare(keys[i] as string, values[i])
+      if (found !== undefined && servable(found, i === keys.length - 1, accept)) return found
     }
     return undefined
   }
 
-  #hit(key: string, entry: StoredView, head: boolean): ViewHit {
+  /** {@link ViewCache.#read} on a backend that shares its entries: synchronous, each entry prepared once. */
+  #peek(
+    backend: CacheBackend,
+    peek: (key: string) => unknown,
+    key: string,
+    accept: AcceptedEncodings,
+  ): Prepared | undefined {
+    const n = accept.encodings.length
+    for (let i = 0; i <= n; i++) {
+      const k = i === n ? key : `${key}|${accept.encodings[i]}`
+      const value = peek.call(backend, k)
+      if (value === undefined) continue
+      let found: Prepared | null | undefined
+      if (typeof value === 'object' && value !== null) {
+        found = this.#prepared.get(value)
+        if (found === undefined) {
+          found = prepare(k, value) ?? null
+          this.#prepared.set(value, found)
+        }
+      } else found = null // a foreign primitive at the key: a miss
+      if (found !== null && servable(found, i === n, accept)) return found
+    }
+    return undefined
+  }
+
+  /** The hit serving `found`, made once per prepared entry (GET and HEAD each). */
+  #hit(found: Prepared, head: boolean): ViewHit {
+    const made = head ? found.head : found.get
+    if (made !== undefined) return made
+    const entry = found.entry
     const bodiless = hasNoBody(entry.status)
     const headers: [string, string][] = entry.headers.filter(
       ([n]) => n.toLowerCase() !== 'content-length',
     )
     if (!bodiless) headers.push(['Content-Length', String(entry.body.length)])
     if (this.#hitHeader !== undefined) headers.push([this.#hitHeader, 'True'])
-    return {
+    const hit: ViewHit = {
       kind: 'hit',
-      key,
+      key: found.key,
       entry,
       status: entry.status,
       headers,
+      grouped: groupHeaders(headers),
       body: head || bodiless ? undefined : entry.body,
     }
+    if (head) found.head = hit
+    else found.get = hit
+    return hit
   }
 
   /**
@@ -1033,6 +1156,51 @@ const BYPASS: Readonly<Record<BypassReason, ViewBypass>> = Object.freeze({
   'head-miss': { kind: 'bypass', reason: 'head-miss' },
   error: { kind: 'bypass', reason: 'error' },
 })
+
+/** A stored entry as lookups use it: validated, with what they check worked out once. */
+interface Prepared {
+  /** The backend key it was read from. */
+  readonly key: string
+  readonly entry: StoredView
+  /** Its `Content-Encoding`, lower case; `undefined` for identity. */
+  readonly coding: string | undefined
+  /** Whether the response varied on `Accept-Encoding`. */
+  readonly variesOnEncoding: boolean
+  /** The hits made from it (a GET and a HEAD one), kept when the entry is the backend's own. */
+  get?: ViewHit
+  head?: ViewHit
+}
+
+/** A backend value read at `key`, prepared; `undefined` when it is not a stored view (a foreign value counts as a miss). */
+function prepare(key: string, value: unknown): Prepared | undefined {
+  const entry = asStoredView(value)
+  if (entry === undefined) return undefined
+  return {
+    key,
+    entry,
+    coding: contentCoding(entry.headers),
+    variesOnEncoding: listHas(headerValue(entry.headers, 'vary')?.toLowerCase(), 'accept-encoding'),
+  }
+}
+
+/**
+ * Whether a client may be served `found`: its coding must be acceptable, and
+ * an identity entry at the base key whose response varied on
+ * `Accept-Encoding` is not used for a client that accepts an encoding (that
+ * client gets a miss, so its negotiated variant is created).
+ */
+function servable(found: Prepared, isBase: boolean, accept: AcceptedEncodings): boolean {
+  const coding = found.coding
+  if (coding === undefined ? !accept.identity : !accept.accepts(coding)) return false
+  return !(isBase && coding === undefined && accept.encodings.length > 0 && found.variesOnEncoding)
+}
+
+/** A lookup that failed at `site`: the error thrown again when it must propagate, else logged and answered with a bypass. */
+function failedLookup(error: unknown, slot: Slot, site: string): ViewBypass {
+  if (slot.mustRaise(error)) throw error
+  slot.report(`cached ${site}`, error)
+  return BYPASS.error
+}
 
 function miss(key: string, accept: AcceptedEncodings, forced: boolean): ViewMiss {
   return { kind: 'miss', key, preferredEncoding: accept.encodings[0], forced }

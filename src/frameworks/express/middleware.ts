@@ -9,7 +9,6 @@ import type { Slot } from '../../core/slot.js'
 import {
   type CapturedResponse,
   exposeView,
-  groupHeaders,
   type RequestView,
   requestViewOf,
   responseTimeoutOf,
@@ -171,7 +170,10 @@ function guardRoute(req: ExpressRequest, self: Function): void {
 
 /** Replays a hit: stored headers over those already set, then status and body. */
 function replay(res: ServerResponse, hit: ViewHit): void {
-  for (const [name, value] of groupHeaders(hit.headers)) res.setHeader(name, value)
+  // A list is copied: the hit is shared, and Node's `appendHeader` appends to a list in place.
+  for (const [name, value] of hit.grouped) {
+    res.setHeader(name, typeof value === 'string' ? value : [...value])
+  }
   res.writeHead(hit.status)
   if (hit.body === undefined) res.end()
   else res.end(hit.body)

@@ -20,7 +20,6 @@ import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Slot } from '../../core/slot.js'
 import {
   type CapturedResponse,
-  groupHeaders,
   type QueryArgs,
   type RequestView,
   requestViewOf,
@@ -29,6 +28,7 @@ import {
   ViewCache,
   type ViewCacheOptions,
   type ViewHit,
+  type ViewLookup,
   type ViewMiss,
 } from '../../core/view.js'
 import { type HeaderSnapshot, snapshotOf, splitHeaders } from '../shared/node-response.js'
@@ -82,10 +82,8 @@ interface Capture {
   bodyEnded: boolean
 }
 
-/** The request was answered from the cache: `onSend` leaves it alone. */
-const HIT = 'hit'
-
-const states = new WeakMap<FastifyReply, Capture | typeof HIT>()
+/** The misses being captured; `onSend` and `onError` leave every other reply alone. */
+const states = new WeakMap<FastifyReply, Capture>()
 
 /** Every hook function this module created, so a route is never given two sets. */
 const ownHooks = new WeakSet<Function>()
@@ -115,23 +113,29 @@ export function assertCache(
 }
 
 /** The {@link RequestView} of a Fastify request (`request.url`: the full path, plugin prefixes included). */
-function viewOf(request: FastifyRequest, source: string | undefined): RequestView<FastifyRequest> {
-  return requestViewOf(request.method, request.url, request.headers, request, () => source)
+function viewOf(
+  request: FastifyRequest,
+  source: () => string | undefined,
+): RequestView<FastifyRequest> {
+  return requestViewOf(request.method, request.url, request.headers, request, source)
 }
 
 /** Replays a hit: stored headers over those already set, then status and body. */
 function replay(reply: FastifyReply, hit: ViewHit, method: string): void {
-  let hasLength = false
-  for (const [name, value] of groupHeaders(hit.headers)) {
-    if (name.toLowerCase() === 'content-length') hasLength = true
-    reply.header(name, value)
+  // A list is copied: the hit is shared, and Fastify appends to a `set-cookie` list in place.
+  for (const [name, value] of hit.grouped) {
+    reply.header(name, typeof value === 'string' ? value : [...value])
   }
   reply.code(hit.status)
   // HEAD: Fastify's automatic HEAD route sets `Content-Length: 0` for an
   // empty payload, so hand it the stored body; Node never writes a body for
   // HEAD, and the stored length is kept.
   const body =
-    hit.body ?? (hasLength && method.toUpperCase() === 'HEAD' ? hit.entry.body : undefined)
+    hit.body ??
+    (method.toUpperCase() === 'HEAD' &&
+    hit.grouped.some(([n]) => n.toLowerCase() === 'content-length')
+      ? hit.entry.body
+      : undefined)
   reply.send(body)
 }
 
@@ -204,43 +208,59 @@ export function createViewHooks(
   engine: ViewCache<FastifyRequest>,
   source: string | undefined,
 ): ViewHooks {
+  const sourceOf = (): string | undefined => source
+  /** Acts on the engine's decision: replays a hit, remembers a miss, lets a bypass through. */
+  const decided = (
+    result: ViewLookup,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    slot: Slot,
+    done: Done,
+  ): void => {
+    if (result.kind === 'hit') {
+      replay(reply, result, request.method)
+      return
+    }
+    if (result.kind === 'miss') {
+      states.set(reply, {
+        engine,
+        miss: result,
+        slot,
+        before: snapshotOf(headerPairs(reply)),
+        errored: false,
+        listening: false,
+        chunks: undefined,
+        size: 0,
+        bodyEnded: false,
+      })
+    }
+    done()
+  }
   const hooks: ViewHooks = {
     onRequest: function cachetteOnRequest(request, reply, done) {
       let slot: Slot
+      let now: ViewLookup | undefined
+      const view = viewOf(request, sourceOf)
       try {
         slot = cache.viewSlot()
+        now = engine.lookupNow(view, slot)
       } catch (error) {
         done(error as Error)
         return
       }
-      engine.lookup(viewOf(request, source), slot).then(
-        (result) => {
-          if (result.kind === 'hit') {
-            states.set(reply, HIT)
-            replay(reply, result, request.method)
-            return
-          }
-          if (result.kind === 'miss') {
-            states.set(reply, {
-              engine,
-              miss: result,
-              slot,
-              before: snapshotOf(headerPairs(reply)),
-              errored: false,
-              listening: false,
-              chunks: undefined,
-              size: 0,
-              bodyEnded: false,
-            })
-          }
-          done()
-        },
+      // Most hits are decided at once (an in-memory backend): answered in this tick.
+      if (now !== undefined) {
+        decided(now, request, reply, slot, done)
+        return
+      }
+      engine.lookup(view, slot).then(
+        (result) => decided(result, request, reply, slot, done),
         (error: unknown) => done(error as Error),
       )
     },
     onSend: function cachetteOnSend(_request, reply, payload, done) {
       const state = states.get(reply)
-      if (state === undefined || state === HIT) {
+      if (state === undefined) {
         done(null, payload)
         return
       }
@@ -259,7 +279,7 @@ export function createViewHooks(
     },
     onError: function cachetteOnError(_request, reply, _error, done) {
       const state = states.get(reply)
-      if (state !== undefined && state !== HIT) state.errored = true
+      if (state !== undefined) state.errored = true
       done()
     },
   }

@@ -23,7 +23,6 @@ import type { Slot } from '../../core/slot.js'
 import {
   type CapturedResponse,
   exposeView,
-  groupHeaders,
   type QueryArgs,
   queryPairs,
   type RequestView,
@@ -34,6 +33,7 @@ import {
   ViewCache,
   type ViewCacheOptions,
   type ViewHit,
+  type ViewLookup,
   type ViewMiss,
 } from '../../core/view.js'
 import {
@@ -133,12 +133,14 @@ function viewOf(ctx: KoaContext): RequestView<KoaContext> {
 /** Replays a hit: status, then the stored headers, then the body (so Koa keeps the stored `Content-Type`). */
 function replay(ctx: KoaContext, hit: ViewHit): void {
   ctx.status = hit.status
-  const headers = groupHeaders(hit.headers)
-  for (const [name, value] of headers) ctx.set(name, value)
+  // A list is copied: the hit is shared, and Node's `appendHeader` appends to a list in place.
+  for (const [name, value] of hit.grouped) {
+    ctx.set(name, typeof value === 'string' ? value : [...value])
+  }
   if (hit.body !== undefined) {
     ctx.body = hit.body
     // Koa types a Buffer body as octet-stream when no Content-Type is set; keep the stored headers exact.
-    if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) ctx.remove('Content-Type')
+    if (!hit.grouped.some(([n]) => n.toLowerCase() === 'content-type')) ctx.remove('Content-Type')
   }
 }
 
@@ -229,7 +231,10 @@ function capture(
   })
 }
 
-function slotProvider(cache: unknown): () => Slot {
+/** The slot serving a request of `app` (`undefined`: the current app), as `cache.viewSlot` gives it. */
+type SlotOf = (app?: object) => Slot
+
+function slotProvider(cache: unknown): SlotOf {
   const c = cache as { viewSlot?: unknown } | null | undefined
   if ((typeof c !== 'object' && typeof c !== 'function') || c === null) {
     throw new TypeError(`${WHAT} needs a cachette Cache as its first argument, got ${typeof c}`)
@@ -237,9 +242,12 @@ function slotProvider(cache: unknown): () => Slot {
   if (typeof c.viewSlot !== 'function') {
     throw new TypeError(`${WHAT} needs a cachette Cache as its first argument`)
   }
-  const provider = c as { viewSlot(): Slot }
-  return () => provider.viewSlot()
+  const provider = c as { viewSlot(app?: object): Slot }
+  return (app) => provider.viewSlot(app)
 }
+
+/** What a hit answered at once resolves. */
+const DONE: Promise<void> = Promise.resolve()
 
 /**
  * Koa middleware caching the whole response of the requests it sees
@@ -270,9 +278,15 @@ export function cached<Ctx extends KoaContext = KoaContext>(
   const slotOf = slotProvider(cache)
   const engine = new ViewCache<KoaContext>(options as ViewCacheOptions<KoaContext>, WHAT)
 
-  const serve = async (ctx: KoaContext, next: KoaNext): Promise<void> => {
-    const slot = slotOf()
-    const result = await engine.lookup(viewOf(ctx), slot)
+  /** Serves the request once `known` (the decision, when it was made at once) or the engine has decided. */
+  const serve = async (
+    ctx: KoaContext,
+    next: KoaNext,
+    view: RequestView<KoaContext>,
+    slot: Slot,
+    known: ViewLookup | undefined,
+  ): Promise<void> => {
+    const result = known ?? (await engine.lookup(view, slot))
     if (result.kind === 'hit') {
       replay(ctx, result)
       return
@@ -292,10 +306,26 @@ export function cached<Ctx extends KoaContext = KoaContext>(
     next: KoaNext,
   ): Promise<void> {
     const app = ctx.app
-    if ((typeof app === 'object' || typeof app === 'function') && app !== null) {
-      return appContext.run(app, serve, ctx, next)
+    const current = (typeof app === 'object' || typeof app === 'function') && app !== null
+    let view: RequestView<KoaContext>
+    let slot: Slot
+    let known: ViewLookup | undefined
+    try {
+      view = viewOf(ctx)
+      slot = slotOf(current ? app : undefined)
+      // Decided at once when no user callback runs (an in-memory backend): a
+      // hit is answered here, without entering the app's context, which
+      // only what runs downstream (or a callback) can observe.
+      known = engine.lookupNow(view, slot)
+      if (known?.kind === 'hit') {
+        replay(ctx, known)
+        return DONE
+      }
+    } catch (error) {
+      return Promise.reject(error)
     }
-    return serve(ctx, next)
+    if (current) return appContext.run(app, serve, ctx, next, view, slot, known)
+    return serve(ctx, next, view, slot, known)
   } as CachedMiddleware
 
   exposeView(cachedMiddleware, engine, slotOf, stubContext)
