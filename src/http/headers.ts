@@ -16,6 +16,20 @@ export function headerValue(headers: HeaderBag, name: string): string | undefine
   return String(v)
 }
 
+/**
+ * A `[name, value]` list as a bag by lower-case name: repeated fields joined
+ * with `, ` (`Set-Cookie` values with a newline, since they cannot be joined).
+ */
+export function headerBag(headers: readonly (readonly [string, string])[]): HeaderBag {
+  const out: Record<string, string> = {}
+  for (const [n, v] of headers) {
+    const name = n.toLowerCase()
+    const prev = out[name]
+    out[name] = prev === undefined ? v : `${prev}${name === 'set-cookie' ? '\n' : ', '}${v}`
+  }
+  return out
+}
+
 /** Lower-cases every field name (values are kept as they are). */
 export function lowerCaseHeaders(headers: HeaderBag): HeaderBag {
   const out: HeaderBag = {}

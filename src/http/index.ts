@@ -26,6 +26,7 @@ export {
   formatCacheControl,
   formatHttpDate,
   type HeaderBag,
+  headerBag,
   headerValue,
   lowerCaseHeaders,
   parseAge,

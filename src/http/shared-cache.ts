@@ -16,8 +16,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Cache } from '../cache.js'
 import {
   type Directives,
-  formatHttpDate,
   type HeaderBag,
+  headerBag,
   headerValue,
   parseCacheControl,
   parseHttpDate,
@@ -135,18 +135,14 @@ export const REFRESH_HEADER = 'x-cachette-refresh'
 /** With {@link REFRESH_HEADER}: the `Host` of the request being refreshed (fetch cannot set `Host`). */
 export const REFRESH_HOST_HEADER = 'x-cachette-refresh-host'
 
-function bagOf(headers: HeaderList): HeaderBag {
-  const out: Record<string, string> = {}
-  for (const [n, v] of headers) {
-    const name = n.toLowerCase()
-    out[name] =
-      out[name] === undefined
-        ? v
-        : name === 'set-cookie'
-          ? `${out[name]}\n${v}`
-          : `${out[name]}, ${v}`
-  }
-  return out
+/** Whether a request carries any precondition (most hits do not: no work for them). */
+function hasConditionals(headers: HeaderBag): boolean {
+  return (
+    headers['if-none-match'] !== undefined ||
+    headers['if-modified-since'] !== undefined ||
+    headers['if-match'] !== undefined ||
+    headers['if-unmodified-since'] !== undefined
+  )
 }
 
 function without(headers: HeaderList, names: ReadonlySet<string>): HeaderList {
@@ -247,7 +243,7 @@ export class HttpCache {
       return { kind: 'miss' }
     }
     const now = this.#now()
-    const res = { status: stored.status, headers: bagOf(stored.headers) }
+    const res = { status: stored.status, headers: headerBag(stored.headers) }
     const age = currentAge(stored.initialAge, stored.responseTime, now)
     const lifetime = freshnessLifetime(res, stored.responseTime, this.#rules)
     const rules = staleRules(res, this.#rules.shared)
@@ -291,7 +287,7 @@ export class HttpCache {
 
   /** The validators of a stored response as conditional request headers (RFC 9111 §4.3.1). */
   #conditionalHeaders(stored: StoredResponse): Record<string, string> {
-    const bag = bagOf(stored.headers)
+    const bag = headerBag(stored.headers)
     const out: Record<string, string> = {}
     const etag = headerValue(bag, 'etag')
     const lastModified = headerValue(bag, 'last-modified')
@@ -317,8 +313,8 @@ export class HttpCache {
   /** Applies the client's If-None-Match / If-Modified-Since to a 200 (RFC 9110 §13.2). */
   #conditional(req: HttpRequest, res: HttpResponse): HttpResponse {
     const head = req.method === 'HEAD'
-    if (res.status === 200 && (req.method === 'GET' || head)) {
-      const bag = bagOf(res.headers)
+    if (res.status === 200 && (req.method === 'GET' || head) && hasConditionals(req.headers)) {
+      const bag = headerBag(res.headers)
       const result = evaluatePreconditions(req, {
         etag: headerValue(bag, 'etag'),
         lastModified: parseHttpDate(headerValue(bag, 'last-modified')),
@@ -357,7 +353,7 @@ export class HttpCache {
     if (lookup.kind === 'revalidate') {
       const stored = lookup.stored
       if (originResponse === undefined || originResponse.status >= 500) {
-        const bag = bagOf(stored.headers)
+        const bag = headerBag(stored.headers)
         const sie = staleRules(
           { status: stored.status, headers: bag },
           this.#rules.shared,
@@ -424,7 +420,7 @@ export class HttpCache {
       ...stored.headers.filter(([n]) => !replaced.has(n.toLowerCase())),
       ...update.filter(([n]) => replaced.has(n.toLowerCase())),
     ]
-    const bag = bagOf(headers)
+    const bag = headerBag(headers)
     return {
       ...stored,
       headers,
@@ -442,7 +438,7 @@ export class HttpCache {
   ): Promise<void> {
     if (this.#exempt(req.url) || (res.body?.length ?? 0) > this.#maxBody) return
     if (this.#requestControls && requestControls(req).noStore) return
-    const bag = bagOf(res.headers)
+    const bag = headerBag(res.headers)
     if (whyNotStorable(req, { status: res.status, headers: bag }, this.#rules) !== undefined) return
     const cc = parseCacheControl(headerValue(bag, 'cache-control'))
     const connectionListed = (headerValue(bag, 'connection') ?? '')
@@ -469,7 +465,7 @@ export class HttpCache {
 
   /** Writes the entry and its resource's metadata, with a store timeout covering its useful life. */
   async #store(req: HttpRequest, entry: StoredResponse): Promise<void> {
-    const bag = bagOf(entry.headers)
+    const bag = headerBag(entry.headers)
     const res = { status: entry.status, headers: bag }
     const lifetime = freshnessLifetime(res, entry.responseTime, this.#rules)
     const rules = staleRules(res, this.#rules.shared)
@@ -496,7 +492,7 @@ export class HttpCache {
   /** Invalidates the target URI, and Location/Content-Location on the same host (RFC 9111 §4.4). */
   async #invalidateAfter(req: HttpRequest, res: HttpResponse): Promise<void> {
     const targets = new Set([req.url])
-    const bag = bagOf(res.headers)
+    const bag = headerBag(res.headers)
     for (const name of ['location', 'content-location']) {
       const v = headerValue(bag, name)
       if (v === undefined) continue
@@ -532,10 +528,5 @@ export class HttpCache {
     fetch(`${origin}${req.url}`, { headers, signal: AbortSignal.timeout(30_000) })
       .then((r) => r.arrayBuffer())
       .catch(() => {})
-  }
-
-  /** A Date header value for now, for adapters that add one. */
-  dateHeader(): string {
-    return formatHttpDate(this.#now())
   }
 }

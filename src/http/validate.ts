@@ -5,27 +5,18 @@
  * send what they return.
  */
 import { createHash } from 'node:crypto'
-import { type HeaderBag, headerValue, parseHttpDate } from './headers.js'
+import { headerBag, headerValue, parseHttpDate } from './headers.js'
 import {
   evaluatePreconditions,
   notModifiedHeaders,
   type RequestInfo,
   type Validators,
 } from './semantics.js'
-import type { HeaderList, HttpResponse } from './shared-cache.js'
+import type { HttpResponse } from './shared-cache.js'
 
 /** A strong ETag from the body: a quoted base64url SHA-1. */
 export function bodyETag(body: Uint8Array): string {
   return `"${createHash('sha1').update(body).digest('base64url')}"`
-}
-
-function bagOf(headers: HeaderList): HeaderBag {
-  const out: Record<string, string> = {}
-  for (const [n, v] of headers) {
-    const name = n.toLowerCase()
-    out[name] = out[name] === undefined ? v : `${out[name]}, ${v}`
-  }
-  return out
 }
 
 /** An empty 412 Precondition Failed. */
@@ -46,7 +37,7 @@ export function validateResponse(
 ): HttpResponse {
   if (res.status !== 200 || (req.method !== 'GET' && req.method !== 'HEAD')) return res
   let headers = res.headers
-  let bag = bagOf(headers)
+  let bag = headerBag(headers)
   if (
     (options.etag ?? true) &&
     headerValue(bag, 'etag') === undefined &&
@@ -54,7 +45,7 @@ export function validateResponse(
     res.body.length > 0
   ) {
     headers = [...headers, ['ETag', bodyETag(res.body)]]
-    bag = bagOf(headers)
+    bag = headerBag(headers)
   }
   const result = evaluatePreconditions(req, {
     etag: headerValue(bag, 'etag'),

@@ -101,6 +101,7 @@ interface AuthModule {
   PassThroughClient: new () => object
 }
 
+/** The client package this backend loads. */
 export const STORAGE_PACKAGE = '@google-cloud/storage'
 
 /**

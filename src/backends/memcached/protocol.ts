@@ -89,6 +89,7 @@ export interface Response {
   value: Buffer
 }
 
+/** Bytes in a request or response header. */
 export const HEADER = 24
 const EMPTY = Buffer.alloc(0)
 
