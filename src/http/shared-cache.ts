@@ -31,6 +31,7 @@ import {
   initialAge,
   notModifiedHeaders,
   requestControls,
+  type StaleRules,
   staleRules,
   whyNotStorable,
 } from './semantics.js'
@@ -65,6 +66,12 @@ export interface StoredResponse {
   responseTime: number
   /** RFC 9111 §4.2.3 `corrected_initial_age`, seconds. */
   initialAge: number
+  /**
+   * Its freshness lifetime (seconds) and staleness rules, computed once when
+   * stored so a hit parses no headers. Absent on entries from older versions.
+   */
+  lifetime?: number
+  stale?: StaleRules
 }
 
 interface Metadata {
@@ -243,10 +250,8 @@ export class HttpCache {
       return { kind: 'miss' }
     }
     const now = this.#now()
-    const res = { status: stored.status, headers: headerBag(stored.headers) }
     const age = currentAge(stored.initialAge, stored.responseTime, now)
-    const lifetime = freshnessLifetime(res, stored.responseTime, this.#rules)
-    const rules = staleRules(res, this.#rules.shared)
+    const { lifetime, rules } = this.#freshnessOf(stored)
     const staleness = age - lifetime
     const fresh = staleness < 0
     let usable = fresh && !rules.noCache
@@ -353,17 +358,9 @@ export class HttpCache {
     if (lookup.kind === 'revalidate') {
       const stored = lookup.stored
       if (originResponse === undefined || originResponse.status >= 500) {
-        const bag = headerBag(stored.headers)
-        const sie = staleRules(
-          { status: stored.status, headers: bag },
-          this.#rules.shared,
-        ).staleIfError
+        const { lifetime, rules } = this.#freshnessOf(stored)
+        const sie = rules.staleIfError
         const age = currentAge(stored.initialAge, stored.responseTime, this.#now())
-        const lifetime = freshnessLifetime(
-          { status: stored.status, headers: bag },
-          stored.responseTime,
-          this.#rules,
-        )
         if (sie !== undefined && age - lifetime <= sie) return this.#serve(req, stored, age)
         return originResponse
       }
@@ -464,11 +461,24 @@ export class HttpCache {
   }
 
   /** Writes the entry and its resource's metadata, with a store timeout covering its useful life. */
-  async #store(req: HttpRequest, entry: StoredResponse): Promise<void> {
-    const bag = headerBag(entry.headers)
-    const res = { status: entry.status, headers: bag }
-    const lifetime = freshnessLifetime(res, entry.responseTime, this.#rules)
+  /** A stored entry's freshness lifetime and staleness rules (computed when it was stored). */
+  #freshnessOf(stored: StoredResponse): { lifetime: number; rules: StaleRules } {
+    if (stored.lifetime !== undefined && stored.stale !== undefined) {
+      return { lifetime: stored.lifetime, rules: stored.stale }
+    }
+    const res = { status: stored.status, headers: headerBag(stored.headers) }
+    return {
+      lifetime: freshnessLifetime(res, stored.responseTime, this.#rules),
+      rules: staleRules(res, this.#rules.shared),
+    }
+  }
+
+  async #store(req: HttpRequest, fresh: StoredResponse): Promise<void> {
+    const bag = headerBag(fresh.headers)
+    const res = { status: fresh.status, headers: bag }
+    const lifetime = freshnessLifetime(res, fresh.responseTime, this.#rules)
     const rules = staleRules(res, this.#rules.shared)
+    const entry: StoredResponse = { ...fresh, lifetime, stale: rules }
     const hasValidator =
       headerValue(bag, 'etag') !== undefined || headerValue(bag, 'last-modified') !== undefined
     const extra = Math.max(
