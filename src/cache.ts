@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http'
+import { FileSystemCache } from './backends/filesystem/index.js'
+import { SimpleCache } from './backends/memory/index.js'
 import { NullCache } from './backends/null/index.js'
+import { TieredCache } from './backends/tiered/index.js'
 import type { CacheConfig } from './config-types.js'
 import type { BackendFactoryOptions, CacheBackend } from './core/backend.js'
 import {
@@ -13,6 +16,24 @@ import {
 import { appContext, bindApp } from './core/context.js'
 import { parseTimeout, type Timeout } from './core/duration.js'
 import { ConfigError, NotAnIntegerError } from './core/errors.js'
+import {
+  type CacheEventName,
+  type CacheListener,
+  CacheObservation,
+  type CacheStats,
+} from './core/events.js'
+import {
+  checkTags,
+  entryFor,
+  freshValue,
+  type GetOrSetOptions,
+  getOrCompute,
+  invalidateTags,
+  isEntry,
+  policyOf,
+  snapshotTags,
+} from './core/getorset.js'
+import { guardBackend, resolveGuardOptions } from './core/guard.js'
 import { resolveHashMethod } from './core/hash.js'
 import { assertKey, makeTemplateFragmentKey } from './core/keys.js'
 import { defaultLogger, ErrorReporter, type Logger, warnOnce } from './core/log.js'
@@ -184,6 +205,28 @@ export class Cache {
       serializer,
       logger,
     }
+    // The operation timeout and circuit breaker (core/guard.ts) for network backends. Read
+    // now, so a bad CACHE_OPERATION_TIMEOUT or CACHE_CIRCUIT_BREAKER throws at construction.
+    const guardOptions = resolveGuardOptions(merged.operationTimeout, merged.circuitBreaker, logger)
+    const guard = (backend: CacheBackend): CacheBackend => {
+      if (backend instanceof TieredCache) {
+        // Only its second tier: first-tier hits keep being served while that one is down.
+        backend.wrapSecond(guard)
+        return backend
+      }
+      // In-process backends have no network to wait for (and the view engine reads
+      // SimpleCache's PEEK, which a wrapper would hide); a local disk's errors are not
+      // outages a breaker helps with.
+      if (
+        guardOptions === undefined ||
+        backend instanceof SimpleCache ||
+        backend instanceof NullCache ||
+        backend instanceof FileSystemCache
+      ) {
+        return backend
+      }
+      return guardBackend(backend, guardOptions)
+    }
     const builder = resolveBackendType(merged.type)
     const make = (b: Awaited<typeof builder>): CacheBackend | Promise<CacheBackend> =>
       b(app, settings.config, [...(merged.args as unknown[])], options)
@@ -199,7 +242,7 @@ export class Cache {
           'CACHE_TYPE is set to NullCache, caching is effectively disabled.',
         )
       }
-      return backend
+      return guard(backend)
     }
     const slot = new Slot(built instanceof Promise ? built.then(check) : check(built), settings)
     this.#slots.add(slot)
@@ -270,12 +313,17 @@ export class Cache {
       return Promise.reject(error)
     }
     const backend = slot.backend
-    if (backend === undefined) return this.#run('get', undefined, (b) => b.get(key) as Promise<T>)
-    return (backend.get(key) as Promise<T | undefined>).catch((error: unknown) => {
-      if (slot.mustRaise(error)) throw error
-      slot.report('cache.get', error)
-      return undefined
-    })
+    if (backend === undefined) {
+      return this.#run('get', undefined, async (b) => (await freshValue(b, await b.get(key))) as T)
+    }
+    return backend.get(key).then(
+      (value) => (isEntry(value) ? (freshValue(backend, value) as Promise<T>) : (value as T)),
+      (error: unknown) => {
+        if (slot.mustRaise(error)) throw error
+        slot.report('cache.get', error)
+        return undefined
+      },
+    )
   }
 
   /**
@@ -283,11 +331,13 @@ export class Cache {
    * `undefined` uses `CACHE_DEFAULT_TIMEOUT`, `0` never expires. A value that
    * cannot be stored throws a TypeError and leaves the old value in place.
    */
-  set(key: string, value: unknown, timeout?: Timeout): Promise<boolean> {
+  set(key: string, value: unknown, timeout?: Timeout | SetOptions): Promise<boolean> {
     let slot: Slot
     let t: number | undefined
     try {
       assertKey(key)
+      if (typeof timeout === 'object' && timeout !== null)
+        return this.#setTagged(key, value, timeout)
       t = parseTimeout(timeout)
       slot = this.#slot()
     } catch (error) {
@@ -300,6 +350,86 @@ export class Cache {
       slot.report('cache.set', error)
       return false
     })
+  }
+
+  async #setTagged(key: string, value: unknown, options: SetOptions): Promise<boolean> {
+    for (const k of Object.keys(options)) {
+      if (k !== 'timeout' && k !== 'tags')
+        throw new TypeError(`set: unknown option ${JSON.stringify(k)}`)
+    }
+    const t = parseTimeout(options.timeout)
+    const tags = checkTags(options.tags, 'set')
+    return this.#run('set', false, async (b) => {
+      const snapshot = tags.length === 0 ? undefined : await snapshotTags(b, tags)
+      const { stored, ttl } = entryFor(value, t, b.defaultTimeout, 0, snapshot)
+      return b.set(key, stored, ttl)
+    })
+  }
+
+  /**
+   * The value at `key`, or else the result of `factory`, stored for next
+   * time: the read-through call that coalesces concurrent misses.
+   *
+   * - Concurrent calls for one missing key in this process share one call
+   *   of `factory`; with `lock`, so do calls in other processes (through the
+   *   backend: Redis `SET NX PX`, `add()` elsewhere), each waiting at most
+   *   `lock.wait` before running it itself.
+   * - With `grace`, an entry past its `timeout` but inside its grace period
+   *   is returned at once while one background call refreshes it; if that
+   *   call fails, the stale value keeps being served (retried after
+   *   `graceBackoff`).
+   * - With `tags`, `invalidateTags` makes the entry a miss (never served
+   *   stale).
+   * - An error of `factory` reaches the caller (every caller sharing the
+   *   call) and nothing is stored; `undefined` results are not stored.
+   *   Backend errors are logged and the factory runs, as on a miss.
+   *
+   * @example
+   * const user = await cache.getOrSet(`user:${id}`, () => db.users.find(id), {
+   *   timeout: '5m', grace: '1h', tags: [`user:${id}`], lock: true,
+   * })
+   */
+  async getOrSet<T>(
+    key: string,
+    factory: () => T | Promise<T>,
+    options: GetOrSetOptions = {},
+  ): Promise<Awaited<T>> {
+    assertKey(key)
+    if (typeof factory !== 'function') throw new TypeError('getOrSet: factory must be a function')
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('getOrSet: options must be an object')
+    }
+    for (const k of Object.keys(options)) {
+      if (!GET_OR_SET_OPTIONS.has(k))
+        throw new TypeError(`getOrSet: unknown option ${JSON.stringify(k)}`)
+    }
+    const timeout = parseTimeout(options.timeout, 'getOrSet timeout')
+    const policy = policyOf(options, 'getOrSet')
+    const tags = checkTags(options.tags, 'getOrSet')
+    const slot = this.#slot()
+    return getOrCompute(slot, {
+      key,
+      factory: factory as () => Awaited<T> | Promise<Awaited<T>>,
+      timeout,
+      policy,
+      tags,
+      site: `cache.getOrSet ${key}`,
+    })
+  }
+
+  /**
+   * Makes every entry tagged with one of `tags` a miss, on every backend of
+   * this Cache (one per app), without touching the entries: each tag gets a
+   * new token, and an entry whose recorded token differs is a miss from
+   * then on, in every process. Rejects if a backend cannot record it, since
+   * an invalidation that silently failed would leave wrong data served.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    const checked = checkTags(tags, 'invalidateTags')
+    const slots = this.#slots.size === 0 ? [this.#slot()] : [...this.#slots]
+    await Promise.all(
+      slots.map(async (slot) => invalidateTags(slot.backend ?? (await slot.ready), checked)),
+    )
   }
 
   /** Like {@link Cache.set}, but only if `key` holds no live entry; resolves whether it stored. */
@@ -337,10 +467,17 @@ export class Cache {
     )
   }
 
-  /** Whether `key` holds a live entry. */
+  /**
+   * Whether `key` holds a live entry. An entry whose tag was invalidated, or
+   * that is past its `timeout` inside a grace period, does not count.
+   */
   async has(key: string): Promise<boolean> {
     assertKey(key)
-    return this.#run('has', false, (b) => b.has(key))
+    return this.#run('has', false, async (b) => {
+      if (!(await b.has(key))) return false
+      const raw = await b.get(key)
+      return raw !== undefined && (await freshValue(b, raw)) !== undefined
+    })
   }
 
   /** Removes every entry of the current backend. */
@@ -357,7 +494,13 @@ export class Cache {
     return this.#run(
       'getMany',
       keys.map(() => undefined),
-      (b) => b.getMany(keys),
+      async (b) => {
+        const values = await b.getMany(keys)
+        for (let i = 0; i < values.length; i++) {
+          if (isEntry(values[i])) values[i] = await freshValue(b, values[i])
+        }
+        return values
+      },
     )
   }
 
@@ -543,6 +686,73 @@ export class Cache {
     return appContext.run(app, fn)
   }
 
+  // ---------------------------------------------------------------- observability
+  // Events, stats and the hooks of cachette/prometheus and cachette/otel; the
+  // machinery is in core/events.ts.
+
+  /**
+   * Listeners and observation state. Created before the constructor body
+   * runs, and it hooks `#slots.add`, so every slot `#build` makes (now or in
+   * a later `initApp`) is adopted: instrumented at once if the Cache is
+   * observed.
+   */
+  readonly #observation: CacheObservation = new CacheObservation(this.#slots)
+
+  /**
+   * Calls `listener` for each `event` (typed: `cache.on('hit', (e) => e.key)`).
+   * Events describe backend operations, those of `get`/`set`/... and those the
+   * memoize and view engines, `getOrSet` and fragments make: `hit` and `miss`
+   * (one per key read), `set`, `delete`, `clear`, `error` and `operation`
+   * (every call). See `CacheEvents` for the payloads.
+   *
+   * Without listeners nothing is paid: backends are called directly. The first
+   * listener makes the Cache *observed*: every backend is wrapped so its calls
+   * are timed, counted (the `backend` part of {@link Cache.stats}) and
+   * published on the `cachette:operation` diagnostics channel; removing the
+   * last one puts the original backends back. A listener that throws (or
+   * rejects) is logged, never breaks the call.
+   */
+  on<E extends CacheEventName>(event: E, listener: CacheListener<E>): this {
+    this.#observation.on(event, listener as CacheListener<CacheEventName>)
+    return this
+  }
+
+  /** Like {@link Cache.on}, for the next `event` only. */
+  once<E extends CacheEventName>(event: E, listener: CacheListener<E>): this {
+    this.#observation.once(event, listener as CacheListener<CacheEventName>)
+    return this
+  }
+
+  /** Removes a listener added with {@link Cache.on} or {@link Cache.once} (the latest registration of it). */
+  off<E extends CacheEventName>(event: E, listener: CacheListener<E>): this {
+    this.#observation.off(event, listener as CacheListener<CacheEventName>)
+    return this
+  }
+
+  /**
+   * Counters since creation or {@link Cache.resetStats}, summed over every
+   * app's backend: per view, memoized function, getOrSet name and fragment
+   * (hits, misses, stale, bypass; always counted, at the cost of a Map
+   * lookup), and backend operation totals (counted only while the Cache is
+   * observed, see {@link Cache.on}).
+   */
+  stats(): CacheStats {
+    return this.#observation.stats()
+  }
+
+  /** Sets every counter of {@link Cache.stats} back to zero. */
+  resetStats(): void {
+    this.#observation.resetStats()
+  }
+
+  /**
+   * The observation state, for `cachette/prometheus` and `cachette/otel`.
+   * @internal
+   */
+  get observation(): CacheObservation {
+    return this.#observation
+  }
+
   /** Closes every backend this Cache built (connections, handles). */
   async close(): Promise<void> {
     await Promise.all(
@@ -552,6 +762,16 @@ export class Cache {
       }),
     )
   }
+}
+
+const GET_OR_SET_OPTIONS = new Set(['timeout', 'grace', 'graceBackoff', 'tags', 'lock'])
+
+/** The options form of {@link Cache.set}'s third argument. */
+export interface SetOptions {
+  /** Seconds (or a duration string); `undefined` = the default timeout, `0` = forever. */
+  timeout?: Timeout
+  /** Tags: `cache.invalidateTags(tags)` makes the entry a miss. */
+  tags?: readonly string[]
 }
 
 function checkedFragment(html: unknown): string {

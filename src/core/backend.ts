@@ -38,6 +38,31 @@ export interface CacheBackend {
   unlink?(keys: readonly string[]): Promise<number>
   /** Releases connections, timers and file handles. */
   close?(): Promise<void>
+  /**
+   * The keys of live entries that start with `prefix` (without the backend's
+   * own `CACHE_KEY_PREFIX`), in no particular order, for tools such as the
+   * `cachette` CLI. Backends that cannot list their keys (Memcached) omit it.
+   */
+  keys?(prefix: string): AsyncIterable<string>
+  /**
+   * What the store can tell about itself (entry counts, memory, hit and miss
+   * counters), as figure name to value, for tools such as `cachette stats`.
+   * Names are the store's own where it has them (Redis `used_memory_human`,
+   * Memcached `curr_items`). Backends with nothing to report omit it.
+   */
+  stats?(): Promise<Record<string, string | number>>
+  /**
+   * Takes a lock: stores `token` at `key` for `ttlMs` milliseconds only if the
+   * key is free, atomically (Redis `SET NX PX`). Resolves whether it was
+   * taken. Without it, locks use {@link CacheBackend.add}.
+   */
+  acquireLock?(key: string, token: string, ttlMs: number): Promise<boolean>
+  /**
+   * Releases a lock taken with `token`, atomically, and only if it still
+   * holds that token (a lock that expired and was taken by someone else is
+   * left alone). Resolves whether it released.
+   */
+  releaseLock?(key: string, token: string): Promise<boolean>
 }
 
 /**

@@ -1,7 +1,15 @@
-import { randomBytes } from 'node:crypto'
 import { argumentsKey } from './argkey.js'
 import type { CacheBackend } from './backend.js'
 import { parseTimeout, type Timeout } from './duration.js'
+import {
+  checkTags,
+  type GetOrSetOptions,
+  getOrCompute,
+  newToken,
+  type Policy,
+  policyOf,
+  tokensFor,
+} from './getorset.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
 import { definitionSite, instanceIdentity, parameterNames } from './identity.js'
 import type { Slot } from './slot.js'
@@ -42,6 +50,17 @@ export interface MemoizeOptions {
    * so all instances share entries.
    */
   argsToIgnore?: readonly (string | number)[]
+  /** See `GetOrSetOptions.grace`: serve a stale result at once while one background call refreshes it. */
+  grace?: GetOrSetOptions['grace']
+  /** See `GetOrSetOptions.graceBackoff`. */
+  graceBackoff?: GetOrSetOptions['graceBackoff']
+  /**
+   * Tags of each result, for `cache.invalidateTags`: a list, or a function
+   * of the call's arguments (`(id) => [\`user:${id}\`]`).
+   */
+  tags?: readonly string[] | ((...args: never[]) => readonly string[])
+  /** See `GetOrSetOptions.lock`: one call across processes for a missing result. */
+  lock?: GetOrSetOptions['lock']
 }
 
 /** A memoized function: the same call signature (always async), plus Flask-Caching's attributes. */
@@ -87,6 +106,7 @@ interface MemoInfo {
   readonly digest: DigestFn | undefined
   readonly sourceCheck: boolean | undefined
   readonly options: MemoizeOptions
+  readonly policy: Policy
   timeout: number | undefined
 }
 
@@ -96,10 +116,6 @@ interface BoundInfo {
 }
 
 const VERSION_SUFFIX = '_memver'
-
-function newVersion(): string {
-  return randomBytes(6).toString('base64').slice(0, 6)
-}
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as PromiseLike<unknown> | null)?.then === 'function'
@@ -185,6 +201,7 @@ export class Memoizer {
           : resolveHashMethod(options.hashMethod, 'hashMethod'),
       sourceCheck: options.sourceCheck,
       options,
+      policy: policyOf(options, 'memoize'),
       timeout: parseTimeout(options.timeout, 'memoize timeout'),
     }
     const memoizer = this
@@ -224,25 +241,6 @@ export class Memoizer {
     return info.digest ?? slot.settings.digest
   }
 
-  async #versions(backend: CacheBackend, keys: readonly string[]): Promise<string[]> {
-    const got = await backend.getMany(keys)
-    const versions: string[] = []
-    for (let i = 0; i < keys.length; i++) {
-      const v = got[i]
-      if (typeof v === 'string') versions.push(v)
-      else {
-        const fresh = newVersion()
-        // add() so that two processes creating it at once agree on one version.
-        versions.push(
-          (await backend.add(keys[i] as string, fresh, 0))
-            ? fresh
-            : String(await backend.get(keys[i] as string)),
-        )
-      }
-    }
-    return versions
-  }
-
   #versionKeys(info: MemoInfo, instance: unknown): string[] {
     const base = info.name + VERSION_SUFFIX
     if (!info.isMethod || info.ignoreThis || instance === undefined || instance === null)
@@ -270,7 +268,7 @@ export class Memoizer {
   async #keyFor(info: MemoInfo, instance: unknown, args: readonly unknown[]): Promise<string> {
     const slot = this.slot()
     const backend = slot.backend ?? (await slot.ready)
-    const versions = await this.#versions(backend, this.#versionKeys(info, instance))
+    const versions = await tokensFor(backend, this.#versionKeys(info, instance))
     return this.#entryKey(info, slot, instance, args, versions)
   }
 
@@ -281,47 +279,45 @@ export class Memoizer {
     }
     const slot = this.slot()
     const instance = info.isMethod ? self : undefined
-    let backend: CacheBackend
     let key: string
     let versionKeys: string[]
     let versions: string[]
+    let forced: boolean
+    let tags: readonly string[]
     try {
-      backend = slot.backend ?? (await slot.ready)
+      const backend = slot.backend ?? (await slot.ready)
       versionKeys = this.#versionKeys(info, instance)
-      versions = await this.#versions(backend, versionKeys)
+      versions = await tokensFor(backend, versionKeys)
       key = this.#entryKey(info, slot, instance, args, versions)
-      const forced = options.forcedUpdate
+      forced = options.forcedUpdate
         ? await isTrue(options.forcedUpdate(...(args as never[])))
         : false
-      if (!forced) {
-        const value = await backend.get(key)
-        if (
-          value !== undefined &&
-          (value !== null || options.cacheNone) &&
-          !(
-            options.isStale && (await isTrue(options.isStale(value as never, ...(args as never[]))))
-          )
-        ) {
-          return value
-        }
-      }
+      tags = tagsOf(options.tags, args)
     } catch (error) {
       if (slot.mustRaise(error)) throw error
       slot.report(`memoize ${info.name}`, error)
       return fn.apply(self, args)
     }
-    const result = await fn.apply(self, args)
-    if (result === undefined || (result === null && !options.cacheNone)) return result
-    if (options.responseFilter && !options.responseFilter(result as never)) return result
-    try {
-      await backend.set(key, result, info.timeout)
-      if (info.timeout !== 0)
-        await this.#refreshVersions(backend, versionKeys, versions, info.timeout)
-    } catch (error) {
-      if (slot.settings.raiseErrors) throw error
-      slot.report(`memoize ${info.name}`, error)
-    }
-    return result
+    return getOrCompute(slot, {
+      key,
+      factory: () => fn.apply(self, args),
+      timeout: info.timeout,
+      policy: info.policy,
+      tags,
+      forced,
+      accept: async (value) =>
+        (value !== null || options.cacheNone === true) &&
+        !(options.isStale && (await isTrue(options.isStale(value as never, ...(args as never[]))))),
+      storable: (result) =>
+        (result !== null || options.cacheNone === true) &&
+        (!options.responseFilter || Boolean(options.responseFilter(result as never))),
+      afterStore: (backend, timeout) =>
+        timeout === 0
+          ? Promise.resolve()
+          : this.#refreshVersions(backend, versionKeys, versions, timeout),
+      site: `memoize ${info.name}`,
+      outcome: (outcome) => slot.observer?.outcome('memoize', info.name, outcome),
+    })
   }
 
   /**
@@ -365,7 +361,7 @@ export class Memoizer {
     if (args.length === 0) {
       const keys = this.#versionKeys(info, instance)
       // The last version key is the instance's for a bound method, else the function's.
-      await backend.set(keys[keys.length - 1] as string, newVersion(), 0)
+      await backend.set(keys[keys.length - 1] as string, newToken(), 0)
       return
     }
     let self = instance
@@ -396,6 +392,12 @@ export class Memoizer {
   }
 }
 
+/** The tags of one memoized call. */
+function tagsOf(tags: MemoizeOptions['tags'], args: readonly unknown[]): readonly string[] {
+  if (tags === undefined) return []
+  return checkTags(typeof tags === 'function' ? tags(...(args as never[])) : tags, 'memoize')
+}
+
 function checkOptions(options: unknown): MemoizeOptions {
   if (options === undefined) return {}
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -412,6 +414,10 @@ function checkOptions(options: unknown): MemoizeOptions {
     'cacheNone',
     'sourceCheck',
     'argsToIgnore',
+    'grace',
+    'graceBackoff',
+    'tags',
+    'lock',
   ])
   for (const k of Object.keys(options)) {
     if (!known.has(k)) throw new TypeError(`memoize: unknown option ${JSON.stringify(k)}`)
@@ -421,6 +427,9 @@ function checkOptions(options: unknown): MemoizeOptions {
     if (v !== undefined && typeof v !== 'function')
       throw new TypeError(`memoize: ${k} must be a function`)
   }
-  parseTimeout((options as MemoizeOptions).timeout, 'memoize timeout')
-  return options as MemoizeOptions
+  const o = options as MemoizeOptions
+  parseTimeout(o.timeout, 'memoize timeout')
+  policyOf(o, 'memoize')
+  if (typeof o.tags !== 'function') checkTags(o.tags, 'memoize')
+  return o
 }
