@@ -406,6 +406,10 @@ export class Cache {
     const timeout = parseTimeout(options.timeout, 'getOrSet timeout')
     const policy = policyOf(options, 'getOrSet')
     const tags = checkTags(options.tags, 'getOrSet')
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+      throw new TypeError('getOrSet: name must be a non-empty string')
+    }
+    const name = options.name ?? statsNameOf(key)
     const slot = this.#slot()
     return getOrCompute(slot, {
       key,
@@ -414,6 +418,7 @@ export class Cache {
       policy,
       tags,
       site: `cache.getOrSet ${key}`,
+      outcome: (outcome) => slot.observer.outcome('getOrSet', name, outcome),
     })
   }
 
@@ -576,12 +581,18 @@ export class Cache {
   ): Promise<string> {
     const key = makeTemplateFragmentKey(name, varyOn)
     const seconds = timeout === 'del' ? undefined : timeout === null ? 0 : parseTimeout(timeout)
+    const observer = this.#slot().observer
     if (timeout === 'del') {
+      observer.outcome('fragment', name, 'bypass')
       await this.#absorb('cache.fragment', () => this.delete(key), false)
       return checkedFragment(await render())
     }
     const cached = await this.#absorb('cache.fragment', () => this.get(key), undefined)
-    if (typeof cached === 'string') return cached
+    if (typeof cached === 'string') {
+      observer.outcome('fragment', name, 'hit')
+      return cached
+    }
+    observer.outcome('fragment', name, 'miss')
     const html = checkedFragment(await render())
     await this.#absorb('cache.fragment', () => this.set(key, html, seconds), false)
     return html
@@ -764,7 +775,13 @@ export class Cache {
   }
 }
 
-const GET_OR_SET_OPTIONS = new Set(['timeout', 'grace', 'graceBackoff', 'tags', 'lock'])
+const GET_OR_SET_OPTIONS = new Set(['timeout', 'grace', 'graceBackoff', 'tags', 'lock', 'name'])
+
+/** The default name of a getOrSet call in `cache.stats()`: the key up to its first `:` (`user:42` → `user`). */
+function statsNameOf(key: string): string {
+  const at = key.indexOf(':')
+  return at > 0 ? key.slice(0, at) : key
+}
 
 /** The options form of {@link Cache.set}'s third argument. */
 export interface SetOptions {

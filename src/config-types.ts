@@ -1,5 +1,6 @@
 import type { BackendClass, BackendFactory } from './core/backend.js'
 import type { Timeout } from './core/duration.js'
+import type { CircuitBreakerOptions } from './core/guard.js'
 import type { HashMethod } from './core/hash.js'
 import type { Logger } from './core/log.js'
 import type { SerializerSpec } from './core/serializers.js'
@@ -89,6 +90,25 @@ export interface CacheConfigFlask {
   CACHE_GCS_KEY_PREFIX?: string
   /** Delete expired GCS objects when read. */
   CACHE_GCS_DELETE_EXPIRED_ON_READ?: boolean
+  /**
+   * Seconds (or a duration string) a call to a network backend may take
+   * before it fails with a `BackendTimeoutError` (absorbed: a miss, or a
+   * write that returns false); its late result is ignored. `0` = no deadline.
+   * A backstop: the built-in Redis, Memcached, S3 and GCS backends have
+   * shorter timeouts of their own. Not applied to in-process backends
+   * (SimpleCache, NullCache, FileSystemCache), nor to a TieredCache's first tier.
+   * @default 5
+   */
+  CACHE_OPERATION_TIMEOUT?: Timeout
+  /**
+   * The circuit breaker of network backends: after `failures` consecutive
+   * failed calls (errors or timeouts) calls fail at once with a
+   * `CircuitOpenError` for `openFor` seconds, then one probe call decides.
+   * `false` disables it; `true` or `{}` uses the defaults. From the
+   * environment: `false`, `true`, or the object as JSON.
+   * @default { failures: 10, openFor: 5 }
+   */
+  CACHE_CIRCUIT_BREAKER?: boolean | CircuitBreakerOptions
 }
 
 /** The camelCase spelling of {@link CacheConfigFlask}; each key documents its twin. */
@@ -126,6 +146,8 @@ export interface CacheOptionsCamel {
   /** = `CACHE_GCS_BUCKET` */ gcsBucket?: string
   /** = `CACHE_GCS_KEY_PREFIX` */ gcsKeyPrefix?: string
   /** = `CACHE_GCS_DELETE_EXPIRED_ON_READ` */ gcsDeleteExpiredOnRead?: boolean
+  /** = `CACHE_OPERATION_TIMEOUT` */ operationTimeout?: Timeout
+  /** = `CACHE_CIRCUIT_BREAKER` */ circuitBreaker?: boolean | CircuitBreakerOptions
   /** Where warnings and absorbed backend errors are logged. @default console */
   logger?: Logger
 }

@@ -9,7 +9,7 @@ export { FileSystemCache, type FileSystemCacheOptions } from './backends/filesys
 export { SimpleCache, type SimpleCacheOptions } from './backends/memory/index.js'
 export { NullCache } from './backends/null/index.js'
 export { TieredCache, type TieredCacheOptions } from './backends/tiered/index.js'
-export { Cache } from './cache.js'
+export { Cache, type SetOptions } from './cache.js'
 export type { CacheConfig, CacheConfigFlask, CacheOptionsCamel, CacheType } from './config-types.js'
 export {
   type BackendClass,
@@ -20,6 +20,19 @@ export {
   type CacheBackend,
   integerOf,
 } from './core/backend.js'
+export {
+  type Bus,
+  type BusClearMessage,
+  type BusDeleteMessage,
+  type BusFactory,
+  type BusFactoryContext,
+  type BusListener,
+  type BusMessage,
+  type BusSubscription,
+  decodeBusMessage,
+  encodeBusMessage,
+  MemoryBus,
+} from './core/bus.js'
 export { decodeValue, encodeValue } from './core/codec.js'
 export { CONFIG_KEYS } from './core/config.js'
 export { appContext, runWithApp } from './core/context.js'
@@ -36,6 +49,39 @@ export {
   NotAnIntegerError,
   UnserializableValueError,
 } from './core/errors.js'
+export {
+  type BackendOperation,
+  type BackendTotals,
+  type CacheEventName,
+  type CacheEvents,
+  type CacheListener,
+  type CacheStats,
+  type ErrorEvent,
+  type KeyEvent,
+  OPERATION_CHANNEL,
+  type OperationCount,
+  type OperationEvent,
+  type OperationStatus,
+  type Outcome,
+  type OutcomeCounts,
+  type OutcomeKind,
+  observeAllCaches,
+  operationChannel,
+} from './core/events.js'
+export type {
+  GetOrSetOptions,
+  LockOptions,
+} from './core/getorset.js'
+export {
+  BackendGuard,
+  BackendTimeoutError,
+  type CircuitBreakerOptions,
+  CircuitOpenError,
+  type CircuitState,
+  type GuardOptions,
+  guardBackend,
+  guardOf,
+} from './core/guard.js'
 export { type HashMethod, SUPPORTED_HASH_FUNCTIONS } from './core/hash.js'
 export { makeTemplateFragmentKey, TEMPLATE_FRAGMENT_KEY_PREFIX } from './core/keys.js'
 export type { Logger } from './core/log.js'

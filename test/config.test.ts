@@ -323,9 +323,10 @@ describe('cache operations through the facade', () => {
 
   it('rejects bad timeouts with InvalidTimeoutError and leaves content untouched', async () => {
     await cache.set('t', 'v')
-    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 'ten', {}, '5 lightyears']) {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 'ten', true, '5 lightyears']) {
       await assert.rejects(cache.set('t', 'w', bad as never), InvalidTimeoutError)
     }
+    await assert.rejects(cache.set('t', 'w', { timeout: 'ten' }), InvalidTimeoutError)
     assert.equal(await cache.get('t'), 'v')
   })
 

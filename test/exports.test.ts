@@ -89,6 +89,14 @@ const EXPECTED: Record<string, string[]> = {
     'freshnessLifetime',
   ],
   './testing': ['backendContract', 'sampleValues'],
+  './prometheus': ['registerCacheMetrics', 'DEFAULT_DURATION_BUCKETS'],
+  './otel': [
+    'instrumentCache',
+    'enableCacheTracing',
+    'observeAllCaches',
+    'operationChannel',
+    'OPERATION_CHANNEL',
+  ],
 }
 
 const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json')

@@ -4,14 +4,14 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { RedisCache } from '../src/backends/redis/index.js'
-import { Cache, SimpleCache } from '../src/index.js'
+import { Cache, type Logger, SimpleCache } from '../src/index.js'
 import { collectingLogger, DownBackend, eventually, silentLogger, sleep } from './helpers.js'
 import { type RedisServer, startRedis } from './servers/redis.js'
 
 const run = promisify(execFile)
 const worker = fileURLToPath(new URL('./fixtures/getorset-worker.ts', import.meta.url))
 
-function memory(logger = silentLogger): Cache {
+function memory(logger: Logger = silentLogger): Cache {
   return new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_THRESHOLD: 10_000, logger })
 }
 

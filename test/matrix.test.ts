@@ -309,6 +309,48 @@ for (const driver of drivers) {
       assert.equal(await s.cache.has('view//boom'), false)
     })
 
+    it('50 concurrent requests on a cold page run the handler once', async () => {
+      let n = 0
+      const slow = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        return `slow#${++n}`
+      }
+      const s = await setup([route('/slow', { kind: 'call', fn: slow })])
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, () => request(s.server.url, '/slow')),
+      )
+      assert.equal(s.calls('/slow'), 1)
+      assert.deepEqual(new Set(replies.map((r) => r.body.toString())), new Set(['slow#1']))
+      assert.ok(replies.every((r) => r.status === 200))
+    })
+
+    it('grace: a stale page is served at once and refreshed in the background', async () => {
+      const s = await setup([route('/grace', text, { timeout: 0.2, grace: 60 })])
+      assert.equal((await s.get('/grace')).body.toString(), 'grace#1')
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      const stale = await Promise.all([s.get('/grace'), s.get('/grace'), s.get('/grace')])
+      assert.deepEqual(
+        stale.map((r) => r.body.toString()),
+        ['grace#1', 'grace#1', 'grace#1'],
+      )
+      const deadline = Date.now() + 3000
+      while (s.calls('/grace') < 2 && Date.now() < deadline) await settle()
+      assert.equal(s.calls('/grace'), 2, 'one background render for three stale requests')
+      const refreshed = await s.get('/grace')
+      assert.equal(refreshed.body.toString(), 'grace#2')
+      assert.equal(s.calls('/grace'), 2, 'the refreshed page is served from the cache')
+    })
+
+    it('tags: invalidateTags makes the page a miss', async () => {
+      const s = await setup([route('/tagged', text, { tags: ['pages'] }), route('/other', text)])
+      await s.get('/tagged')
+      await s.get('/other')
+      assert.equal((await s.get('/tagged')).body.toString(), 'tagged#1')
+      await s.cache.invalidateTags(['pages'])
+      assert.equal((await s.get('/tagged')).body.toString(), 'tagged#2')
+      assert.equal((await s.get('/other')).body.toString(), 'other#1', 'untagged pages stay')
+    })
+
     it('one Cache on two apps: a request uses its own app backend, memoize included', async () => {
       const cache = new Cache()
       let n = 0

@@ -60,6 +60,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   spec('CACHE_GCS_BUCKET', 'gcsBucket', 'string'),
   spec('CACHE_GCS_KEY_PREFIX', 'gcsKeyPrefix', 'string'),
   spec('CACHE_GCS_DELETE_EXPIRED_ON_READ', 'gcsDeleteExpiredOnRead', 'boolean'),
+  spec('CACHE_OPERATION_TIMEOUT', 'operationTimeout', 'timeout'),
+  spec('CACHE_CIRCUIT_BREAKER', 'circuitBreaker', 'any'),
   spec('logger', 'logger', 'logger'),
 ]
 

@@ -85,6 +85,11 @@ export interface GetOrSetOptions {
    * @default false
    */
   lock?: boolean | LockOptions
+  /**
+   * The call's name in `cache.stats()` and metrics (hits, misses, stale).
+   * @default the key up to its first `:` (`user:42` → `user`)
+   */
+  name?: string
 }
 
 /** What the engine needs to know about one call. @internal */

@@ -1,5 +1,6 @@
 import type { CacheBackend } from './backend.js'
 import { CachetteError } from './errors.js'
+import { SlotObserver } from './events.js'
 import type { DigestFn } from './hash.js'
 import type { ErrorReporter, Logger } from './log.js'
 
@@ -28,6 +29,14 @@ export class Slot {
   backend: CacheBackend | undefined
   /** Resolves to the backend; rejects with the construction error. */
   readonly ready: Promise<CacheBackend>
+  /**
+   * Outcome counters (`observer.outcome('view', name, 'hit')`, cheap, always
+   * on) and the instrumentation of `backend` while the Cache is observed
+   * (events, `cachette/prometheus`, `cachette/otel`): see core/events.ts.
+   * Observation replaces `backend` (and `ready`) with an instrumenting
+   * wrapper, and puts the original back when it stops.
+   */
+  readonly observer: SlotObserver = new SlotObserver(this)
 
   constructor(
     built: CacheBackend | Promise<CacheBackend>,

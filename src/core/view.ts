@@ -9,8 +9,19 @@
  * that decides *what* is cached, under which key and for how long lives here;
  * the adapter only moves bytes.
  */
+import { randomBytes } from 'node:crypto'
 import { type CacheBackend, PEEK, type PeekableBackend } from './backend.js'
 import { parseTimeout, type Timeout } from './duration.js'
+import {
+  checkTags,
+  type GetOrSetOptions,
+  type Policy,
+  policyOf,
+  releaseLock,
+  snapshotTags,
+  tagsHold,
+  takeLock,
+} from './getorset.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
 import type { Slot, SlotSettings } from './slot.js'
 
@@ -28,6 +39,18 @@ export interface StoredView {
   body: Buffer
   /** The timeout (seconds) the entry was stored with, when one was given. */
   timeout?: number
+  /** With a grace period: epoch milliseconds until which the entry is fresh (it lives `grace` longer). */
+  fresh?: number
+  /** With tags: the `[tag, token]` snapshot taken when the handler started. */
+  tags?: [string, string][]
+}
+
+/** A request to the app's own server that repeats a request, for background refreshes. */
+export interface BackgroundRequest {
+  /** The absolute URL at the app's own server (its local address), path and query as received. */
+  readonly url: string
+  /** The request's headers to repeat (lower-case names). */
+  readonly headers: Readonly<Record<string, string>>
 }
 
 /**
@@ -64,6 +87,14 @@ export interface RequestView<Req = unknown> {
   readonly raw: Req
   /** The source text of the handlers this cache wraps, for `sourceCheck`; `undefined` when unknown. */
   source?(): string | undefined
+  /**
+   * The same request, addressed to the app's own server, for a background
+   * refresh of a stale entry (`grace`); `undefined` when unknown (the entry
+   * is then served stale until its grace period ends).
+   */
+  backgroundRequest?(): BackgroundRequest | undefined
+  /** The route pattern that matched (`/users/:id`), naming the view in `cache.stats()`; `undefined` when unknown. */
+  route?(): string | undefined
 }
 
 /**
@@ -162,6 +193,34 @@ export interface ViewCacheOptions<Req = unknown> {
    * @default 8 MiB
    */
   maxBodySize?: number
+  /**
+   * Seconds (or a duration string) a page is kept after its `timeout`. In
+   * that time it is served at once (stale) while one background request to
+   * the app's own server renders it again; if that fails, the stale page
+   * keeps being served (retried after `graceBackoff`).
+   * @default 0
+   */
+  grace?: GetOrSetOptions['grace']
+  /** See {@link ViewCacheOptions.grace}. @default 10 */
+  graceBackoff?: GetOrSetOptions['graceBackoff']
+  /**
+   * Tags of the stored page (a list, or a function of the request), for
+   * `cache.invalidateTags`.
+   */
+  tags?: readonly string[] | ((req: Req) => readonly string[])
+  /**
+   * One render across processes for a missing page: the first process
+   * takes a lock through the backend; the others wait for its page (at most
+   * `lock.wait`), then render it themselves. Within one process, concurrent
+   * misses always share one render.
+   * @default false
+   */
+  lock?: GetOrSetOptions['lock']
+  /**
+   * The view's name in `cache.stats()` and metrics.
+   * @default the route pattern (`/users/:id`), else the request path
+   */
+  name?: string
 }
 
 /** A framework-independent response, captured by an adapter while it passes through. */
@@ -230,7 +289,26 @@ export interface ViewMiss {
   readonly preferredEncoding: string | undefined
   /** Whether the read was skipped by `forcedUpdate`. */
   readonly forced: boolean
+  /** The render other requests for the key wait on, its lock and tag snapshot. @internal */
+  readonly pending?: Pending
 }
+
+/** A render in progress: requests that miss the same key meanwhile wait for it. @internal */
+export interface Pending {
+  readonly started: number
+  readonly done: Promise<void>
+  readonly settle: () => void
+  /** The distributed lock, when taken. */
+  held?: { readonly key: string; readonly token: string } | undefined
+  /** The tags' tokens when the render started; `null` when they could not be read (then nothing is stored). */
+  snapshot?: Promise<[string, string][] | null> | undefined
+}
+
+/** The request header that marks a background refresh of a view; its value is the route's secret token. */
+export const VIEW_REFRESH_HEADER = 'x-cachette-view-refresh'
+
+/** How long requests wait for another request's render of the same page, by default. */
+const DEFAULT_RENDER_WAIT_MS = 10_000
 
 /** What {@link ViewCache.lookup} decided. */
 export type ViewLookup = ViewBypass | ViewHit | ViewMiss
@@ -266,6 +344,11 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'cacheStatuses',
   'allowAuthorized',
   'maxBodySize',
+  'grace',
+  'graceBackoff',
+  'tags',
+  'lock',
+  'name',
 ])
 
 /** Headers that describe the connection, not the representation; never stored. */
@@ -433,14 +516,55 @@ export function requestViewOf<Req>(
   headers: Readonly<Record<string, string | string[] | undefined>>,
   raw: Req,
   source?: () => string | undefined,
+  socket?: LocalSocket,
 ): RequestView<Req> {
-  return new NodeRequestView(method, url, headers, raw, source)
+  return new NodeRequestView(method, url, headers, raw, source, socket)
+}
+
+/** The local end of a request's connection (a `net.Socket`), for background refreshes. */
+export interface LocalSocket {
+  readonly localAddress?: string | undefined
+  readonly localPort?: number | undefined
+}
+
+/** `http://address:port` of a socket's local end (IPv4-mapped addresses unwrapped). */
+export function socketOrigin(socket: LocalSocket): string {
+  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
+  const host = address.includes(':') ? `[${address}]` : address
+  return `http://${host}:${socket.localPort}`
+}
+
+/** Request headers that are not repeated by a background request: the connection's, and conditional ones. */
+const NOT_REPEATED: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  'content-length',
+])
+
+/** The headers a background request repeats. */
+export function repeatedHeaders(
+  entries: Iterable<readonly [string, string | readonly string[] | undefined]>,
+): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of entries) {
+    const n = name.toLowerCase()
+    if (value === undefined || NOT_REPEATED.has(n) || n.startsWith('if-')) continue
+    out[n] = typeof value === 'string' ? value : value.join(', ')
+  }
+  return out
 }
 
 /** {@link requestViewOf}'s view: a class, so that a request costs one object and no closures. */
 class NodeRequestView<Req> implements RequestView<Req> {
   readonly path: string
   readonly query: string
+  readonly url: string
 
   constructor(
     readonly method: string,
@@ -448,7 +572,9 @@ class NodeRequestView<Req> implements RequestView<Req> {
     private readonly headers: Readonly<Record<string, string | string[] | undefined>>,
     readonly raw: Req,
     readonly source: (() => string | undefined) | undefined,
+    private readonly socket: LocalSocket | undefined,
   ) {
+    this.url = url
     const q = url.indexOf('?')
     this.path = decodePath(q < 0 ? url : url.slice(0, q))
     this.query = q < 0 ? '' : url.slice(q + 1)
@@ -457,6 +583,25 @@ class NodeRequestView<Req> implements RequestView<Req> {
   header(name: string): string | undefined {
     const v = this.headers[name]
     return Array.isArray(v) ? v.join(', ') : v
+  }
+
+  /** Fastify's `routeOptions.url`, Koa's `_matchedRoute` (@koa/router), Express's `req.route.path`. */
+  route(): string | undefined {
+    const r = this.raw as {
+      routeOptions?: { url?: unknown }
+      _matchedRoute?: unknown
+      route?: { path?: unknown }
+    } | null
+    const pattern = r?.routeOptions?.url ?? r?._matchedRoute ?? r?.route?.path
+    return typeof pattern === 'string' ? pattern : undefined
+  }
+
+  backgroundRequest(): BackgroundRequest | undefined {
+    if (this.socket?.localPort === undefined) return undefined
+    return {
+      url: socketOrigin(this.socket) + this.url,
+      headers: repeatedHeaders(Object.entries(this.headers)),
+    }
   }
 }
 
@@ -758,6 +903,8 @@ export function asStoredView(value: unknown): StoredView | undefined {
   }
   const out: StoredView = { status: v.status, headers: v.headers as [string, string][], body }
   if (typeof v.timeout === 'number') out.timeout = v.timeout
+  if (typeof v.fresh === 'number') out.fresh = v.fresh
+  if (Array.isArray(v.tags)) out.tags = v.tags
   return out
 }
 
@@ -817,6 +964,11 @@ export function validateViewOptions<Req>(options: unknown, what = 'cached'): Vie
   }
   parseTimeout(o.timeout, `${what} timeout`)
   if (o.hashMethod !== undefined) resolveHashMethod(o.hashMethod, 'hashMethod')
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) {
+    fail(what, 'name must be a non-empty string')
+  }
+  policyOf(o, what)
+  if (typeof o.tags !== 'function') checkTags(o.tags, what)
   return o as ViewCacheOptions<Req>
 }
 
@@ -844,6 +996,14 @@ export class ViewCache<Req = unknown> {
   readonly #plain: boolean
   /** Entries read without copying ({@link PEEK}), prepared once: `null` for a value that is not a view. */
   readonly #prepared = new WeakMap<object, Prepared | null>()
+  /** Grace, back-off and lock. */
+  readonly #policy: Policy
+  /** Renders in progress, per slot (each app has its own backend) and key. */
+  readonly #pending = new WeakMap<Slot, Map<string, Pending>>()
+  /** Base keys with a background refresh under way or failed recently: until when not to start another. */
+  readonly #refreshing = new Map<string, number>()
+  /** The secret a background refresh request carries ({@link VIEW_REFRESH_HEADER}), so clients cannot force renders. */
+  readonly refreshToken = randomBytes(16).toString('hex')
 
   /**
    * @param options - the `cached()` options; validated here (see {@link validateViewOptions}).
@@ -869,12 +1029,15 @@ export class ViewCache<Req = unknown> {
     const at = kp.indexOf('%s')
     this.#prefixHead = at < 0 ? kp : kp.slice(0, at)
     this.#prefixTail = at < 0 ? undefined : kp.slice(at + 2)
+    this.#policy = policyOf(o, what)
     this.#plain =
       !o.makeCacheKey &&
       typeof o.keyPrefix !== 'function' &&
       !o.unless &&
       !o.forcedUpdate &&
-      !o.isStale
+      !o.isStale &&
+      o.tags === undefined &&
+      this.#policy.lock === undefined
   }
 
   /** The route's timeout in seconds (`undefined` = backend default). Assignable (seconds or a duration string); read at store time. */
@@ -934,10 +1097,22 @@ export class ViewCache<Req = unknown> {
    * asynchronous: the route has no `makeCacheKey`, `keyPrefix` function,
    * `unless`, `forcedUpdate` or `isStale`, and the backend reads
    * synchronously ({@link PEEK}, the in-memory SimpleCache). Returns
-   * `undefined` otherwise, before doing anything: call `lookup` then. Throws
-   * only what `lookup` rejects with.
+   * `undefined` otherwise, or when the answer needs waiting after all (a
+   * stale or tagged entry, another request rendering the page, a background
+   * refresh): call `lookup` then. Throws only what `lookup` rejects with.
    */
   lookupNow(view: RequestView<Req>, slot: Slot): ViewLookup | undefined {
+    const result = this.#lookupNow(view, slot)
+    if (result !== undefined) this.#count(view, slot, result.kind)
+    return result
+  }
+
+  /** Counts an outcome under the view's name (`cache.stats()`). */
+  #count(view: RequestView<Req>, slot: Slot, outcome: 'hit' | 'miss' | 'stale' | 'bypass'): void {
+    slot.observer.outcome('view', this.options.name ?? view.route?.() ?? view.path, outcome)
+  }
+
+  #lookupNow(view: RequestView<Req>, slot: Slot): ViewLookup | undefined {
     const peek = this.#plain ? (slot.backend as PeekableBackend | undefined)?.[PEEK] : undefined
     if (peek === undefined) return undefined
     const m = view.method
@@ -946,14 +1121,24 @@ export class ViewCache<Req = unknown> {
     if (!this.options.allowAuthorized && view.header('authorization') !== undefined) {
       return BYPASS.authorization
     }
+    if (this.#policy.grace > 0 && view.header(VIEW_REFRESH_HEADER) !== undefined) return undefined
     let key: string | undefined
     try {
       key = this.#plainKey(view, slot.settings)
       const accept = parseAcceptEncoding(view.header('accept-encoding'))
       const head = method === 'HEAD'
       const found = this.#peek(slot.backend as CacheBackend, peek, key, accept)
-      if (found !== undefined) return this.#hit(found, head)
-      return head ? BYPASS['head-miss'] : miss(key, accept, false)
+      if (found !== undefined) {
+        const fresh = found.entry.fresh
+        if (found.entry.tags !== undefined || (fresh !== undefined && Date.now() >= fresh)) {
+          return undefined
+        }
+        return this.#hit(found, head)
+      }
+      if (head) return BYPASS['head-miss']
+      const pending = this.#pending.get(slot)?.get(key)
+      if (pending !== undefined && Date.now() - pending.started < this.#waitMs) return undefined
+      return this.#leadRender(slot, key, accept)
     } catch (error) {
       return failedLookup(error, slot, key ?? view.path)
     }
@@ -969,8 +1154,24 @@ export class ViewCache<Req = unknown> {
    * `forcedUpdate` → read → `isStale`.
    */
   async lookup(view: RequestView<Req>, slot: Slot): Promise<ViewLookup> {
-    const now = this.lookupNow(view, slot)
-    if (now !== undefined) return now
+    const now = this.#lookupNow(view, slot)
+    if (now !== undefined) {
+      this.#count(view, slot, now.kind)
+      return now
+    }
+    const result = await this.#lookup(view, slot)
+    this.#count(
+      view,
+      slot,
+      result.kind === 'hit' && this.#staleHits.has(result) ? 'stale' : result.kind,
+    )
+    return result
+  }
+
+  /** Hits served from stale entries, told apart for the counters. */
+  readonly #staleHits = new WeakSet<ViewHit>()
+
+  async #lookup(view: RequestView<Req>, slot: Slot): Promise<ViewLookup> {
     const method = view.method.toUpperCase()
     if (method !== 'GET' && method !== 'HEAD') return BYPASS.method
     if (!this.options.allowAuthorized && view.header('authorization') !== undefined) {
@@ -983,23 +1184,178 @@ export class ViewCache<Req = unknown> {
       key = await this.keyFor(view, slot.settings)
       const accept = parseAcceptEncoding(view.header('accept-encoding'))
       const head = method === 'HEAD'
-      if (o.forcedUpdate && (await isTrue(o.forcedUpdate(view.raw)))) {
-        return head ? BYPASS['head-miss'] : miss(key, accept, true)
-      }
       const backend = slot.backend ?? (await slot.ready)
-      // `isStale` is user code: it gets a copy of the entry, never the backend's own.
-      const peek = o.isStale ? undefined : (backend as PeekableBackend)[PEEK]
-      const found =
-        peek === undefined
-          ? await this.#read(backend, key, accept)
-          : this.#peek(backend, peek, key, accept)
-      if (found !== undefined && !(o.isStale && (await isTrue(o.isStale(found.entry, view.raw))))) {
-        return this.#hit(found, head)
+      const refresh =
+        this.#policy.grace > 0 && !head && view.header(VIEW_REFRESH_HEADER) === this.refreshToken
+      if (refresh || (o.forcedUpdate && (await isTrue(o.forcedUpdate(view.raw))))) {
+        if (head) return BYPASS['head-miss']
+        return { ...miss(key, accept, true), pending: this.#newPending(view, backend) }
       }
-      return head ? BYPASS['head-miss'] : miss(key, accept, false)
+      const found = await this.#find(view, backend, key, accept)
+      if (found !== undefined) {
+        const hit = this.#hit(found.prepared, head)
+        if (found.stale) {
+          this.#refresh(view, key, slot)
+          this.#staleHits.add(hit)
+        }
+        return hit
+      }
+      if (head) return BYPASS['head-miss']
+      return await this.#missFor(view, slot, backend, key, accept)
     } catch (error) {
       return failedLookup(error, slot, key ?? view.path)
     }
+  }
+
+  /** How long a request waits for another request's render of its page. */
+  get #waitMs(): number {
+    return this.#policy.lock?.waitMs ?? DEFAULT_RENDER_WAIT_MS
+  }
+
+  /**
+   * The usable entry for a request: read, its tags checked, its freshness
+   * told (a stale entry is usable only with a grace period), `isStale` asked.
+   */
+  async #find(
+    view: RequestView<Req>,
+    backend: CacheBackend,
+    key: string,
+    accept: AcceptedEncodings,
+  ): Promise<{ prepared: Prepared; stale: boolean } | undefined> {
+    const o = this.options
+    // `isStale` is user code: it gets a copy of the entry, never the backend's own.
+    const peek = o.isStale ? undefined : (backend as PeekableBackend)[PEEK]
+    const prepared =
+      peek === undefined
+        ? await this.#read(backend, key, accept)
+        : this.#peek(backend, peek, key, accept)
+    if (prepared === undefined) return undefined
+    const entry = prepared.entry
+    if (entry.tags !== undefined && !(await tagsHold(backend, entry.tags))) return undefined
+    const stale = entry.fresh !== undefined && Date.now() >= entry.fresh
+    if (stale && this.#policy.grace === 0) return undefined
+    if (o.isStale && (await isTrue(o.isStale(entry, view.raw)))) return undefined
+    return { prepared, stale }
+  }
+
+  /**
+   * A miss: waits for another request of this process rendering the same
+   * page (then serves its stored page), else becomes the render others wait
+   * for; with `lock`, also across processes.
+   */
+  async #missFor(
+    view: RequestView<Req>,
+    slot: Slot,
+    backend: CacheBackend,
+    key: string,
+    accept: AcceptedEncodings,
+  ): Promise<ViewLookup> {
+    const other = this.#pending.get(slot)?.get(key)
+    const waited = other === undefined ? -1 : Date.now() - other.started
+    if (other !== undefined && waited < this.#waitMs) {
+      await within(other.done, this.#waitMs - waited)
+      const now = await this.#find(view, backend, key, accept)
+      if (now !== undefined) return this.#hit(now.prepared, false)
+      // That render stored nothing (or took too long): render without waiting again.
+      return { ...miss(key, accept, false), pending: this.#newPending(view, backend) }
+    }
+    const lead = this.#leadRender(slot, key, accept, view, backend)
+    const lock = this.#policy.lock
+    const pending = lead.pending as Pending
+    if (lock === undefined) return lead
+    const deadline = Date.now() + lock.waitMs
+    let pause = 10
+    for (;;) {
+      try {
+        pending.held = await takeLock(backend, key, lock.ttlMs)
+      } catch (error) {
+        slot.report(`cached ${key}`, error)
+        return lead
+      }
+      if (pending.held !== undefined || Date.now() >= deadline) return lead
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, deadline - Date.now())))
+      pause = Math.min(pause * 2, 100)
+      const now = await this.#find(view, backend, key, accept)
+      if (now !== undefined && !now.stale) {
+        this.settle(lead, slot)
+        return this.#hit(now.prepared, false)
+      }
+    }
+  }
+
+  /** A miss that other requests for `key` wait on until it is stored or settled. */
+  #leadRender(
+    slot: Slot,
+    key: string,
+    accept: AcceptedEncodings,
+    view?: RequestView<Req>,
+    backend?: CacheBackend,
+  ): ViewMiss {
+    let map = this.#pending.get(slot)
+    if (map === undefined) {
+      map = new Map()
+      this.#pending.set(slot, map)
+    }
+    const pending = this.#newPending(view, backend)
+    map.set(key, pending)
+    return { ...miss(key, accept, false), pending }
+  }
+
+  #newPending(view: RequestView<Req> | undefined, backend: CacheBackend | undefined): Pending {
+    let settle!: () => void
+    const done = new Promise<void>((resolve) => {
+      settle = resolve
+    })
+    const pending: Pending = { started: Date.now(), done, settle }
+    const tags = this.options.tags
+    if (tags !== undefined && view !== undefined && backend !== undefined) {
+      const list = checkTags(typeof tags === 'function' ? tags(view.raw) : tags, 'cached')
+      if (list.length > 0) pending.snapshot = snapshotTags(backend, list).catch(() => null)
+    }
+    return pending
+  }
+
+  /**
+   * Ends a miss's render: requests waiting on it read the store again, and
+   * its lock is released. {@link ViewCache.store} does it; an adapter calls it
+   * for a response that ended without being stored (the client went away).
+   */
+  settle(result: ViewMiss, slot: Slot): void {
+    const pending = result.pending
+    if (pending === undefined) return
+    const map = this.#pending.get(slot)
+    if (map?.get(result.key) === pending) map.delete(result.key)
+    pending.settle()
+    const held = pending.held
+    if (held !== undefined) {
+      pending.held = undefined
+      const backend = slot.backend
+      if (backend !== undefined) {
+        releaseLock(backend, held).catch((error: unknown) =>
+          slot.report(`cached ${result.key}`, error),
+        )
+      }
+    }
+  }
+
+  /**
+   * Starts a background refresh of a stale page: the same request, sent to
+   * the app's own server with {@link VIEW_REFRESH_HEADER}, which renders and
+   * stores it. One at a time per page; after one that did not store a page,
+   * none for `graceBackoff`.
+   */
+  #refresh(view: RequestView<Req>, key: string, slot: Slot): void {
+    const until = this.#refreshing.get(key)
+    if (until !== undefined && Date.now() < until) return
+    const request = view.backgroundRequest?.()
+    if (request === undefined) return
+    this.#refreshing.set(key, Date.now() + Math.max(this.#policy.backoffMs, 1000))
+    fetch(request.url, {
+      headers: { ...request.headers, [VIEW_REFRESH_HEADER]: this.refreshToken },
+      signal: AbortSignal.timeout(30_000),
+    })
+      .then((r) => r.arrayBuffer())
+      .catch((error: unknown) => slot.report(`cached ${key} (background refresh)`, error))
   }
 
   /**
@@ -1132,6 +1488,18 @@ export class ViewCache<Req = unknown> {
       }
       const timeout = responseTimeout || this.#timeout
       if (timeout !== undefined) entry.timeout = timeout
+      const backend = slot.backend ?? (await slot.ready)
+      let ttl = timeout
+      const grace = this.#policy.grace
+      const seconds = timeout ?? backend.defaultTimeout
+      if (grace > 0 && seconds !== 0) {
+        entry.fresh = Date.now() + seconds * 1000
+        ttl = seconds + grace
+      }
+      const snapshot = await miss.pending?.snapshot
+      // Tags that could not be read: the page could not be invalidated, so it is not stored.
+      if (snapshot === null) return false
+      if (snapshot !== undefined) entry.tags = snapshot
       const coding = contentCoding(entry.headers)
       if (coding !== undefined) key = `${miss.key}|${coding}`
       else if (
@@ -1140,11 +1508,14 @@ export class ViewCache<Req = unknown> {
       ) {
         key = `${miss.key}|${miss.preferredEncoding}`
       }
-      const backend = slot.backend ?? (await slot.ready)
-      return await backend.set(key, entry, timeout)
+      const stored = await backend.set(key, entry, ttl)
+      if (stored) this.#refreshing.delete(miss.key)
+      return stored
     } catch (error) {
       slot.report(`cached ${key}`, error)
       return false
+    } finally {
+      this.settle(miss, slot)
     }
   }
 }
@@ -1200,6 +1571,15 @@ function failedLookup(error: unknown, slot: Slot, site: string): ViewBypass {
   if (slot.mustRaise(error)) throw error
   slot.report(`cached ${site}`, error)
   return BYPASS.error
+}
+
+/** Resolves when `p` settles or after `ms`, whichever comes first. */
+function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, ms))
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 function miss(key: string, accept: AcceptedEncodings, forced: boolean): ViewMiss {

@@ -237,6 +237,27 @@ export function backendContract(name: string, options: ContractOptions): void {
       assert.deepStrictEqual(await backend.getMany(['c1', 'c2']), [undefined, undefined])
     })
 
+    t.it('keys lists the live keys under a prefix (backends that have keys())', async () => {
+      const list = backend.keys?.bind(backend)
+      if (list === undefined) return
+      const collect = async (prefix: string): Promise<string[]> => {
+        const out: string[] = []
+        for await (const key of list(prefix)) out.push(key)
+        return out.sort()
+      }
+      await backend.setMany([
+        ['list/a', 1],
+        ['list/b', 2],
+        ['lister', 3],
+      ])
+      await backend.set('list/gone', 4)
+      await backend.delete('list/gone')
+      assert.deepStrictEqual(await collect('list/'), ['list/a', 'list/b'])
+      assert.deepStrictEqual(await collect('list/nothing'), [])
+      const all = await collect('')
+      for (const key of ['list/a', 'list/b', 'lister']) assert.ok(all.includes(key), key)
+    })
+
     t.it('inc and dec create from 0 and return the new value', async () => {
       assert.equal(await backend.inc('n', 1), 1)
       assert.equal(await backend.inc('n', 5), 6)

@@ -25,6 +25,9 @@ export interface MatrixOptions {
   responseHitIndication?: boolean
   allowAuthorized?: boolean
   cacheStatuses?: number[]
+  grace?: number | string
+  tags?: string[]
+  lock?: boolean
 }
 
 /**

@@ -6,7 +6,7 @@
  * A missing `redis-server` binary is an error, never a skip.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -118,11 +118,18 @@ export async function startRedis(
     throw error
   }
   const stop = server.stop
+  const start = server.start
   return Object.assign(server, {
     dir,
     stop: async () => {
       await stop()
       rmSync(dir, { recursive: true, force: true })
+    },
+    // After stop() removed the directory, start() makes it again: stop() then
+    // start() is a clean restart on the same port (as after kill()).
+    start: async () => {
+      mkdirSync(dir, { recursive: true })
+      await start()
     },
   })
 }

@@ -184,6 +184,12 @@ async function exists(path: string): Promise<boolean> {
  * removed. Files are not fsynced: after a power loss an entry may be missing
  * or unreadable, which is a miss.
  *
+ * **No key listing.** A file is named by the digest of its key and holds
+ * only the expiry and the value, not the key, so the keys cannot be
+ * recovered from the directory: this backend has no `keys()` (so
+ * `cachette keys` and `cachette clear --prefix` refuse it), only
+ * {@link FileSystemCache.stats} and the whole-cache {@link FileSystemCache.clear}.
+ *
  * Differs from Flask-Caching's FileSystemCache on purpose: entries are spread
  * over fan-out subdirectories (Flask's directory is flat); the entry count is
  * kept in memory rather than in a `__wz_cache_count` file; pruning evicts the
@@ -658,6 +664,15 @@ export class FileSystemCache extends BaseCache {
     if (this.#countReady) this.#count = left
     if (left > 0) this.logger.warn(`FileSystemCache: clear left ${left} entries in ${this.dir}`)
     return left === 0
+  }
+
+  /**
+   * `entries` (entry files, expired ones included until a read or a prune
+   * removes them), `dir` and `threshold`. Scans the fan-out directories.
+   */
+  async stats(): Promise<Record<string, string | number>> {
+    const { entries } = await this.#scan()
+    return { entries: entries.length, dir: this.dir, threshold: this.threshold }
   }
 
   /** Reads with bounded concurrency, so a large batch cannot exhaust file descriptors. */

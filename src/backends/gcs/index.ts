@@ -189,6 +189,17 @@ function expiryIn(meta: ObjectMetadata): number | undefined {
   return undefined
 }
 
+/**
+ * The object resource of a listed item: the client library lists `File`
+ * objects whose `metadata` is the resource; a plain resource is taken as is.
+ */
+function resourceOf(item: ObjectMetadata): ObjectMetadata {
+  const inner = item.metadata as { name?: unknown } | undefined
+  return typeof inner === 'object' && inner !== null && typeof inner.name === 'string'
+    ? (inner as ObjectMetadata)
+    : item
+}
+
 function statOf(meta: ObjectMetadata): Stat {
   return { generation: String(meta.generation ?? ''), expiresAt: expiryIn(meta) }
 }
@@ -797,6 +808,41 @@ export class GoogleCloudStorageCache extends BaseCache {
       })
     }
     return true
+  }
+
+  /**
+   * The keys of live entries under `keyPrefix + prefix`, with the key prefix
+   * removed: `objects.list`, a page (`pageSize`) at a time, with each
+   * object's expiry, so expired objects the bucket still holds are left out.
+   * Objects stored under a hash of their key (`~h~...`: keys too long for an
+   * object name, with control characters, or with empty `/` segments such
+   * as view keys) cannot be turned back into keys and are skipped.
+   */
+  async *keys(prefix: string): AsyncIterable<string> {
+    const under = this.keyPrefix + prefix
+    let pageToken: string | undefined
+    do {
+      const token = pageToken
+      const [items, , response] = await this.#call('keys', () =>
+        this.#bucket.getFiles({
+          ...(under === '' ? {} : { prefix: under }),
+          maxResults: this.#pageSize,
+          ...(token === undefined ? {} : { pageToken: token }),
+          autoPaginate: false,
+          fields: 'items(name,customTime,metadata),nextPageToken',
+        }),
+      )
+      const now = Date.now()
+      for (const item of items) {
+        const name = item.name
+        if (typeof name !== 'string' || !name.startsWith(under)) continue
+        const key = name.slice(this.keyPrefix.length)
+        // A name that is not the plain name of its key is a hash (or a foreign object).
+        if (key === '' || this.objectName(key) !== name) continue
+        if (isLive(expiryIn(resourceOf(item)), now)) yield key
+      }
+      pageToken = response?.nextPageToken || undefined
+    } while (pageToken !== undefined)
   }
 
   /**

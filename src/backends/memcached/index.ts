@@ -32,7 +32,8 @@
  * @packageDocumentation
  */
 import { createHash, randomBytes } from 'node:crypto'
-import type { ConnectionOptions as TlsOptions } from 'node:tls'
+import { connect as netConnect, type Socket } from 'node:net'
+import { type ConnectionOptions as TlsOptions, connect as tlsConnect } from 'node:tls'
 import {
   type BackendFactoryOptions,
   BaseCache,
@@ -48,7 +49,13 @@ import {
   UnserializableValueError,
 } from '../../core/errors.js'
 import { warnOnce } from '../../core/log.js'
-import { Connection, MemcachedAuthError, MemcachedUnavailableError } from './connection.js'
+import {
+  Connection,
+  type ConnectionSettings,
+  MemcachedAuthError,
+  MemcachedUnavailableError,
+  type ServerAddress,
+} from './connection.js'
 import {
   checkCount,
   checkCredentials,
@@ -60,12 +67,15 @@ import {
 } from './options.js'
 import {
   counterExtras,
+  HEADER,
   Op,
   type Request,
   type Response,
   Status,
+  sizeOf,
   statusText,
   storeExtras,
+  writeRequest,
 } from './protocol.js'
 import { HashRing } from './ring.js'
 
@@ -181,6 +191,110 @@ function errorOf(label: string, r: Response): Error {
   return new Error(`${label}: memcached answered ${statusText(r.status)}`)
 }
 
+/** The binary protocol's STAT opcode; only {@link serverStats} sends it. */
+const STAT_OPCODE = 0x10
+
+/** The `stats` figures {@link MemcachedCache.stats} adds up over the servers, in this order. */
+const SUMMED_STATS = [
+  'curr_items',
+  'total_items',
+  'bytes',
+  'limit_maxbytes',
+  'get_hits',
+  'get_misses',
+  'cmd_get',
+  'cmd_set',
+  'evictions',
+  'curr_connections',
+]
+
+/**
+ * One server's general-purpose `stats`, over a short-lived connection of its
+ * own: a STAT request is answered by one response per figure and an empty
+ * one to end them, which the pipelined {@link Connection} (one answer per
+ * request) cannot match. With credentials, SASL PLAIN goes first. Fails
+ * within `connectTimeout + commandTimeout`.
+ */
+function serverStats(
+  address: ServerAddress,
+  settings: ConnectionSettings,
+): Promise<Map<string, string>> {
+  const label = address.label
+  return new Promise((resolve, reject) => {
+    const { host, port, path } = address
+    const socket: Socket =
+      settings.tls !== undefined
+        ? tlsConnect({ ...settings.tls, host, port, path } as TlsOptions)
+        : path !== undefined
+          ? netConnect({ path })
+          : netConnect({ host: host as string, port: port as number })
+    const figures = new Map<string, string>()
+    let pending: Buffer = Buffer.alloc(0)
+    let settled = false
+    const finish = (error?: Error): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      if (error === undefined) resolve(figures)
+      else reject(error)
+    }
+    const down = (message: string, cause?: unknown): void =>
+      finish(new MemcachedUnavailableError(`memcached ${label}: ${message}`, { cause }))
+    const limit = settings.connectTimeout + settings.commandTimeout
+    const timer = setTimeout(() => down(`no stats within ${limit} ms`), limit)
+    socket.on('error', (error) => down(error.message, error))
+    socket.on('close', () => down('connection closed by the server'))
+    socket.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+      while (pending.length >= HEADER) {
+        if (pending[0] !== 0x81) return down('protocol error: bad response magic')
+        const keyLength = pending.readUInt16BE(2)
+        const extras = pending[4] as number
+        const status = pending.readUInt16BE(6)
+        const body = pending.readUInt32BE(8)
+        if (pending.length < HEADER + body) return
+        const opcode = pending[1]
+        const key = pending.subarray(HEADER + extras, HEADER + extras + keyLength)
+        const value = pending.subarray(HEADER + extras + keyLength, HEADER + body)
+        pending = pending.subarray(HEADER + body)
+        if (status === Status.AuthError) {
+          const user = JSON.stringify(settings.username ?? '')
+          return finish(
+            new MemcachedAuthError(
+              opcode === Op.SaslAuth
+                ? `memcached ${label} rejected the credentials of user ${user}`
+                : `memcached ${label} requires SASL authentication; set CACHE_MEMCACHED_USERNAME and CACHE_MEMCACHED_PASSWORD`,
+            ),
+          )
+        }
+        if (status !== Status.Ok) {
+          return finish(new Error(`memcached ${label}: stats answered ${statusText(status)}`))
+        }
+        if (opcode !== STAT_OPCODE) continue
+        if (keyLength === 0) return finish()
+        figures.set(key.toString('latin1'), value.toString('latin1'))
+      }
+    })
+    const requests: Request[] = []
+    if (settings.username !== undefined && settings.password !== undefined) {
+      requests.push({
+        opcode: Op.SaslAuth,
+        key: Buffer.from('PLAIN'),
+        value: Buffer.from(`\u0000${settings.username}\u0000${settings.password}`),
+      })
+    }
+    requests.push({ opcode: STAT_OPCODE })
+    const out = Buffer.alloc(requests.reduce((n, r) => n + sizeOf(r), 0))
+    let at = 0
+    requests.forEach((r, i) => {
+      at = writeRequest(out, at, r, i + 1)
+    })
+    // Written before the connection is up: the socket sends it once connected.
+    socket.write(out)
+  })
+}
+
 /** A chunked value's manifest: `~chunks:<id>:<count>:<bytes>`. */
 interface Manifest {
   id: string
@@ -266,6 +380,8 @@ export class MemcachedCache extends BaseCache {
   readonly servers: readonly string[]
   readonly #name: string
   readonly #conns: Connection[]
+  readonly #addresses: readonly ServerAddress[]
+  readonly #settings: ConnectionSettings
   readonly #ring: HashRing
   /** `prefix + '~ns'`: each server's current namespace, when there is a prefix. */
   readonly #nsKey: Buffer | undefined
@@ -304,6 +420,8 @@ export class MemcachedCache extends BaseCache {
       : undefined
     this.#maxChunks = checkCount(options.maxChunks, 'maxChunks', DEFAULT_MAX_CHUNKS)
     this.servers = servers.map((s) => s.label)
+    this.#addresses = servers
+    this.#settings = settings
     this.#conns = servers.map((s) => new Connection(s, settings))
     this.#ring = new HashRing(this.servers)
     this.#nsKey = this.keyPrefix === '' ? undefined : Buffer.from(`${this.keyPrefix}~ns`, 'latin1')
@@ -844,6 +962,35 @@ export class MemcachedCache extends BaseCache {
       throw new Error(`${this.#name}.clear: not cleared on ${failed.join(', ')}`)
     }
     return true
+  }
+
+  /**
+   * Figures from every server's `stats`, added up: `curr_items`,
+   * `total_items`, `bytes`, `limit_maxbytes`, `get_hits`, `get_misses`,
+   * `cmd_get`, `cmd_set`, `evictions`, `curr_connections`; plus `servers`,
+   * the first server's `version`, and `down` naming the servers that did not
+   * answer. Items are the servers' own counts, so they include other apps'
+   * entries on the same servers and entries of namespaces `clear()` left
+   * behind. Each server is asked over a connection of its own. Rejects when
+   * no server answers.
+   */
+  async stats(): Promise<Record<string, string | number>> {
+    const settled = await Promise.allSettled(
+      this.#addresses.map((address) => serverStats(address, this.#settings)),
+    )
+    const answered = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    const first = settled.find((r) => r.status === 'rejected')
+    if (answered.length === 0 && first !== undefined) throw first.reason
+    const out: Record<string, string | number> = { servers: this.servers.length }
+    const version = answered[0]?.get('version')
+    if (version !== undefined) out.version = version
+    for (const name of SUMMED_STATS) {
+      const values = answered.map((f) => f.get(name)).filter((v) => v !== undefined)
+      if (values.length > 0) out[name] = values.reduce((sum, v) => sum + Number(v), 0)
+    }
+    const down = this.servers.filter((_, i) => settled[i]?.status === 'rejected')
+    if (down.length > 0) out.down = down.join(', ')
+    return out
   }
 
   /** Closes the connections; calls after it reject. */

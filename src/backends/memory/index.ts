@@ -221,6 +221,27 @@ export class SimpleCache extends BaseCache {
     return true
   }
 
+  /**
+   * The keys of live entries starting with `prefix`, from a snapshot taken
+   * when iteration starts (entries written meanwhile may be missed). Expired
+   * entries met on the way are dropped, as a read would.
+   */
+  async *keys(prefix: string): AsyncIterable<string> {
+    for (const key of [...this.#map.keys()]) {
+      if (key.startsWith(prefix) && this.#live(key) !== undefined) yield key
+    }
+  }
+
+  /** `entries` (live ones) and `threshold`. */
+  async stats(): Promise<Record<string, string | number>> {
+    const now = this.#clock()
+    let entries = 0
+    for (const entry of this.#map.values()) {
+      if (entry.expires === 0 || entry.expires > now) entries++
+    }
+    return { entries, threshold: this.threshold }
+  }
+
   override async getMany(keys: readonly string[]): Promise<unknown[]> {
     return keys.map((key) => {
       const entry = this.#live(key)

@@ -432,6 +432,11 @@ if existed == 0 and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return n`
 const INC_SHA = createHash('sha1').update(INC_SCRIPT).digest('hex')
 
+/** Deletes a lock only while it holds the caller's token. */
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+const RELEASE_SHA = createHash('sha1').update(RELEASE_SCRIPT).digest('hex')
+
 const SCAN_COUNT = 1000
 
 /** Keys grouped by hash slot, with their positions in the original list. */
@@ -457,6 +462,58 @@ function groupBySlot(keys: readonly WireKey[], slotOf: SlotFunction): SlotGroup[
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/** `INFO` of an ioredis client; not in {@link RedisClient}, which lists the data commands. */
+interface InfoCommand {
+  info(section?: string): Promise<string>
+}
+
+/** Where an ioredis `Redis` connects (its `options`), for naming cluster nodes. */
+interface NodeOptions {
+  readonly options?: { readonly host?: string; readonly port?: number }
+}
+
+function nodeLabel(node: NodeOptions): string {
+  return `${node.options?.host ?? '?'}:${node.options?.port ?? '?'}`
+}
+
+/** The `INFO` fields {@link BaseRedisCache.stats} reports, in this order. */
+const INFO_FIGURES = [
+  'redis_version',
+  'uptime_in_seconds',
+  'connected_clients',
+  'used_memory_human',
+  'used_memory_peak_human',
+  'maxmemory_human',
+  'maxmemory_policy',
+  'keyspace_hits',
+  'keyspace_misses',
+  'expired_keys',
+  'evicted_keys',
+]
+
+/** Picks {@link INFO_FIGURES} and the keyspace lines (`db0:keys=3,expires=1,...`) out of an `INFO` reply. */
+function infoFigures(text: string): Record<string, string | number> {
+  const fields = new Map<string, string>()
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':')
+    if (colon > 0 && !line.startsWith('#')) fields.set(line.slice(0, colon), line.slice(colon + 1))
+  }
+  const figure = (v: string): string | number => (/^\d+$/.test(v) ? Number(v) : v)
+  const out: Record<string, string | number> = {}
+  for (const name of INFO_FIGURES) {
+    const v = fields.get(name)
+    if (v !== undefined) out[name] = figure(v)
+  }
+  for (const [name, v] of fields) {
+    if (!/^db\d+$/.test(name)) continue
+    for (const part of v.split(',')) {
+      const [k, n] = part.split('=')
+      if ((k === 'keys' || k === 'expires') && n !== undefined) out[`${name}_${k}`] = figure(n)
+    }
+  }
+  return out
 }
 
 /**
@@ -630,6 +687,36 @@ export abstract class BaseRedisCache extends BaseCache {
     return (await client.set(this.#key(key), data, ...expiry, 'NX')) === 'OK'
   }
 
+  /** `SET key token PX ttl NX`: the lock of `getOrSet`'s `lock` option. */
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    const client = await this.#ready()
+    const ms = Math.max(1, Math.ceil(ttlMs))
+    return (await client.set(this.#key(key), Buffer.from(token), 'PX', ms, 'NX')) === 'OK'
+  }
+
+  /** Deletes the lock in one script, only while it still holds `token`. */
+  async releaseLock(key: string, token: string): Promise<boolean> {
+    const client = await this.#ready()
+    return (
+      Number(await this.#script(client, RELEASE_SHA, RELEASE_SCRIPT, [this.#key(key), token])) > 0
+    )
+  }
+
+  /** Runs a Lua script by its SHA1, loading it when the server does not know it yet. */
+  async #script(
+    client: RedisClient,
+    sha: string,
+    script: string,
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
+    try {
+      return await client.evalsha(sha, 1, ...args)
+    } catch (error) {
+      if (!/NOSCRIPT/.test(errorText(error))) throw error
+      return client.eval(script, 1, ...args)
+    }
+  }
+
   /** `DEL`; resolves whether the key existed. */
   async delete(key: string): Promise<boolean> {
     const client = await this.#ready()
@@ -750,12 +837,7 @@ export abstract class BaseRedisCache extends BaseCache {
     const client = await this.#ready()
     let result: unknown
     try {
-      try {
-        result = await client.evalsha(INC_SHA, 1, ...args)
-      } catch (error) {
-        if (!/NOSCRIPT/.test(errorText(error))) throw error
-        result = await client.eval(INC_SCRIPT, 1, ...args)
-      }
+      result = await this.#script(client, INC_SHA, INC_SCRIPT, args)
     } catch (error) {
       if (/not an integer|overflow/i.test(errorText(error))) {
         throw new NotAnIntegerError(
@@ -807,6 +889,53 @@ export abstract class BaseRedisCache extends BaseCache {
       }),
     )
     return true
+  }
+
+  /**
+   * The keys under `keyPrefix + prefix`, without the key prefix: `SCAN MATCH
+   * <escaped keyPrefix + prefix>* COUNT 1000`, on every master of a cluster
+   * in turn. Never `KEYS`, so the server is not blocked. Each key is yielded
+   * once (SCAN may return a key twice while the server resizes its table).
+   * Keys are decoded as UTF-8, as cachette writes them.
+   */
+  async *keys(prefix: string): AsyncIterable<string> {
+    await this.#ready()
+    const pattern = `${escapeGlob(this.keyPrefix + prefix)}*`
+    const strip = Buffer.byteLength(this.keyPrefix)
+    const seen = new Set<string>()
+    for (const node of this.#masters()) {
+      let cursor = '0'
+      do {
+        const [next, batch] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
+        cursor = next.toString()
+        for (const raw of batch) {
+          const key = raw.subarray(strip).toString('utf8')
+          if (seen.has(key)) continue
+          seen.add(key)
+          yield key
+        }
+      } while (cursor !== '0')
+    }
+  }
+
+  /**
+   * Figures from `INFO`: the server version, memory (`used_memory_human`,
+   * `used_memory_peak_human`, `maxmemory_human`, `maxmemory_policy`), hits,
+   * misses, expirations and evictions, and each database's key count
+   * (`db0_keys`, `db0_expires`). On a cluster, every master's figures,
+   * each name prefixed with the node's `host:port `.
+   */
+  async stats(): Promise<Record<string, string | number>> {
+    await this.#ready()
+    const masters = this.#masters()
+    const out: Record<string, string | number> = {}
+    for (const node of masters) {
+      const text = await (node as RedisClient & InfoCommand).info()
+      const label =
+        this.#cluster === undefined ? '' : `${nodeLabel(node as RedisClient & NodeOptions)} `
+      for (const [name, value] of Object.entries(infoFigures(text))) out[label + name] = value
+    }
+    return out
   }
 
   /**
@@ -986,3 +1115,5 @@ export class RedisClusterCache extends BaseRedisCache {
     )
   }
 }
+
+export { RedisBus, type RedisBusOptions, type RedisBusSource, redisBus } from './bus.js'

@@ -612,6 +612,44 @@ export class S3Cache extends BaseCache {
   }
 
   /**
+   * The keys under `keyPrefix + prefix`, with the key prefix removed:
+   * `ListObjectsV2`, a page of up to 1,000 names at a time. Objects stored
+   * under a hash of their key (`~h~...`: keys too long for an object name,
+   * with control characters, or with empty `/` segments such as view keys)
+   * cannot be turned back into keys and are skipped, as is the short-lived
+   * probe object of `conditionalWrites: 'auto'` (`~probe~...`). A listing
+   * carries no metadata, so objects that have expired but are still in the
+   * bucket are listed too.
+   */
+  async *keys(prefix: string): AsyncIterable<string> {
+    const under = this.keyPrefix + prefix
+    let token: string | undefined
+    do {
+      const page = await this.#send<{
+        Contents?: { Key?: string }[]
+        NextContinuationToken?: string
+        IsTruncated?: boolean
+      }>(
+        'ListObjectsV2Command',
+        {
+          Prefix: under === '' ? undefined : under,
+          ContinuationToken: token,
+          MaxKeys: DELETE_BATCH,
+        },
+        'keys',
+      )
+      for (const { Key: name } of page.Contents ?? []) {
+        if (name === undefined || !name.startsWith(under)) continue
+        const key = name.slice(this.keyPrefix.length)
+        // A name that is not the plain name of its key is a hash (or a foreign object).
+        if (key === '' || key.startsWith('~probe~') || this.#key(key) !== name) continue
+        yield key
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token !== undefined)
+  }
+
+  /**
    * A bucket lifecycle rule that deletes this cache's objects (those under
    * the key prefix) `days` after they were written, so expired entries do not
    * accumulate. S3 expires objects by age, not by the expiry cachette keeps

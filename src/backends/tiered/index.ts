@@ -1,14 +1,18 @@
 /**
  * `TieredCache`: a small in-process first tier in front of any backend, for
- * stores where every read is a network round trip (S3, GCS, a remote Redis).
+ * stores where every read is a network round trip (S3, GCS, a remote Redis),
+ * kept coherent across processes by an optional invalidation bus.
  */
+import { randomBytes } from 'node:crypto'
 import {
   type BackendFactory,
   BaseCache,
   type BaseCacheOptions,
   type CacheBackend,
 } from '../../core/backend.js'
+import type { Bus, BusFactory, BusListener, BusMessage, BusSubscription } from '../../core/bus.js'
 import { ConfigError } from '../../core/errors.js'
+import { ErrorReporter } from '../../core/log.js'
 import { SimpleCache } from '../memory/index.js'
 
 /** Options of {@link TieredCache}. */
@@ -16,14 +20,81 @@ export interface TieredCacheOptions extends BaseCacheOptions {
   /** The backend behind the first tier (the shared store). */
   second: CacheBackend
   /**
-   * The most seconds an entry stays in the first tier: how long another
-   * process's change to the second tier may go unseen here. `0` is not
-   * allowed (the first tier would never notice a change).
+   * The most seconds an entry stays in the first tier. Without a bus, this is
+   * how long another process's change to the second tier may go unseen here;
+   * with one, changes are seen at once and this only bounds memory and the
+   * damage of a lost message. `0` is not allowed.
    * @default 5
    */
   firstTimeout?: number
   /** The most entries in the first tier (least recently used go first). @default 1000 */
   firstThreshold?: number
+  /**
+   * The invalidation bus: a {@link Bus} (shared, never closed by this cache),
+   * or a function building one from the second tier (owned: closed with this
+   * cache), such as `redisBus()` from `cachette/redis`. Every write and delete
+   * then tells the other processes to drop the key from their first tier.
+   */
+  bus?: Bus | BusFactory
+  /**
+   * The bus channel's name, after `cachette:tiered:`. Caches on one bus with
+   * different channels ignore each other.
+   * @default the second tier's `keyPrefix` (`CACHE_KEY_PREFIX`), else ''
+   */
+  channel?: string
+  /**
+   * Seconds the first tier keeps being served after the bus went down
+   * (nothing is added to it meanwhile). Past that, it is dropped and every
+   * read goes to the second tier until the bus is back, because other
+   * processes' invalidations may have been missed. When the bus comes back,
+   * the first tier is emptied either way.
+   * @default 5
+   */
+  busDownTimeout?: number
+  /**
+   * The most keys of failed publishes kept for a retry. Past it, they are
+   * replaced by a single "clear" message (logged), so no invalidation is ever
+   * lost, at the cost of the other processes' first tiers.
+   * @default 1000
+   */
+  busRetryLimit?: number
+}
+
+/** The generation counters: one per hash bucket of keys. */
+const GEN_BUCKETS = 4096
+
+/** FNV-1a of the key's UTF-16 code units, reduced to a generation bucket. */
+function bucketOf(key: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) & (GEN_BUCKETS - 1)
+}
+
+/** How often failed publishes are retried while some are pending, in ms. */
+const RETRY_EVERY_MS = 1000
+
+function isBus(value: unknown): value is Bus {
+  const b = value as Partial<Bus> | null
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.publish === 'function' &&
+    typeof b.subscribe === 'function'
+  )
+}
+
+function positiveSeconds(value: unknown, name: string, fallback: number, zeroOk: boolean): number {
+  const t = value ?? fallback
+  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || (!zeroOk && t === 0)) {
+    throw new ConfigError(
+      'CACHE_OPTIONS',
+      `${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number of seconds, got ${String(t)}`,
+    )
+  }
+  return t
 }
 
 /**
@@ -33,17 +104,33 @@ export interface TieredCacheOptions extends BaseCacheOptions {
  * written through this cache). Writes and deletes go to both tiers, second
  * first.
  *
- * A process sees its own writes and deletes at once; another process's
- * within `firstTimeout`. First-tier hits never touch the second tier, so
- * they keep being served while it is slow or down; misses fail as the
- * second tier does, which the `Cache` facade turns into a miss.
+ * Without a bus, a process sees its own writes and deletes at once and
+ * another process's within `firstTimeout`. With a {@link Bus}, every write,
+ * delete and clear is followed by an invalidation message ("drop these keys",
+ * never the value), and the other processes drop their copies at once:
+ *
+ * - A process ignores its own messages (each cache has a random
+ *   {@link TieredCache.instanceId}) and those of other channels.
+ * - Messages that could not be published are retried (see `busRetryLimit`).
+ * - A read that misses the first tier fills it only if no invalidation of
+ *   that key arrived while it was reading the second tier (per-key
+ *   generation counters), so a drop that overtakes a slow read cannot be
+ *   undone by it.
+ * - While the bus is down the first tier is served for at most
+ *   `busDownTimeout` seconds and not filled; when it is back the first tier
+ *   is emptied, since messages may have been missed.
+ *
+ * First-tier hits never touch the second tier, so they keep being served
+ * while it is slow or down; misses fail as the second tier does, which the
+ * `Cache` facade turns into a miss. Built by `new Cache()`, the second tier
+ * (not the first) gets the facade's operation timeout and circuit breaker.
  *
  * ```ts
  * import { Cache, TieredCache } from 'cachette'
- * import { S3Cache } from 'cachette/s3'
+ * import { RedisCache, redisBus } from 'cachette/redis'
  * const cache = new Cache({
- *   CACHE_TYPE: TieredCache.over(S3Cache, { firstTimeout: 10 }),
- *   CACHE_S3_BUCKET: 'my-cache',
+ *   CACHE_TYPE: TieredCache.over(RedisCache, { firstTimeout: 60, bus: redisBus() }),
+ *   CACHE_REDIS_URL: 'redis://localhost:6379/0',
  * })
  * ```
  */
@@ -70,46 +157,403 @@ export class TieredCache extends BaseCache {
     }
     return async (app, config, args, factoryOptions) => {
       const second = await build(app, config, args, factoryOptions)
-      return new TieredCache({
-        defaultTimeout: factoryOptions.defaultTimeout,
-        serializer: factoryOptions.serializer,
-        logger: factoryOptions.logger,
-        ignoreDeleteManyErrors: factoryOptions.ignoreDeleteManyErrors,
-        ...options,
-        second,
-      })
+      try {
+        return new TieredCache({
+          defaultTimeout: factoryOptions.defaultTimeout,
+          serializer: factoryOptions.serializer,
+          logger: factoryOptions.logger,
+          ignoreDeleteManyErrors: factoryOptions.ignoreDeleteManyErrors,
+          ...options,
+          second,
+        })
+      } catch (error) {
+        // A bad option (or a bus that cannot be built): do not leak the second tier's connections.
+        await second.close?.().catch(() => {})
+        throw error
+      }
     }
   }
 
   /** The in-process first tier. */
   readonly first: SimpleCache
-  /** The backend behind it. */
-  readonly second: CacheBackend
   /** The most seconds an entry stays in the first tier. */
   readonly firstTimeout: number
+  /** This cache's random id on the bus: its own messages carry it and are skipped. */
+  readonly instanceId: string = randomBytes(8).toString('hex')
+  /** The full bus channel: `cachette:tiered:` + the `channel` option. */
+  readonly channel: string
 
-  /** @throws {ConfigError} naming `CACHE_OPTIONS` for a bad `firstTimeout` or `firstThreshold`. */
+  /** The second tier's key listing (when it has one). */
+  declare keys?: (prefix: string) => AsyncIterable<string>
+  /** The second tier's atomic lock (when it has one); locks never enter the first tier. */
+  declare acquireLock?: (key: string, token: string, ttlMs: number) => Promise<boolean>
+  /** The second tier's lock release (when it has one). */
+  declare releaseLock?: (key: string, token: string) => Promise<boolean>
+
+  #second: CacheBackend
+  readonly #busDownMs: number
+  readonly #retryLimit: number
+  readonly #reporter: ErrorReporter
+
+  // ---- bus state -----------------------------------------------------------------
+  /** Set once the bus is built (a bus factory may be async). */
+  #bus: Bus | undefined
+  /** Whether a bus was configured (it may still be being built). */
+  readonly #withBus: boolean
+  readonly #busOwned: boolean
+  /** Settles once the bus is built and subscribed to (or failed to be). */
+  readonly #busReady: Promise<void>
+  #subscription: BusSubscription | undefined
+  /** Whether the first tier may be filled: no bus, or its subscription is active. */
+  #busUp: boolean
+  /** When the bus went down (performance.now() ms), while `#busUp` is false. */
+  #downSince = 0
+  /** Whether the bus was ever up (the first `up` is not a reconnection). */
+  #everUp = false
+  /**
+   * Generation counters. A read of the second tier fills the first tier only
+   * if `#epoch + #gens[bucket]` did not change meanwhile: every received
+   * invalidation, every local write and every bus state change bumps one of
+   * them. Both only grow, so their sum changes whenever either does.
+   */
+  #epoch = 0
+  readonly #gens = new Uint32Array(GEN_BUCKETS)
+  /** Keys of failed publishes, waiting for a retry. */
+  readonly #pendingKeys = new Set<string>()
+  /** A failed (or overflowed) clear, waiting for a retry; it covers every pending key. */
+  #pendingClear = false
+  #retryTimer: NodeJS.Timeout | undefined
+  #flushing: Promise<void> | undefined
+  #inflight = 0
+  #idleWaiters: (() => void)[] = []
+  #closed = false
+
+  /**
+   * @throws {ConfigError} naming `CACHE_OPTIONS` for a bad `firstTimeout`,
+   * `firstThreshold`, `busDownTimeout`, `busRetryLimit`, `channel` or `bus`;
+   * whatever a bus factory throws (a `ConfigError` from `redisBus()` over a
+   * second tier that is not Redis).
+   */
   constructor(options: TieredCacheOptions) {
     super({ ...options, defaultTimeout: options.defaultTimeout ?? options.second?.defaultTimeout })
     if (options.second === undefined || typeof options.second.get !== 'function') {
       throw new ConfigError('CACHE_TYPE', 'TieredCache needs a second-tier backend (option second)')
     }
-    const t = options.firstTimeout ?? 5
-    if (typeof t !== 'number' || !(t > 0) || !Number.isFinite(t)) {
+    this.firstTimeout = positiveSeconds(options.firstTimeout, 'firstTimeout', 5, false)
+    this.#busDownMs = positiveSeconds(options.busDownTimeout, 'busDownTimeout', 5, true) * 1000
+    const limit = options.busRetryLimit ?? 1000
+    if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new ConfigError(
         'CACHE_OPTIONS',
-        `firstTimeout must be a positive number of seconds, got ${String(t)}`,
+        `busRetryLimit must be a positive integer, got ${String(limit)}`,
       )
     }
-    this.firstTimeout = t
-    this.second = options.second
+    this.#retryLimit = limit
+    this.#second = options.second
     this.first = new SimpleCache({
       threshold: options.firstThreshold ?? 1000,
-      defaultTimeout: t,
+      defaultTimeout: this.firstTimeout,
       serializer: options.serializer,
       logger: options.logger,
     })
+    this.#reporter = new ErrorReporter(this.logger)
+    const fromSecond = (options.second as { keyPrefix?: unknown }).keyPrefix
+    const channel = options.channel ?? (typeof fromSecond === 'string' ? fromSecond : '')
+    if (typeof channel !== 'string') {
+      throw new ConfigError('CACHE_OPTIONS', `channel must be a string, got ${typeof channel}`)
+    }
+    this.channel = `cachette:tiered:${channel}`
+
+    // Optional capabilities of the second tier, passed through (as own
+    // properties only when it has them, so `'acquireLock' in cache` stays true to it).
+    const second = options.second as {
+      keys?: unknown
+      acquireLock?: unknown
+      releaseLock?: unknown
+    }
+    if (typeof second.keys === 'function') {
+      this.keys = (prefix) =>
+        (this.#second as Required<Pick<TieredCache, 'keys'>>).keys(prefix) as AsyncIterable<string>
+    }
+    if (typeof second.acquireLock === 'function') {
+      this.acquireLock = async (key, token, ttlMs) => {
+        // A lock is a key of the second tier; never let a stale copy sit in the first.
+        void this.first.delete(key)
+        return (this.#second as Required<Pick<TieredCache, 'acquireLock'>>).acquireLock(
+          key,
+          token,
+          ttlMs,
+        )
+      }
+    }
+    if (typeof second.releaseLock === 'function') {
+      this.releaseLock = async (key, token) => {
+        void this.first.delete(key)
+        return (this.#second as Required<Pick<TieredCache, 'releaseLock'>>).releaseLock(key, token)
+      }
+    }
+
+    // The bus.
+    this.#withBus = options.bus !== undefined
+    if (options.bus === undefined) {
+      this.#busUp = true
+      this.#busOwned = false
+      this.#busReady = Promise.resolve()
+      return
+    }
+    this.#busUp = false
+    this.#downSince = performance.now()
+    const spec = options.bus
+    if (typeof spec !== 'function' && !isBus(spec)) {
+      throw new ConfigError(
+        'CACHE_OPTIONS',
+        'bus must be a Bus (publish, subscribe) or a function returning one, such as redisBus()',
+      )
+    }
+    this.#busOwned = typeof spec === 'function'
+    const made = typeof spec === 'function' ? spec(options.second, { logger: this.logger }) : spec
+    if (isBus(made)) {
+      this.#bus = made
+      this.#busReady = this.#subscribe(made)
+    } else {
+      this.#busReady = Promise.resolve(made).then((bus) => {
+        if (!isBus(bus)) throw new TypeError('the bus factory did not return a Bus')
+        this.#bus = bus
+        return this.#subscribe(bus)
+      })
+    }
+    this.#busReady = this.#busReady.catch((error: unknown) => {
+      this.logger.error(
+        `TieredCache: the invalidation bus could not be set up; the first tier stays unused (every read goes to the second tier)`,
+        error,
+      )
+    })
   }
+
+  /** The backend behind the first tier. */
+  get second(): CacheBackend {
+    return this.#second
+  }
+
+  /**
+   * Replaces the second tier by `wrap(second)`: how `new Cache()` puts its
+   * operation timeout and circuit breaker around the second tier only.
+   * @internal
+   */
+  wrapSecond(wrap: (second: CacheBackend) => CacheBackend): void {
+    this.#second = wrap(this.#second)
+  }
+
+  /**
+   * Whether the bus's subscription is active (always true without a bus):
+   * the first tier is filled only then.
+   */
+  get busConnected(): boolean {
+    return this.#busUp
+  }
+
+  // ---- the bus -------------------------------------------------------------------
+
+  async #subscribe(bus: Bus): Promise<void> {
+    const listener: BusListener = {
+      message: (message) => this.#receive(message),
+      up: () => this.#onUp(),
+      down: () => this.#onDown(),
+    }
+    this.#subscription = await bus.subscribe(this.channel, listener)
+    if (this.#closed) await this.#subscription.unsubscribe()
+    // Publishes that failed (or came) before the bus existed.
+    if (this.#pendingKeys.size > 0 || this.#pendingClear) void this.#flush()
+  }
+
+  #receive(message: BusMessage): void {
+    if (message.source === this.instanceId) return
+    if (message.type === 'clear') {
+      this.#epoch++
+      void this.first.clear()
+      return
+    }
+    for (const key of message.keys) {
+      this.#bump(key)
+      void this.first.delete(key)
+    }
+  }
+
+  #onDown(): void {
+    if (!this.#busUp) return
+    this.#busUp = false
+    this.#downSince = performance.now()
+    this.#epoch++
+    this.logger.warn(
+      `TieredCache: the invalidation bus is down; the first tier is served for at most ${this.#busDownMs / 1000} s and not filled until it is back [CACHETTE_BUS_DOWN]`,
+    )
+  }
+
+  #onUp(): void {
+    // Messages may have been missed while down (or before the first subscription): forget everything.
+    this.#epoch++
+    void this.first.clear()
+    const reconnected = this.#everUp
+    this.#everUp = true
+    if (!this.#busUp) {
+      this.#busUp = true
+      if (reconnected) {
+        this.logger.warn(
+          'TieredCache: the invalidation bus is back; the first tier was emptied (messages may have been missed) [CACHETTE_BUS_UP]',
+        )
+      }
+    }
+    if (this.#pendingKeys.size > 0 || this.#pendingClear) void this.#flush()
+  }
+
+  /** Whether the first tier may be read now. */
+  #readable(): boolean {
+    if (this.#busUp) return true
+    if (performance.now() - this.#downSince <= this.#busDownMs) return true
+    // Down for too long: other processes' changes may have been missed.
+    if (this.first.size > 0) void this.first.clear()
+    return false
+  }
+
+  /** Tells the other processes to drop `keys` (not awaited: failures go to the retry queue). */
+  #publishKeys(keys: readonly string[]): void {
+    if (!this.#withBus || keys.length === 0) return
+    this.#send({ type: 'delete', keys, source: this.instanceId })
+  }
+
+  #publishClear(): void {
+    if (this.#withBus) this.#send({ type: 'clear', source: this.instanceId })
+  }
+
+  #send(message: BusMessage): void {
+    const bus = this.#bus
+    if (bus === undefined || this.#pendingClear || this.#pendingKeys.size > 0) {
+      // Not built yet, or earlier messages are waiting: queue behind them.
+      this.#enqueue(message)
+      return
+    }
+    this.#inflight++
+    let sent: Promise<void>
+    try {
+      sent = bus.publish(this.channel, message)
+    } catch (error) {
+      sent = Promise.reject(error)
+    }
+    sent.then(
+      () => this.#settled(),
+      (error: unknown) => {
+        this.#reporter.report('TieredCache bus publish', error, 'kept for a retry')
+        this.#enqueue(message)
+        this.#settled()
+      },
+    )
+  }
+
+  #settled(): void {
+    if (--this.#inflight > 0) return
+    for (const wake of this.#idleWaiters.splice(0)) wake()
+  }
+
+  #enqueue(message: BusMessage): void {
+    if (message.type === 'clear') {
+      this.#pendingKeys.clear()
+      this.#pendingClear = true
+    } else if (!this.#pendingClear) {
+      for (const key of message.keys) this.#pendingKeys.add(key)
+      if (this.#pendingKeys.size > this.#retryLimit) {
+        this.logger.warn(
+          `TieredCache: more than ${this.#retryLimit} invalidated keys wait for the bus; they are replaced by one "clear" for the other processes [CACHETTE_BUS_QUEUE_FULL]`,
+        )
+        this.#pendingKeys.clear()
+        this.#pendingClear = true
+      }
+    }
+    if (this.#retryTimer === undefined && !this.#closed) {
+      this.#retryTimer = setInterval(() => void this.#flush(), RETRY_EVERY_MS)
+      this.#retryTimer.unref()
+    }
+  }
+
+  /** Sends what waits in the retry queue (one message); stops the retry timer once it is empty. */
+  #flush(): Promise<void> {
+    this.#flushing ??= this.#flushOnce().finally(() => {
+      this.#flushing = undefined
+    })
+    return this.#flushing
+  }
+
+  async #flushOnce(): Promise<void> {
+    const bus = this.#bus
+    if (bus === undefined) return
+    if (!this.#pendingClear && this.#pendingKeys.size === 0) {
+      this.#stopRetry()
+      return
+    }
+    const message: BusMessage = this.#pendingClear
+      ? { type: 'clear', source: this.instanceId }
+      : { type: 'delete', keys: [...this.#pendingKeys], source: this.instanceId }
+    this.#pendingClear = false
+    this.#pendingKeys.clear()
+    try {
+      await bus.publish(this.channel, message)
+    } catch {
+      // Still down: back in the queue (merged with what came meanwhile); the timer retries.
+      this.#enqueue(message)
+      return
+    }
+    if (!this.#pendingClear && this.#pendingKeys.size === 0) this.#stopRetry()
+  }
+
+  #stopRetry(): void {
+    if (this.#retryTimer !== undefined) clearInterval(this.#retryTimer)
+    this.#retryTimer = undefined
+  }
+
+  /**
+   * Resolves once the invalidation messages of the writes made so far have
+   * been handed to the bus (or put in the retry queue because they could not
+   * be), and one attempt was made to send the retry queue. For tests and
+   * graceful shutdowns; writes never wait for their messages.
+   */
+  async flushBus(): Promise<void> {
+    await this.#busReady
+    while (this.#inflight > 0) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
+    }
+    // Twice: the first may be a retry that was already under way (and fails).
+    if (this.#pendingClear || this.#pendingKeys.size > 0) await this.#flush()
+    if (this.#pendingClear || this.#pendingKeys.size > 0) await this.#flush()
+  }
+
+  // ---- generations ---------------------------------------------------------------
+
+  #bump(key: string): void {
+    const b = bucketOf(key)
+    // A Uint32Array wraps around; a read would have to span 2^32 bumps to be fooled.
+    this.#gens[b] = (this.#gens[b] as number) + 1
+  }
+
+  #bumpAll(keys: readonly string[]): void {
+    for (const key of keys) this.#bump(key)
+  }
+
+  /** The generation of `key`'s bucket now (compare before and after a second-tier read). */
+  #ticket(bucket: number): number {
+    return this.#epoch + (this.#gens[bucket] as number)
+  }
+
+  /**
+   * After a second-tier write failed: the outcome is unknown (a timeout may
+   * have written), so forget the keys here and tell the others, unless it
+   * was a TypeError (a bad value or argument: nothing was written).
+   */
+  #afterFailedWrite(keys: readonly string[], error: unknown): void {
+    this.#bumpAll(keys)
+    for (const key of keys) void this.first.delete(key)
+    if (!(error instanceof TypeError)) this.#publishKeys(keys)
+  }
+
+  // ---- the backend API -----------------------------------------------------------
 
   /** The first tier's timeout for an entry written with `timeout` (undefined = the default). */
   #firstTtl(timeout: number | undefined): number {
@@ -118,32 +562,60 @@ export class TieredCache extends BaseCache {
   }
 
   async get(key: string): Promise<unknown> {
-    const near = await this.first.get(key)
-    if (near !== undefined) return near
-    const far = await this.second.get(key)
-    if (far !== undefined) await this.first.set(key, far, this.firstTimeout)
+    if (this.#readable()) {
+      const near = await this.first.get(key)
+      if (near !== undefined) return near
+    }
+    const bucket = bucketOf(key)
+    const ticket = this.#ticket(bucket)
+    const far = await this.#second.get(key)
+    // Fill only if nothing invalidated this key (or the bus) during the read.
+    if (far !== undefined && this.#busUp && this.#ticket(bucket) === ticket) {
+      await this.first.set(key, far, this.firstTimeout)
+    }
     return far
   }
 
   override async getMany(keys: readonly string[]): Promise<unknown[]> {
-    const values = await this.first.getMany(keys)
+    const values = this.#readable()
+      ? await this.first.getMany(keys)
+      : keys.map((): unknown => undefined)
     const missing = keys.filter((_, i) => values[i] === undefined)
     if (missing.length === 0) return values
-    const far = await this.second.getMany(missing)
+    const buckets = missing.map(bucketOf)
+    const tickets = buckets.map((b) => this.#ticket(b))
+    const far = await this.#second.getMany(missing)
     let j = 0
     for (let i = 0; i < keys.length; i++) {
       if (values[i] !== undefined) continue
-      const v = far[j++]
+      const v = far[j]
       values[i] = v
-      if (v !== undefined) await this.first.set(keys[i] as string, v, this.firstTimeout)
+      if (
+        v !== undefined &&
+        this.#busUp &&
+        this.#ticket(buckets[j] as number) === (tickets[j] as number)
+      ) {
+        await this.first.set(keys[i] as string, v, this.firstTimeout)
+      }
+      j++
     }
     return values
   }
 
   async set(key: string, value: unknown, timeout?: number): Promise<boolean> {
-    const stored = await this.second.set(key, value, timeout)
-    if (stored) await this.first.set(key, value, this.#firstTtl(timeout))
+    this.#bump(key)
+    let stored: boolean
+    try {
+      stored = await this.#second.set(key, value, timeout)
+    } catch (error) {
+      this.#afterFailedWrite([key], error)
+      throw error
+    }
+    // Bumped again: a read that started before this write must not fill the first tier.
+    this.#bump(key)
+    if (stored && this.#busUp) await this.first.set(key, value, this.#firstTtl(timeout))
     else await this.first.delete(key)
+    if (stored) this.#publishKeys([key])
     return stored
   }
 
@@ -151,54 +623,140 @@ export class TieredCache extends BaseCache {
     entries: readonly (readonly [string, unknown])[],
     timeout?: number,
   ): Promise<string[]> {
-    const stored = await this.second.setMany(entries, timeout)
+    const keys = entries.map(([k]) => k)
+    this.#bumpAll(keys)
+    let stored: string[]
+    try {
+      stored = await this.#second.setMany(entries, timeout)
+    } catch (error) {
+      this.#afterFailedWrite(keys, error)
+      throw error
+    }
+    this.#bumpAll(keys)
     const ok = new Set(stored)
-    await this.first.setMany(
-      entries.filter(([k]) => ok.has(k)),
-      this.#firstTtl(timeout),
-    )
-    await this.first.deleteMany(entries.filter(([k]) => !ok.has(k)).map(([k]) => k))
+    if (this.#busUp) {
+      await this.first.setMany(
+        entries.filter(([k]) => ok.has(k)),
+        this.#firstTtl(timeout),
+      )
+      await this.first.deleteMany(keys.filter((k) => !ok.has(k)))
+    } else {
+      await this.first.deleteMany(keys)
+    }
+    // Every key: one that failed may have been written on some node.
+    this.#publishKeys(keys)
     return stored
   }
 
   async add(key: string, value: unknown, timeout?: number): Promise<boolean> {
-    const added = await this.second.add(key, value, timeout)
-    if (added) await this.first.set(key, value, this.#firstTtl(timeout))
-    return added
+    this.#bump(key)
+    let added: boolean
+    try {
+      added = await this.#second.add(key, value, timeout)
+    } catch (error) {
+      this.#afterFailedWrite([key], error)
+      throw error
+    }
+    if (!added) return false
+    this.#bump(key)
+    if (this.#busUp) await this.first.set(key, value, this.#firstTtl(timeout))
+    else await this.first.delete(key)
+    this.#publishKeys([key])
+    return true
   }
 
   async delete(key: string): Promise<boolean> {
-    await this.first.delete(key)
-    return this.second.delete(key)
-  }
-
-  override async deleteMany(keys: readonly string[]): Promise<string[]> {
-    await this.first.deleteMany(keys)
-    return this.second.deleteMany(keys)
-  }
-
-  async has(key: string): Promise<boolean> {
-    if (await this.first.has(key)) return true
-    return this.second.has(key)
-  }
-
-  async clear(): Promise<boolean> {
-    await this.first.clear()
-    return this.second.clear()
-  }
-
-  /** The second tier's counter; the first tier forgets the key so the next read sees the new value. */
-  override async inc(key: string, delta: number): Promise<number> {
+    this.#bump(key)
     await this.first.delete(key)
     try {
-      return await this.second.inc(key, delta)
+      return await this.#second.delete(key)
     } finally {
+      this.#bump(key)
       await this.first.delete(key)
+      this.#publishKeys([key])
     }
   }
 
-  /** Closes the second tier. */
+  override async deleteMany(keys: readonly string[]): Promise<string[]> {
+    this.#bumpAll(keys)
+    await this.first.deleteMany(keys)
+    try {
+      return await this.#second.deleteMany(keys)
+    } finally {
+      this.#bumpAll(keys)
+      await this.first.deleteMany(keys)
+      this.#publishKeys(keys)
+    }
+  }
+
+  /** The second tier's `unlink` (or `deleteMany`); the keys leave the first tier and every other. */
+  async unlink(keys: readonly string[]): Promise<number> {
+    this.#bumpAll(keys)
+    await this.first.deleteMany(keys)
+    try {
+      const second = this.#second
+      return second.unlink ? await second.unlink(keys) : (await second.deleteMany(keys)).length
+    } finally {
+      this.#bumpAll(keys)
+      await this.first.deleteMany(keys)
+      this.#publishKeys(keys)
+    }
+  }
+
+  async has(key: string): Promise<boolean> {
+    if (this.#readable() && (await this.first.has(key))) return true
+    return this.#second.has(key)
+  }
+
+  async clear(): Promise<boolean> {
+    this.#epoch++
+    await this.first.clear()
+    let failure: unknown
+    try {
+      return await this.#second.clear()
+    } catch (error) {
+      failure = error
+      throw error
+    } finally {
+      this.#epoch++
+      await this.first.clear()
+      // A TypeError (e.g. no key prefix to clear under) means nothing was removed.
+      if (!(failure instanceof TypeError)) this.#publishClear()
+    }
+  }
+
+  /** The second tier's counter; the first tiers (this one and the others) forget the key. */
+  override async inc(key: string, delta: number): Promise<number> {
+    this.#bump(key)
+    await this.first.delete(key)
+    let failure: unknown
+    try {
+      return await this.#second.inc(key, delta)
+    } catch (error) {
+      failure = error
+      throw error
+    } finally {
+      this.#bump(key)
+      await this.first.delete(key)
+      if (!(failure instanceof TypeError)) this.#publishKeys([key])
+    }
+  }
+
+  /**
+   * Sends what the bus still owes (at most one attempt for the retry
+   * queue), unsubscribes, closes the bus if this cache built it, then closes
+   * the second tier.
+   */
   override async close(): Promise<void> {
-    await this.second.close?.()
+    if (this.#closed) return
+    this.#closed = true
+    this.#stopRetry()
+    if (this.#withBus) {
+      await this.flushBus().catch(() => {})
+      this.#stopRetry()
+      await this.#subscription?.unsubscribe().catch(() => {})
+      if (this.#busOwned) await this.#bus?.close?.().catch(() => {})
+    }
+    await this.#second.close?.()
   }
 }

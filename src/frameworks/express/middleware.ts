@@ -79,6 +79,7 @@ function viewOf(
     req.headers,
     req,
     source,
+    req.socket,
   )
 }
 
@@ -244,6 +245,11 @@ function capture(
     }
     chunks = undefined
     void engine.store(miss, response, slot, responseTimeoutOf(res))
+  })
+  // A response that never finishes (the client went away) stores nothing:
+  // requests waiting for this render stop waiting.
+  res.once('close', () => {
+    if (!res.writableFinished) engine.settle(miss, slot)
   })
 }
 

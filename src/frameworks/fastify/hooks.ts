@@ -117,7 +117,14 @@ function viewOf(
   request: FastifyRequest,
   source: () => string | undefined,
 ): RequestView<FastifyRequest> {
-  return requestViewOf(request.method, request.url, request.headers, request, source)
+  return requestViewOf(
+    request.method,
+    request.url,
+    request.headers,
+    request,
+    source,
+    request.raw.socket,
+  )
 }
 
 /** Replays a hit: stored headers over those already set, then status and body. */

@@ -29,9 +29,9 @@ import {
   type Lookup,
 } from '../../http/shared-cache.js'
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
-import { socketOrigin } from '../shared/node-response.js'
 import {
   type HeaderPairs,
+  originOf,
   pairKey,
   pairKeys,
   pairsOf,
@@ -419,21 +419,6 @@ function requestOf(c: Context): HttpRequest {
     host,
     headers: c.req.header(),
   }
-}
-
-interface NodeBindings {
-  incoming?: { socket?: { localAddress?: string; localPort?: number } }
-}
-
-/**
- * The request's own server, for background refreshes: the local address and
- * port of its socket on @hono/node-server (`c.env.incoming`), else the
- * origin of `c.req.url`.
- */
-function originOf(c: Context): string {
-  const socket = (c.env as NodeBindings | undefined)?.incoming?.socket
-  if (socket?.localPort !== undefined) return socketOrigin(socket)
-  return new URL(c.req.url).origin
 }
 
 /** `c.req.raw` without the client's conditional headers, with a revalidation's own. */

@@ -24,11 +24,13 @@ import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
 import type { Slot } from '../../core/slot.js'
 import {
+  type BackgroundRequest,
   type CapturedResponse,
   exposeView,
   type QueryArgs,
   queryPairs,
   type RequestView,
+  repeatedHeaders,
   responseTimeoutOf,
   setResponseTimeout,
   type ViewAttributes,
@@ -38,7 +40,15 @@ import {
   type ViewLookup,
   type ViewMiss,
 } from '../../core/view.js'
-import { pairKey, pairKeys, pairsOf, priorHeaders, splitUrl, toBytes } from './response.js'
+import {
+  originOf,
+  pairKey,
+  pairKeys,
+  pairsOf,
+  priorHeaders,
+  splitUrl,
+  toBytes,
+} from './response.js'
 
 export type {
   DeleteCachedTarget,
@@ -152,6 +162,18 @@ class HonoView implements RequestView<Context> {
 
   source(): string | undefined {
     return routeSource(this.raw, this.#index, this.#sources)
+  }
+
+  route(): string | undefined {
+    return this.raw.req.routePath
+  }
+
+  backgroundRequest(): BackgroundRequest {
+    const url = new URL(this.raw.req.url)
+    return {
+      url: originOf(this.raw) + url.pathname + url.search,
+      headers: repeatedHeaders(Object.entries(this.raw.req.header())),
+    }
   }
 }
 

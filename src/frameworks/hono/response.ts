@@ -4,7 +4,7 @@
  * middleware set, body chunks and the request target.
  */
 import type { Context } from 'hono'
-import { decodePath } from '../../core/view.js'
+import { decodePath, socketOrigin } from '../../core/view.js'
 
 /** Response headers as ordered `[name, value]` pairs, one pair per value. */
 export type HeaderPairs = [string, string][]
@@ -78,4 +78,19 @@ export function splitUrl(url: string): [path: string, query: string] {
   const q = url.indexOf('?', start)
   if (q < 0 || q > end) return [decodePath(url.slice(start, end)) || '/', '']
   return [decodePath(url.slice(start, q)) || '/', url.slice(q + 1, end)]
+}
+
+interface NodeBindings {
+  incoming?: { socket?: { localAddress?: string; localPort?: number } }
+}
+
+/**
+ * The request's own server, for background refreshes: the local address and
+ * port of its socket on @hono/node-server (`c.env.incoming`), else the
+ * origin of `c.req.url`.
+ */
+export function originOf(c: Context): string {
+  const socket = (c.env as NodeBindings | undefined)?.incoming?.socket
+  if (socket?.localPort !== undefined) return socketOrigin(socket)
+  return new URL(c.req.url).origin
 }

@@ -127,7 +127,14 @@ const WHAT = 'cachette/koa: cached(cache, options)'
 
 /** The {@link RequestView} of a Koa request; keyed on `ctx.originalUrl`, so a `koa-mount` prefix is part of the key. */
 function viewOf(ctx: KoaContext): RequestView<KoaContext> {
-  return requestViewOf(ctx.method, ctx.originalUrl ?? ctx.req.url ?? '/', ctx.req.headers, ctx)
+  return requestViewOf(
+    ctx.method,
+    ctx.originalUrl ?? ctx.req.url ?? '/',
+    ctx.req.headers,
+    ctx,
+    undefined,
+    ctx.req.socket,
+  )
 }
 
 /** Replays a hit: status, then the stored headers, then the body (so Koa keeps the stored `Content-Type`). */

@@ -5,6 +5,7 @@
  * Web-standard adapter may use {@link socketOrigin} too.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { socketOrigin } from '../../core/view.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { HttpRequest } from '../../http/shared-cache.js'
 
@@ -124,15 +125,7 @@ export function requestOf(req: IncomingMessage, url?: string): HttpRequest {
   }
 }
 
-/** `http://address:port` of a socket's local end (IPv4-mapped addresses unwrapped). */
-export function socketOrigin(socket: {
-  localAddress?: string | undefined
-  localPort?: number | undefined
-}): string {
-  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
-  const host = address.includes(':') ? `[${address}]` : address
-  return `http://${host}:${socket.localPort}`
-}
+export { socketOrigin }
 
 /** The request's own server (`http://address:port`), for background refreshes. */
 export function originOf(req: IncomingMessage): string {

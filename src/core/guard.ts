@@ -1,0 +1,488 @@
+/**
+ * The guard the `Cache` facade puts around network backends: a deadline on
+ * every call and a circuit breaker, so a backend that hangs or is down costs
+ * the app neither time nor a stream of doomed network calls.
+ *
+ * - **Timeout**: a call that has not settled after `timeout` seconds rejects
+ *   with a {@link BackendTimeoutError}; its late result is ignored. The
+ *   deadlines of all pending calls of one guard are checked by one shared
+ *   interval timer (running only while calls are pending), not a timer per
+ *   call. The built-in network backends have their own, shorter per-call
+ *   timeouts; this one is the backstop for backends that have none.
+ * - **Circuit breaker**: after `failures` consecutive failed calls (errors
+ *   and timeouts; not TypeErrors or cachette's own errors, which mean a bad
+ *   argument or value, not a sick backend) it opens for `openFor` seconds:
+ *   calls reject at once with a {@link CircuitOpenError} without touching
+ *   the backend. Then one call is let through (half-open): if it succeeds
+ *   the circuit closes, otherwise it opens again. Opening and closing are
+ *   logged once each (a warning), however long the outage.
+ *
+ * Both errors are ordinary `Error`s, not `CachetteError`s, on purpose: the
+ * facade absorbs them like any backend failure (a miss, a write that returns
+ * `false`, a view served uncached), see `Slot.mustRaise`.
+ *
+ * The guard is a `Proxy` around the backend, so `cache.backend` still is
+ * what it was (`instanceof RedisCache`, `.client`, `.keyPrefix` work); only
+ * the cache operations go through the guard.
+ * @packageDocumentation
+ */
+import type { CacheBackend } from './backend.js'
+import { parseTimeout } from './duration.js'
+import { CachetteError, ConfigError } from './errors.js'
+import { defaultLogger, type Logger } from './log.js'
+
+/** A guarded call got no answer within the operation timeout. Absorbed by the facade like any backend error. */
+export class BackendTimeoutError extends Error {
+  /** Always `'ERR_CACHETTE_BACKEND_TIMEOUT'`. */
+  readonly code = 'ERR_CACHETTE_BACKEND_TIMEOUT' as const
+  /** The timeout that passed, in milliseconds. */
+  readonly timeoutMs: number
+  constructor(message: string, timeoutMs: number) {
+    super(message)
+    this.name = 'BackendTimeoutError'
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/**
+ * The circuit breaker is open: the call was refused without touching the
+ * backend. `cause` is the failure that opened it. Absorbed by the facade.
+ */
+export class CircuitOpenError extends Error {
+  /** Always `'ERR_CACHETTE_CIRCUIT_OPEN'`. */
+  readonly code = 'ERR_CACHETTE_CIRCUIT_OPEN' as const
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'CircuitOpenError'
+  }
+}
+
+/** Circuit breaker settings (`CACHE_CIRCUIT_BREAKER`). */
+export interface CircuitBreakerOptions {
+  /** Consecutive failures that open the circuit. @default 10 */
+  failures?: number
+  /** Seconds (or a duration string) the circuit stays open before one probe call. @default 5 */
+  openFor?: number | string
+}
+
+/** Settings of {@link guardBackend}. */
+export interface GuardOptions {
+  /** Seconds a call may take (`CACHE_OPERATION_TIMEOUT`); `0` = no deadline. @default 5 */
+  timeout?: number
+  /** The circuit breaker (`CACHE_CIRCUIT_BREAKER`); `false` = none. @default { failures: 10, openFor: 5 } */
+  breaker?: CircuitBreakerOptions | false
+  /** Where the state changes are logged. @default console */
+  logger?: Logger
+  /** How logs and errors name the backend. @default its class name */
+  name?: string
+}
+
+/** The state of a circuit breaker. */
+export type CircuitState = 'closed' | 'open' | 'half-open'
+
+/** Default `CACHE_OPERATION_TIMEOUT`, seconds. */
+export const DEFAULT_OPERATION_TIMEOUT = 5
+/**
+ * Default consecutive failures that open the circuit. Not fewer: a few
+ * failures in a row happen on any blip (a reconnection, a slow GC), and the
+ * built-in network backends already fail fast on their own; ten failures
+ * with no success in between is an outage at any real traffic.
+ */
+export const DEFAULT_BREAKER_FAILURES = 10
+/** Default seconds the circuit stays open. */
+export const DEFAULT_BREAKER_OPEN_FOR = 5
+
+const STATE_CLOSED = 0
+const STATE_OPEN = 1
+const STATE_HALF_OPEN = 2
+
+/** Whether `error` says the backend is unhealthy (as opposed to a bad argument or value). */
+function countsAsFailure(error: unknown): boolean {
+  return !(error instanceof TypeError || error instanceof CachetteError)
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * One pending call with a deadline. Settles the caller's promise once: with
+ * the backend's result, or with a timeout, whichever comes first.
+ */
+class Pending {
+  settled = false
+  resolve!: (value: unknown) => void
+  reject!: (error: unknown) => void
+  constructor(
+    readonly guard: BackendGuard,
+    readonly method: string,
+    readonly deadline: number,
+  ) {}
+  readonly ok = (value: unknown): void => {
+    if (this.settled) return
+    this.settled = true
+    this.guard.settle(this, true, undefined)
+    this.resolve(value)
+  }
+  readonly fail = (error: unknown): void => {
+    if (this.settled) return
+    this.settled = true
+    this.guard.settle(this, false, error)
+    this.reject(error)
+  }
+}
+
+/**
+ * The state of one guarded backend: its deadlines and its circuit breaker.
+ * Read it with {@link guardOf}(cache.backend) to see the circuit's state.
+ */
+export class BackendGuard {
+  /** The operation timeout in milliseconds (`0` = none). */
+  readonly timeoutMs: number
+  /** Consecutive failures that open the circuit (`Infinity` = no breaker). */
+  readonly failuresToOpen: number
+  /** How long the circuit stays open, in milliseconds. */
+  readonly openForMs: number
+  /** How logs and errors name the backend. */
+  readonly name: string
+  readonly #logger: Logger
+  #state: number = STATE_CLOSED
+  #failures = 0
+  #openUntil = 0
+  #lastError: unknown
+  /** Pending calls in deadline order (all share one timeout, so insertion order is deadline order). */
+  readonly #pending = new Set<Pending>()
+  #timer: NodeJS.Timeout | undefined
+  readonly #tickMs: number
+
+  constructor(options: GuardOptions = {}) {
+    const timeout = options.timeout ?? DEFAULT_OPERATION_TIMEOUT
+    this.timeoutMs = Math.round(timeout * 1000)
+    const breaker = options.breaker ?? {}
+    this.failuresToOpen =
+      breaker === false ? Number.POSITIVE_INFINITY : (breaker.failures ?? DEFAULT_BREAKER_FAILURES)
+    this.openForMs =
+      breaker === false
+        ? 0
+        : Math.round((parseTimeout(breaker.openFor) ?? DEFAULT_BREAKER_OPEN_FOR) * 1000)
+    this.name = options.name ?? 'backend'
+    this.#logger = options.logger ?? defaultLogger
+    // Deadlines are checked at this resolution: a timeout fires within [timeout, timeout + tick].
+    this.#tickMs = Math.min(250, Math.max(5, Math.floor(this.timeoutMs / 10)))
+  }
+
+  /** The circuit's state now. */
+  get state(): CircuitState {
+    if (this.#state === STATE_CLOSED) return 'closed'
+    if (this.#state === STATE_HALF_OPEN) return 'half-open'
+    return performance.now() >= this.#openUntil ? 'half-open' : 'open'
+  }
+
+  /** Calls pending now (settled calls leave at once; timed-out ones too). */
+  get pendingCalls(): number {
+    return this.#pending.size
+  }
+
+  /**
+   * Starts a call: `undefined` if it may go ahead, else the error to reject
+   * it with (the circuit is open, or half-open with the probe under way).
+   */
+  admit(): CircuitOpenError | undefined {
+    if (this.#state === STATE_CLOSED) return undefined
+    if (this.#state === STATE_OPEN && performance.now() >= this.#openUntil) {
+      // Half-open: this call is the probe; the others wait for its verdict.
+      this.#state = STATE_HALF_OPEN
+      return undefined
+    }
+    return new CircuitOpenError(
+      `${this.name}: circuit open after ${this.failuresToOpen} consecutive failures (last: ${messageOf(this.#lastError)}); calls fail fast until a probe succeeds`,
+      { cause: this.#lastError },
+    )
+  }
+
+  /** Follows a started call: its promise, with the deadline and the breaker's bookkeeping. */
+  watch<T>(call: Promise<T>, method: string): Promise<T> {
+    if (this.timeoutMs === 0) return call.then(this.#ok, this.#fail) as Promise<T>
+    const pending = new Pending(this, method, performance.now() + this.timeoutMs)
+    const settled = new Promise<T>((resolve, reject) => {
+      pending.resolve = resolve as (value: unknown) => void
+      pending.reject = reject
+    })
+    this.#pending.add(pending)
+    if (this.#timer === undefined) this.#startTimer()
+    call.then(pending.ok, pending.fail)
+    return settled
+  }
+
+  // Shared handlers for calls without a deadline: no allocation per call.
+  readonly #ok = <T>(value: T): T => {
+    this.#success()
+    return value
+  }
+  readonly #fail = (error: unknown): never => {
+    this.#failure(error)
+    throw error
+  }
+
+  /** Bookkeeping for a call that settled (first, before any deadline). @internal */
+  settle(pending: Pending, ok: boolean, error: unknown): void {
+    this.#pending.delete(pending)
+    if (ok) this.#success()
+    else this.#failure(error)
+  }
+
+  #success(): void {
+    this.#failures = 0
+    if (this.#state !== STATE_CLOSED) {
+      this.#state = STATE_CLOSED
+      this.#logger.warn(
+        `${this.name}: circuit breaker closed: the backend answers again [CACHETTE_CIRCUIT_CLOSED]`,
+      )
+    }
+  }
+
+  #failure(error: unknown): void {
+    if (!countsAsFailure(error)) {
+      // The backend answered (a bad value or argument): it is healthy.
+      this.#success()
+      return
+    }
+    this.#lastError = error
+    if (this.#state === STATE_HALF_OPEN) {
+      // The probe failed: open again, quietly (the outage was logged once).
+      this.#state = STATE_OPEN
+      this.#openUntil = performance.now() + this.openForMs
+      return
+    }
+    if (this.#state === STATE_OPEN) return
+    if (++this.#failures >= this.failuresToOpen) {
+      this.#state = STATE_OPEN
+      this.#openUntil = performance.now() + this.openForMs
+      this.#logger.warn(
+        `${this.name}: circuit breaker opened after ${this.#failures} consecutive failures (last: ${messageOf(error)}); calls fail fast for ${this.openForMs / 1000} s, then one probe [CACHETTE_CIRCUIT_OPEN]`,
+      )
+    }
+  }
+
+  #startTimer(): void {
+    // Not unref'd: a pending call is owed an answer (its deadline at the latest),
+    // even when nothing else keeps the process alive. It stops once nothing is pending.
+    this.#timer = setInterval(() => this.#tick(), this.#tickMs)
+  }
+
+  #tick(): void {
+    if (this.#pending.size === 0) {
+      // Nothing to watch: stop until the next call.
+      clearInterval(this.#timer)
+      this.#timer = undefined
+      return
+    }
+    const now = performance.now()
+    for (const pending of this.#pending) {
+      if (pending.deadline > now) break
+      pending.fail(
+        new BackendTimeoutError(
+          `${this.name}.${pending.method}: no answer within ${this.timeoutMs} ms (CACHE_OPERATION_TIMEOUT)`,
+          this.timeoutMs,
+        ),
+      )
+    }
+  }
+
+  /** Stops the deadline timer (pending calls keep their promises; used on close). */
+  dispose(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+}
+
+/** The backend methods that go through the guard (the optional ones only when the backend has them). */
+const GUARDED: ReadonlySet<PropertyKey> = new Set([
+  'get',
+  'set',
+  'add',
+  'delete',
+  'deleteMany',
+  'has',
+  'clear',
+  'getMany',
+  'setMany',
+  'inc',
+  'unlink',
+  'acquireLock',
+  'releaseLock',
+])
+
+/** Where a guarded backend keeps its guard. */
+const GUARD: unique symbol = Symbol('cachette.guard')
+
+type Method = (this: unknown, a?: unknown, b?: unknown, c?: unknown) => unknown
+
+/** The guarded version of `method` (called on `target`). Built once per method, not per call. */
+function guarded(
+  guard: BackendGuard,
+  target: object,
+  name: string,
+  method: Method,
+): (a?: unknown, b?: unknown, c?: unknown) => Promise<unknown> {
+  // Fixed arity instead of rest arguments: no array per call. Every guarded
+  // method takes at most three arguments.
+  return (a, b, c) => {
+    const refused = guard.admit()
+    if (refused !== undefined) return Promise.reject(refused)
+    let call: Promise<unknown>
+    try {
+      call = method.call(target, a, b, c) as Promise<unknown>
+    } catch (error) {
+      // A synchronous throw (a bad argument, usually): the backend was not reached.
+      call = Promise.reject(error)
+    }
+    return guard.watch(call, name)
+  }
+}
+
+/**
+ * `backend` behind a {@link BackendGuard}: the same object to everyone who
+ * looks (a `Proxy`: `instanceof`, getters, other methods and properties are
+ * the backend's own), with the cache operations going through the guard.
+ * Calling it on an already guarded backend returns it unchanged.
+ *
+ * @example
+ * const backend = guardBackend(new MyHttpCache(), { timeout: 2, breaker: { failures: 3, openFor: 10 } })
+ * guardOf(backend)?.state // 'closed'
+ */
+export function guardBackend<B extends CacheBackend>(backend: B, options: GuardOptions = {}): B {
+  if (guardOf(backend) !== undefined) return backend
+  const guard = new BackendGuard({
+    ...options,
+    name: options.name ?? (backend.constructor?.name || 'backend'),
+  })
+  const guardedMethods = new Map<PropertyKey, { original: unknown; fn: unknown }>()
+  const boundMethods = new Map<PropertyKey, { original: unknown; fn: unknown }>()
+  const close = async (): Promise<void> => {
+    guard.dispose()
+    await backend.close?.()
+  }
+  return new Proxy(backend, {
+    get(target, prop) {
+      if (prop === GUARD) return guard
+      if (prop === 'close') return typeof target.close === 'function' ? close : undefined
+      // The target as receiver: getters run on the real object (private fields work).
+      const value: unknown = Reflect.get(target, prop, target)
+      if (typeof value !== 'function') return value
+      if (GUARDED.has(prop)) {
+        const known = guardedMethods.get(prop)
+        if (known !== undefined && known.original === value) return known.fn
+        const fn = guarded(guard, target, String(prop), value as Method)
+        guardedMethods.set(prop, { original: value, fn })
+        return fn
+      }
+      // Own function-valued properties and the constructor are data, handed out as they are;
+      // other methods are bound to the real object, again for private fields.
+      if (prop === 'constructor' || Object.hasOwn(target, prop)) return value
+      const known = boundMethods.get(prop)
+      if (known !== undefined && known.original === value) return known.fn
+      const fn = (value as Method).bind(target)
+      boundMethods.set(prop, { original: value, fn })
+      return fn
+    },
+    set(target, prop, value) {
+      return Reflect.set(target, prop, value, target)
+    },
+  })
+}
+
+/** The guard of a backend returned by {@link guardBackend}; `undefined` for any other. */
+export function guardOf(backend: unknown): BackendGuard | undefined {
+  if ((typeof backend !== 'object' && typeof backend !== 'function') || backend === null) {
+    return undefined
+  }
+  const guard = (backend as { [GUARD]?: unknown })[GUARD]
+  return guard instanceof BackendGuard ? guard : undefined
+}
+
+/**
+ * Reads `CACHE_OPERATION_TIMEOUT` (already parsed to seconds, or undefined)
+ * and `CACHE_CIRCUIT_BREAKER` (`false`, `true`, `{ failures, openFor }`, or
+ * from the environment `'false'`/`'true'` or that object as JSON) into
+ * {@link GuardOptions}; `undefined` when both are off.
+ * @throws {ConfigError} naming the key of a bad value.
+ */
+export function resolveGuardOptions(
+  operationTimeout: unknown,
+  circuitBreaker: unknown,
+  logger: Logger,
+): GuardOptions | undefined {
+  let timeout = DEFAULT_OPERATION_TIMEOUT
+  if (operationTimeout !== undefined) {
+    if (typeof operationTimeout !== 'number' || !(operationTimeout >= 0)) {
+      throw new ConfigError(
+        'CACHE_OPERATION_TIMEOUT',
+        `expected a non-negative number of seconds, got ${String(operationTimeout)}`,
+      )
+    }
+    timeout = operationTimeout
+  }
+  const breaker = parseBreaker(circuitBreaker)
+  if (timeout === 0 && breaker === false) return undefined
+  return { timeout, breaker, logger }
+}
+
+const KEY = 'CACHE_CIRCUIT_BREAKER'
+
+function parseBreaker(value: unknown): CircuitBreakerOptions | false {
+  if (value === undefined || value === true) return {}
+  if (value === false) return false
+  if (typeof value === 'string') {
+    // From the environment.
+    const text = value.trim()
+    if (/^(false|0|no|off)$/i.test(text)) return false
+    if (/^(true|1|yes|on|)$/i.test(text)) return {}
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new ConfigError(
+        KEY,
+        `expected false, true or JSON { failures, openFor }, got ${JSON.stringify(value)}`,
+      )
+    }
+    return parseBreaker(parsed)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(
+      KEY,
+      `expected false, true or { failures, openFor }, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    )
+  }
+  const o = value as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    if (k !== 'failures' && k !== 'openFor') {
+      throw new ConfigError(KEY, `unknown field ${JSON.stringify(k)} (fields: failures, openFor)`)
+    }
+  }
+  const out: CircuitBreakerOptions = {}
+  if (o.failures !== undefined) {
+    if (!Number.isSafeInteger(o.failures) || (o.failures as number) < 1) {
+      throw new ConfigError(KEY, `failures must be a positive integer, got ${String(o.failures)}`)
+    }
+    out.failures = o.failures as number
+  }
+  if (o.openFor !== undefined) {
+    let seconds: number
+    try {
+      seconds = parseTimeout(o.openFor as number | string, `${KEY}.openFor`) as number
+    } catch (error) {
+      throw new ConfigError(
+        KEY,
+        `openFor must be a positive number of seconds or a duration string, got ${String(o.openFor)}`,
+        { cause: error },
+      )
+    }
+    if (!(seconds > 0)) {
+      throw new ConfigError(KEY, `openFor must be positive, got ${String(o.openFor)}`)
+    }
+    out.openFor = seconds
+  }
+  return out
+}
