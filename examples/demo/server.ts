@@ -44,6 +44,10 @@ app.get('/', cache.cached({ timeout: 30, responseHitIndication: true }), (_req, 
          <li><a href="/square/12">/square/12</a>: a memoized 500 ms computation</li>
          <li><a href="/search?q=cache&page=1">/search?q=cache&amp;page=1</a>: cached per query string</li>
          <li><a href="/forget">/forget</a>: invalidate the home page and the memoized squares</li>
+         <li><a href="/report">/report</a>: <code>getOrSet</code> with a grace period and a tag
+           (fresh 10 s, then served stale while one refresh runs);
+           <a href="/report/invalidate">/report/invalidate</a> drops it by tag</li>
+         <li><a href="/stats">/stats</a>: hit and miss counters per view, function and call</li>
        </ul>`,
     ),
   )
@@ -64,6 +68,30 @@ app.get('/forget', async (_req, res) => {
   await cache.deleteCached('/')
   await cache.deleteMemoized(slowSquare)
   res.redirect('/')
+})
+
+// getOrSet: one computation for concurrent misses, served stale for up to an
+// hour after its 10 s while one background call refreshes it, dropped by tag.
+let reportRuns = 0
+app.get('/report', async (_req, res) => {
+  const report = await cache.getOrSet(
+    'report:daily',
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      return { run: ++reportRuns, computedAt: new Date().toISOString() }
+    },
+    { timeout: 10, grace: '1h', tags: ['reports'] },
+  )
+  res.json(report)
+})
+
+app.get('/report/invalidate', async (_req, res) => {
+  await cache.invalidateTags(['reports'])
+  res.redirect('/report')
+})
+
+app.get('/stats', (_req, res) => {
+  res.json(cache.stats())
 })
 
 const port = Number(process.env.PORT ?? 3000)
