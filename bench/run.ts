@@ -16,6 +16,8 @@ import { memoizeGroup } from './groups/memoize.js'
 import { memoryGroup } from './groups/memory.js'
 import { redisGroup } from './groups/redis.js'
 import { s3Group } from './groups/s3.js'
+import { stampedeGroup } from './groups/stampede.js'
+import { tieredGroup } from './groups/tiered.js'
 import type { Group, GroupContext } from './lib/group.js'
 import { environment, fullMarkdown, type GroupResult, writeResults } from './lib/report.js'
 
@@ -32,6 +34,8 @@ const GROUPS: readonly Group[] = [
   memcachedGroup,
   s3Group,
   fragmentsGroup,
+  stampedeGroup,
+  tieredGroup,
 ]
 
 const { values } = parseArgs({
@@ -45,7 +49,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,filesystem,redis,memcached,s3,fragments] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,filesystem,redis,memcached,s3,fragments,stampede,tiered] [--no-write]',
   )
   process.exit(0)
 }

@@ -96,6 +96,23 @@ describe('stampede protection', () => {
     assert.deepEqual(new Set(values), new Set(['v1']))
   })
 
+  it('calls that join a miss in flight do not read the backend again', async () => {
+    let reads = 0
+    class CountingCache extends SimpleCache {
+      override async get(key: string): Promise<unknown> {
+        reads++
+        return super.get(key)
+      }
+    }
+    const cache = new Cache({ CACHE_TYPE: () => new CountingCache() })
+    const f = counted('v', 30)
+    const first = cache.getOrSet('k', f)
+    await sleep(5)
+    await Promise.all([first, ...Array.from({ length: 100 }, () => cache.getOrSet('k', f))])
+    assert.equal(f.runs, 1)
+    assert.equal(reads, 1, 'only the first call read the backend')
+  })
+
   it('callers sharing a failed call all get its error, and the next call runs again', async () => {
     const cache = memory()
     let runs = 0

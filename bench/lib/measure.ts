@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm'
 /** What a contender is in a comparison. */
 export type Role = 'subject' | 'limit' | 'peer' | 'reference'
 
-export type UnitName = 'ops/s' | 'req/s' | 'ns/op' | 'µs/op'
+export type UnitName = 'ops/s' | 'req/s' | 'ns/op' | 'µs/op' | 'ms' | 'count'
 
 export interface Unit {
   readonly name: UnitName
@@ -20,6 +20,10 @@ export const OPS_PER_SEC: Unit = { name: 'ops/s', higherIsBetter: true }
 export const REQ_PER_SEC: Unit = { name: 'req/s', higherIsBetter: true }
 export const NS_PER_OP: Unit = { name: 'ns/op', higherIsBetter: false }
 export const US_PER_OP: Unit = { name: 'µs/op', higherIsBetter: false }
+/** Milliseconds (a latency or a duration per round), lower is better. */
+export const MS: Unit = { name: 'ms', higherIsBetter: false }
+/** A count per round (factory runs, backend commands), lower is better. */
+export const COUNT: Unit = { name: 'count', higherIsBetter: false }
 
 export interface ContenderSpec {
   readonly name: string
@@ -67,6 +71,14 @@ function quantile(sorted: readonly number[], q: number): number {
   const a = sorted[lo] as number
   const b = sorted[hi] as number
   return a + (b - a) * (pos - lo)
+}
+
+/**
+ * The `q` quantile (0..1) of ascending `sorted` values, interpolated between
+ * neighbours (`percentile(sorted, 0.99)` is the p99).
+ */
+export function percentile(sorted: ArrayLike<number>, q: number): number {
+  return quantile(Array.from(sorted), q)
 }
 
 export function spreadOf(values: readonly number[]): Spread {
@@ -158,6 +170,10 @@ function convert(ops: number, seconds: number, unit: Unit): number {
       return (seconds * 1e9) / ops
     case 'µs/op':
       return (seconds * 1e6) / ops
+    case 'ms':
+      return (seconds * 1e3) / ops
+    case 'count':
+      return ops
   }
 }
 
@@ -234,4 +250,101 @@ export function ratioOf(c: Comparison, subject: string, other: string): RatioRes
   const found = c.ratios.find((r) => r.subject === subject && r.other === other)
   if (!found) throw new Error(`no ratio ${subject}/${other} in ${c.id}`)
   return found
+}
+
+// ---- several measurements per round ---------------------------------------------
+
+/** A contender whose one run yields several measurements (one per metric). */
+export interface MultiContenderSpec<M extends string> {
+  readonly name: string
+  readonly role: Role
+  /** One round's run: a value for every metric. */
+  sample(): Promise<Record<M, number>>
+}
+
+/** One metric of {@link compareMetrics}: becomes one {@link Comparison}. */
+export interface MetricSpec<M extends string> {
+  readonly key: M
+  readonly id: string
+  readonly title: string
+  readonly unit: Unit
+  /** As in {@link CompareOptions.pairs}; `[]` for a table without ratios. */
+  readonly pairs?: readonly (readonly [string, string])[]
+}
+
+export interface CompareMetricsOptions<M extends string> {
+  /** For the progress log. */
+  readonly id: string
+  readonly rounds: number
+  /** @default 1 */
+  readonly warmupRounds?: number
+  readonly contenders: readonly MultiContenderSpec<M>[]
+  /** The first metric drives the run; every metric gets its own comparison. */
+  readonly metrics: readonly [MetricSpec<M>, ...MetricSpec<M>[]]
+  readonly log?: (line: string) => void
+}
+
+/**
+ * {@link compare} for runs that yield several numbers at once (the stampede
+ * group: factory runs, p50, p99 and total time of one burst). The
+ * contenders run once, interleaved exactly as `compare` does; then each
+ * further metric is summarised by replaying the recorded per-round values
+ * through `compare` (same rounds, no warm-up), so the spreads and the
+ * paired ratios are computed by the same code as everywhere else, and the
+ * ratio of round r pairs values measured in round r.
+ */
+export async function compareMetrics<M extends string>(
+  options: CompareMetricsOptions<M>,
+): Promise<Comparison[]> {
+  const warmup = options.warmupRounds ?? 1
+  const records = options.contenders.map(() => [] as Record<M, number>[])
+  const [first, ...rest] = options.metrics
+  const driven = await compare({
+    id: first.id,
+    title: first.title,
+    unit: first.unit,
+    rounds: options.rounds,
+    warmupRounds: warmup,
+    contenders: options.contenders.map(
+      (c, i): ContenderSpec => ({
+        name: c.name,
+        role: c.role,
+        sample: async () => {
+          const record = await c.sample()
+          ;(records[i] as Record<M, number>[]).push(record)
+          return record[first.key]
+        },
+      }),
+    ),
+    ...(first.pairs ? { pairs: first.pairs } : {}),
+    ...(options.log
+      ? { log: (line: string) => options.log?.(line.replace(first.id, options.id)) }
+      : {}),
+  })
+  // Each contender ran once per warm-up round first: those records are dropped, as compare drops their samples.
+  const measured = records.map((r) => r.slice(warmup))
+  const out: Comparison[] = [driven]
+  for (const metric of rest) {
+    out.push(
+      await compare({
+        id: metric.id,
+        title: metric.title,
+        unit: metric.unit,
+        rounds: options.rounds,
+        warmupRounds: 0,
+        contenders: options.contenders.map((c, i): ContenderSpec => {
+          const values = (measured[i] as Record<M, number>[]).map((r) => r[metric.key])
+          let next = 0
+          return {
+            name: c.name,
+            role: c.role,
+            // compare() calls each contender exactly once per round, so replaying in order is exact.
+            sample: async () => values[next++] as number,
+          }
+        }),
+        ...(metric.pairs ? { pairs: metric.pairs } : {}),
+      }),
+    )
+  }
+  return out
 }

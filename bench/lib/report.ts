@@ -81,6 +81,7 @@ export function environment(): Environment {
         'keyv',
         'lru-cache',
         'apicache',
+        'bentocache',
         'express',
         'autocannon',
         'nunjucks',
@@ -104,6 +105,11 @@ export function formatValue(v: number, unit: Unit): string {
       return v >= 1000 ? v.toFixed(0) : v.toFixed(1)
     case 'µs/op':
       return v >= 100 ? v.toFixed(0) : v.toFixed(1)
+    case 'ms':
+      return v >= 100 ? v.toFixed(0) : v.toFixed(1)
+    case 'count':
+      if (v >= 1e4) return `${(v / 1e3).toFixed(1)} k`
+      return Number.isInteger(v) ? String(v) : v.toFixed(1)
   }
 }
 

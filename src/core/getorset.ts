@@ -345,10 +345,20 @@ export async function releaseLock(backend: CacheBackend, held: Held): Promise<vo
   if ((await backend.get(held.key)) === held.token) await backend.delete(held.key)
 }
 
-/** Per-slot state: the calls in flight and the keys in back-off. */
+/**
+ * Per-slot state: the calls in flight (a read, then the factory on a miss),
+ * the background refreshes, and the keys in back-off after a failed refresh.
+ */
 interface Flights {
-  readonly running: Map<string, Promise<unknown>>
+  readonly running: Map<string, Promise<Settled>>
+  readonly refreshing: Set<string>
   readonly backoff: Map<string, number>
+}
+
+/** What a call in flight resolved: the value and how it was found, for every caller sharing it. */
+interface Settled {
+  readonly value: unknown
+  readonly outcome: 'hit' | 'stale' | 'miss'
 }
 
 const FLIGHTS = new WeakMap<object, Flights>()
@@ -356,7 +366,7 @@ const FLIGHTS = new WeakMap<object, Flights>()
 function flightsOf(owner: object): Flights {
   let f = FLIGHTS.get(owner)
   if (f === undefined) {
-    f = { running: new Map(), backoff: new Map() }
+    f = { running: new Map(), refreshing: new Set(), backoff: new Map() }
     FLIGHTS.set(owner, f)
   }
   return f
@@ -404,32 +414,37 @@ async function lookup<T>(
  *   the slot says they must).
  */
 export async function getOrCompute<T>(slot: Slot, c: Computation<T>): Promise<T> {
-  const backend = slot.backend ?? (await slot.ready)
   const flights = flightsOf(slot)
-  let found: Found | undefined
-  if (!c.forced) {
-    found = await lookup(slot, backend, c)
-    if (found !== undefined) {
-      if (found.stale) {
-        c.outcome?.('stale')
-        refreshInBackground(slot, backend, flights, c, found)
-      } else c.outcome?.('hit')
-      return found.value as T
+  // Concurrent calls for a key share one read and, on a miss, one factory
+  // call: a burst of N calls costs one backend read, not N.
+  // A forced call (memoize's forcedUpdate) never takes a shared read's value.
+  let flight = c.forced ? undefined : flights.running.get(c.key)
+  if (flight === undefined) {
+    const started = resolve(slot, flights, c)
+    flight = started
+    flights.running.set(c.key, started)
+    const done = (): void => {
+      if (flights.running.get(c.key) === started) flights.running.delete(c.key)
     }
+    started.then(done, done)
   }
-  c.outcome?.('miss')
-  const running = flights.running.get(c.key)
-  if (running !== undefined) return running as Promise<T>
-  return track(flights, c.key, compute(slot, backend, flights, c, undefined, false))
+  const { value, outcome } = await flight
+  c.outcome?.(outcome)
+  return value as T
 }
 
-function track<T>(flights: Flights, key: string, p: Promise<T>): Promise<T> {
-  flights.running.set(key, p)
-  const done = (): void => {
-    if (flights.running.get(key) === p) flights.running.delete(key)
+/** One call in flight: read, serve a fresh or stale entry, else compute. */
+async function resolve<T>(slot: Slot, flights: Flights, c: Computation<T>): Promise<Settled> {
+  const backend = slot.backend ?? (await slot.ready)
+  if (!c.forced) {
+    const found = await lookup(slot, backend, c)
+    if (found !== undefined) {
+      if (!found.stale) return { value: found.value, outcome: 'hit' }
+      refreshInBackground(slot, backend, flights, c, found)
+      return { value: found.value, outcome: 'stale' }
+    }
   }
-  p.then(done, done)
-  return p
+  return { value: await compute(slot, backend, flights, c, undefined, false), outcome: 'miss' }
 }
 
 function refreshInBackground<T>(
@@ -439,15 +454,16 @@ function refreshInBackground<T>(
   c: Computation<T>,
   stale: Found,
 ): void {
-  if (flights.running.has(c.key)) return
+  if (flights.refreshing.has(c.key)) return
   const until = flights.backoff.get(c.key)
   if (until !== undefined) {
     if (Date.now() < until) return
     flights.backoff.delete(c.key)
   }
-  track(flights, c.key, compute(slot, backend, flights, c, stale, true)).catch((error: unknown) =>
-    slot.report(c.site, error),
-  )
+  flights.refreshing.add(c.key)
+  compute(slot, backend, flights, c, stale, true)
+    .catch((error: unknown) => slot.report(c.site, error))
+    .finally(() => flights.refreshing.delete(c.key))
 }
 
 /**
