@@ -204,6 +204,30 @@ describe('guardBackend: the circuit breaker', () => {
     assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'))
   })
 
+  test('without a timeout, a probe that never answers does not keep the circuit open forever', async () => {
+    const raw = new Controlled()
+    const backend = guardBackend(raw, {
+      timeout: 0,
+      breaker: { failures: 1, openFor: 0.1 },
+      logger: silentLogger,
+    })
+    raw.mode = 'fail'
+    await assert.rejects(backend.get('k'), /backend unreachable/)
+    raw.mode = 'hang'
+    await eventually(async () => guardOf(backend)?.state === 'half-open', 3000, 'half-open')
+    void backend.get('probe') // hangs
+    const calls = raw.calls
+    await assert.rejects(backend.get('k'), CircuitOpenError)
+    raw.mode = 'ok'
+    await eventually(
+      async () => (await backend.get('k').catch(() => 'refused')) === undefined,
+      3000,
+      'a new probe once openFor passed, which succeeds',
+    )
+    assert.ok(raw.calls > calls)
+    assert.equal(guardOf(backend)?.state, 'closed')
+  })
+
   test('timeouts count as failures', async () => {
     const raw = new Controlled()
     const backend = guardBackend(raw, {

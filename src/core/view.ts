@@ -351,8 +351,8 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'name',
 ])
 
-/** Headers that describe the connection, not the representation; never stored. */
-const NOT_STORED: ReadonlySet<string> = new Set([
+/** Headers that describe one connection (hop by hop), not the request or the representation. */
+const CONNECTION_HEADERS = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -360,8 +360,10 @@ const NOT_STORED: ReadonlySet<string> = new Set([
   'te',
   'trailer',
   'upgrade',
-  'date',
-])
+] as const
+
+/** Response headers never stored: the connection's, and `Date`. */
+const NOT_STORED: ReadonlySet<string> = new Set([...CONNECTION_HEADERS, 'date'])
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
@@ -535,17 +537,7 @@ export function socketOrigin(socket: LocalSocket): string {
 }
 
 /** Request headers that are not repeated by a background request: the connection's, and conditional ones. */
-const NOT_REPEATED: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'host',
-  'content-length',
-])
+const NOT_REPEATED: ReadonlySet<string> = new Set([...CONNECTION_HEADERS, 'host', 'content-length'])
 
 /** The headers a background request repeats. */
 export function repeatedHeaders(

@@ -181,12 +181,20 @@ export class RedisBus implements Bus {
     return this.#prefix + channel
   }
 
+  /**
+   * `PUBLISH`es the encoded message. Waits for the publisher's first
+   * connection attempt; after that, rejects at once while disconnected.
+   */
   async publish(channel: string, message: BusMessage): Promise<void> {
     const pending = this.#gate.wait()
     if (pending !== undefined) await pending
     await this.#publisher.publish(this.#name(channel), encodeBusMessage(message))
   }
 
+  /**
+   * Adds `listener` to `channel` (one `SUBSCRIBE` per channel on the shared
+   * subscriber connection); `up` follows once Redis confirms it.
+   */
   async subscribe(channel: string, listener: BusListener): Promise<BusSubscription> {
     if (this.#closed) throw new Error('RedisBus: closed')
     const name = this.#name(channel)

@@ -418,7 +418,8 @@ export class TieredCache extends BaseCache {
   /** Tells the other processes to drop `keys` (not awaited: failures go to the retry queue). */
   #publishKeys(keys: readonly string[]): void {
     if (!this.#withBus || keys.length === 0) return
-    this.#send({ type: 'delete', keys, source: this.instanceId })
+    // A copy: the caller's array (deleteMany's) may change before a queued message goes out.
+    this.#send({ type: 'delete', keys: keys.slice(), source: this.instanceId })
   }
 
   #publishClear(): void {
