@@ -246,6 +246,7 @@ export class Cache {
     }
     const slot = new Slot(built instanceof Promise ? built.then(check) : check(built), settings)
     this.#slots.add(slot)
+    this.#observation.adopt(slot)
     return slot
   }
 
@@ -703,9 +704,8 @@ export class Cache {
 
   /**
    * Listeners and observation state. Created before the constructor body
-   * runs, and it hooks `#slots.add`, so every slot `#build` makes (now or in
-   * a later `initApp`) is adopted: instrumented at once if the Cache is
-   * observed.
+   * runs; `#build` has it adopt every slot it makes (now or in a later
+   * `initApp`): instrumented at once if the Cache is observed.
    */
   readonly #observation: CacheObservation = new CacheObservation(this.#slots)
 

@@ -23,6 +23,11 @@ const EXPECTED: Record<string, string[]> = {
     'makeTemplateFragmentKey',
     'ConfigError',
     'v8Serializer',
+    'MemoryBus',
+    'guardBackend',
+    'BackendTimeoutError',
+    'CircuitOpenError',
+    'observeAllCaches',
   ],
   './express': [
     'cached',
@@ -70,7 +75,7 @@ const EXPECTED: Record<string, string[]> = {
     'validation',
     'preconditions',
   ],
-  './redis': ['RedisCache', 'RedisSentinelCache', 'RedisClusterCache'],
+  './redis': ['RedisCache', 'RedisSentinelCache', 'RedisClusterCache', 'RedisBus', 'redisBus'],
   './memcached': [
     'MemcachedCache',
     'SASLMemcachedCache',

@@ -743,7 +743,7 @@ interface OnceWrapper extends AnyListener {
 
 /**
  * The observability of one Cache: its listeners, whether it is observed, and
- * its slots (adopted as the Cache builds them, see the constructor).
+ * its slots (adopted as the Cache builds them).
  */
 export class CacheObservation implements Sink {
   readonly #slots: Set<Slot>
@@ -754,20 +754,12 @@ export class CacheObservation implements Sink {
   #traced = 0
 
   /**
-   * @param slots - the Cache's set of slots. Its `add` is hooked so that
-   * every slot the Cache builds later (`initApp`) is adopted the moment it
-   * joins the set, before any call can use it. (The Cache calls
-   * `#slots.add(slot)` in `#build`; if that changes, call {@link adopt}
-   * there instead.)
+   * @param slots - the Cache's set of slots. The Cache calls {@link adopt}
+   * for each slot it builds (now or in a later `initApp`), before any call
+   * can use it.
    */
   constructor(slots: Set<Slot>) {
     this.#slots = slots
-    const add = slots.add
-    slots.add = (slot: Slot) => {
-      add.call(slots, slot)
-      this.adopt(slot)
-      return slots
-    }
     for (const slot of slots) this.adopt(slot)
     const ref = new WeakRef(this)
     state.caches.add(ref)
