@@ -15,6 +15,7 @@ import {
 import { ConfigError } from '../../core/errors.js'
 import { defaultLogger, ErrorReporter, type Logger } from '../../core/log.js'
 import { CONNECTION_DEFAULTS, type EventedClient, loadIoRedis, ReadyGate } from './client.js'
+import type { RedisCache, RedisCacheOptions } from './index.js'
 import { checkClientOptions, checkDb, checkPort, parseRedisUrl } from './options.js'
 
 /** The ioredis `Redis` methods the bus uses (structural, so no public type needs ioredis). */
@@ -28,23 +29,17 @@ interface PubSubClient extends EventedClient {
   disconnect(reconnect?: boolean): void
 }
 
-/** Options of {@link RedisBus}. Give `client`, or the connection (`url`, or `host`/`port`/...). */
-export interface RedisBusOptions {
+/**
+ * Options of {@link RedisBus}. Give `client`, or the connection (`url`, or
+ * `host`/`port`/..., as for {@link RedisCache}).
+ */
+export interface RedisBusOptions
+  extends Pick<RedisCacheOptions, 'url' | 'host' | 'port' | 'username' | 'password'> {
   /**
    * An ioredis `Redis` client (standalone or Sentinel) to publish with; the
    * bus subscribes on a duplicate of it. The bus never closes this client.
    */
   client?: unknown
-  /** `redis://[[user]:password@]host[:port][/db]`, `rediss://...` or `unix:///path.sock`. */
-  url?: string
-  /** @default 'localhost' */
-  host?: string
-  /** @default 6379 */
-  port?: number
-  /** ACL user name. */
-  username?: string
-  /** Password; empty means none. */
-  password?: string
   /**
    * The database of the caches using the bus. Pub/sub ignores databases, so
    * it is part of the channel name: caches on different databases never
