@@ -5,6 +5,10 @@
  *   npm run bench -- --quick            smoke run (small slices, few rounds), writes nothing
  *   npm run bench -- --only express     one group (comma-separated for several)
  *   npm run bench -- --no-write         print only
+ *
+ * A run that writes results also redraws the charts (bench/results/charts/*.svg)
+ * and the bench/README.md results block from the merged file of the day;
+ * `npm run bench:charts` (bench/charts.ts) does just that step.
  */
 import { parseArgs } from 'node:util'
 import { filesystemGroup } from './groups/filesystem.js'
@@ -18,6 +22,7 @@ import { redisGroup } from './groups/redis.js'
 import { s3Group } from './groups/s3.js'
 import { stampedeGroup } from './groups/stampede.js'
 import { tieredGroup } from './groups/tiered.js'
+import { publishResults } from './lib/charts.js'
 import type { Group, GroupContext } from './lib/group.js'
 import { environment, fullMarkdown, type GroupResult, writeResults } from './lib/report.js'
 
@@ -30,6 +35,7 @@ const GROUPS: readonly Group[] = [
   honoGroup,
   httpcacheGroup,
   filesystemGroup,
+  (await import('./groups/growth.js')).growthGroup,
   redisGroup,
   memcachedGroup,
   s3Group,
@@ -89,4 +95,9 @@ const ran = results.filter((r) => !r.skipped)
 if (!values.quick && !values['no-write'] && ran.length > 0) {
   const { json, md } = writeResults(env, mode, ran)
   ctx.log(`wrote ${json} and ${md}`)
+  // From the merged file, so that an --only run still charts every group of the day.
+  const published = publishResults(json)
+  ctx.log(
+    `charts: ${published.charts.join(', ') || 'none'}; bench/README.md results block ${published.readme ? 'rewritten' : 'not found, left alone'}`,
+  )
 }

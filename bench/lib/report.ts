@@ -282,3 +282,54 @@ function formatWithBiome(files: readonly string[]): void {
   if (!existsSync(bin)) return
   spawnSync(process.execPath, [bin, 'format', '--write', ...files], { cwd: ROOT, stdio: 'ignore' })
 }
+
+// ---- README results block -------------------------------------------------------
+
+export const README_PATH = fileURLToPath(new URL('../README.md', import.meta.url))
+const BLOCK_START = '<!-- results:start -->'
+/** The block ends at this heading (which may go on, e.g. "(2026-11-21 run)"). */
+const BLOCK_END = '## Reading the results'
+
+/** `## x` → `### x`: the results .md nested under bench/README.md's `## Results`. */
+export function shiftHeadings(md: string): string {
+  return md.replace(/^(#{1,5}) /gm, '#$1 ')
+}
+
+/**
+ * Rewrites the block of `readme` between the `<!-- results:start -->` line and
+ * the `## Reading the results` heading: the marker, the one-line note about the
+ * run that follows it (kept as it is, if there is one: it is written by hand),
+ * the chart images, then `md` with its headings one level down. Returns false
+ * (and leaves the file alone) when either end of the block is missing.
+ */
+export function updateReadmeResults(
+  md: string,
+  images: readonly { alt: string; path: string }[],
+  readme: string = README_PATH,
+): boolean {
+  let text: string
+  try {
+    text = readFileSync(readme, 'utf8')
+  } catch {
+    return false
+  }
+  // Both ends must be whole lines at the start of a line, so that prose quoting
+  // them (as the Running section does, in backticks) is never taken for them.
+  const start = text.search(/^<!-- results:start -->[ \t]*$/m)
+  const end = start < 0 ? -1 : text.indexOf(`\n${BLOCK_END}`, start)
+  if (start < 0 || end < 0) return false
+  const old = text.slice(start + BLOCK_START.length, end).split('\n')
+  // old[0] is the rest of the marker line (empty); old[1] the note, unless the
+  // line is blank or already part of the generated content (image, heading, table).
+  const candidate = old[1]?.trim() ?? ''
+  const note = candidate !== '' && !/^(!\[|#|\||- )/.test(candidate) ? candidate : undefined
+  const parts = [BLOCK_START]
+  if (note) parts.push(note)
+  const body: string[] = []
+  if (images.length > 0) body.push(images.map((i) => `![${i.alt}](${i.path})`).join('\n\n'))
+  body.push(shiftHeadings(md).trim())
+  const block = `${parts.join('\n')}\n\n${body.join('\n\n')}\n\n`
+  const next = text.slice(0, start) + block + text.slice(end + 1)
+  if (next !== text) writeFileSync(readme, next)
+  return true
+}
