@@ -411,15 +411,15 @@ export class Cache {
       throw new TypeError('getOrSet: name must be a non-empty string')
     }
     const name = options.name ?? statsNameOf(key)
-    const slot = this.#slot()
-    return getOrCompute(slot, {
+    return getOrCompute(this.#slot(), {
       key,
       factory: factory as () => Awaited<T> | Promise<Awaited<T>>,
       timeout,
       policy,
       tags,
       site: `cache.getOrSet ${key}`,
-      outcome: (outcome) => slot.observer.outcome('getOrSet', name, outcome),
+      counted: 'getOrSet',
+      name,
     })
   }
 

@@ -328,10 +328,15 @@ for (const driver of drivers) {
       const s = await setup([route('/grace', text, { timeout: 0.2, grace: 60 })])
       assert.equal((await s.get('/grace')).body.toString(), 'grace#1')
       await new Promise((resolve) => setTimeout(resolve, 250))
-      const stale = await Promise.all([s.get('/grace'), s.get('/grace'), s.get('/grace')])
-      assert.deepEqual(
-        stale.map((r) => r.body.toString()),
-        ['grace#1', 'grace#1', 'grace#1'],
+      const stale = (await Promise.all([s.get('/grace'), s.get('/grace'), s.get('/grace')])).map(
+        (r) => r.body.toString(),
+      )
+      // The request that found the page stale was served it; on a loaded
+      // machine the others may already get the refreshed page.
+      assert.ok(stale.includes('grace#1'), stale.join(', '))
+      assert.ok(
+        stale.every((b) => b === 'grace#1' || b === 'grace#2'),
+        stale.join(', '),
       )
       const deadline = Date.now() + 3000
       while (s.calls('/grace') < 2 && Date.now() < deadline) await settle()

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CacheBackend } from './backend.js'
 import { parseTimeout, type Timeout } from './duration.js'
+import type { OutcomeKind } from './events.js'
 import type { Slot } from './slot.js'
 
 /** The marker key of an {@link Entry}. */
@@ -92,12 +93,16 @@ export interface GetOrSetOptions {
   name?: string
 }
 
-/** What the engine needs to know about one call. @internal */
+/**
+ * What the engine needs to know about one call. A caller on a hot path
+ * (memoize) implements it as a class, so that a call allocates one object
+ * and no closures. @internal
+ */
 export interface Computation<T> {
   /** The backend key. */
   readonly key: string
   /** Computes the value on a miss. */
-  readonly factory: () => T | Promise<T>
+  factory(): T | Promise<T>
   /** Seconds fresh; `undefined` = the backend's default, `0` = forever. */
   readonly timeout: number | undefined
   readonly policy: Policy
@@ -106,18 +111,20 @@ export interface Computation<T> {
   /** Skips the read (Flask-Caching's `forcedUpdate`). */
   readonly forced?: boolean
   /** Whether a stored value may be used (memoize: `cacheNone`, `isStale`). */
-  readonly accept?: (value: unknown) => boolean | Promise<boolean>
+  accept?(value: unknown): boolean | Promise<boolean>
   /** Whether a computed value is stored. `undefined` never is. */
-  readonly storable?: (value: T) => boolean | Promise<boolean>
+  storable?(value: T): boolean | Promise<boolean>
   /**
    * Runs after a successful store with the entry's backend timeout (its
    * freshness plus grace): memoize extends its version keys to it.
    */
-  readonly afterStore?: (backend: CacheBackend, ttl: number | undefined) => Promise<void>
+  afterStore?(backend: CacheBackend, ttl: number | undefined): Promise<void>
   /** Where logged errors come from. */
   readonly site: string
-  /** Told whether the call was a hit, a stale hit or a miss (for counters). */
-  readonly outcome?: (outcome: 'hit' | 'stale' | 'miss') => void
+  /** Which counters of `cache.stats()` count the call's hit, stale hit or miss. */
+  readonly counted: OutcomeKind
+  /** The call's name in those counters (a memoized function's name, a getOrSet `name`). */
+  readonly name: string
 }
 
 /** The parsed grace and lock options, shared by every call of one memoized function or route. @internal */
@@ -190,6 +197,19 @@ export function checkTags(tags: unknown, what: string): readonly string[] {
   return tags.length < 2 ? tags : [...new Set(tags as string[])]
 }
 
+/**
+ * The tags of one call: a list, or a function of the call's arguments
+ * (memoize) or request (views), checked.
+ */
+export function resolveTags(
+  tags: readonly string[] | ((...args: never[]) => readonly string[]) | undefined,
+  args: readonly unknown[],
+  what: string,
+): readonly string[] {
+  if (tags === undefined) return []
+  return checkTags(typeof tags === 'function' ? tags(...(args as never[])) : tags, what)
+}
+
 /** The backend key of a tag's token. */
 export function tagKey(tag: string): string {
   return `_cachette_tag_${tag}`
@@ -215,8 +235,7 @@ export function newToken(): string {
  * an invalidated entry back.
  */
 export async function tokensFor(backend: CacheBackend, keys: readonly string[]): Promise<string[]> {
-  const got =
-    keys.length === 1 ? [await backend.get(keys[0] as string)] : await backend.getMany(keys)
+  const got = await readMany(backend, keys)
   const tokens: string[] = []
   for (let i = 0; i < keys.length; i++) {
     const v = got[i]
@@ -257,10 +276,16 @@ export async function tagsHold(
   snapshot: readonly (readonly [string, string])[] | undefined,
 ): Promise<boolean> {
   if (snapshot === undefined || snapshot.length === 0) return true
-  const keys = snapshot.map(([t]) => tagKey(t))
-  const now =
-    keys.length === 1 ? [await backend.get(keys[0] as string)] : await backend.getMany(keys)
+  const now = await readMany(
+    backend,
+    snapshot.map(([t]) => tagKey(t)),
+  )
   return snapshot.every(([, token], i) => now[i] === token)
+}
+
+/** `getMany`, or a plain `get` for one key (backends without a native multi-get answer it faster). */
+function readMany(backend: CacheBackend, keys: readonly string[]): Promise<unknown[]> {
+  return keys.length === 1 ? backend.get(keys[0] as string).then((v) => [v]) : backend.getMany(keys)
 }
 
 /** How a stored value reads now. */
@@ -274,11 +299,10 @@ export type Freshness = 'fresh' | 'stale' | 'gone'
 export async function readEntry(
   backend: CacheBackend,
   raw: unknown,
-  now = Date.now(),
 ): Promise<{ value: unknown; freshness: Freshness }> {
   if (!isEntry(raw)) return { value: raw, freshness: raw === undefined ? 'gone' : 'fresh' }
   if (!(await tagsHold(backend, raw.t))) return { value: undefined, freshness: 'gone' }
-  return { value: raw.v, freshness: raw.f === 0 || now < raw.f ? 'fresh' : 'stale' }
+  return { value: raw.v, freshness: raw.f === 0 || Date.now() < raw.f ? 'fresh' : 'stale' }
 }
 
 /**
@@ -315,7 +339,7 @@ export function entryFor(
 }
 
 /** A lock held: its key and token. */
-interface Held {
+export interface Held {
   readonly key: string
   readonly token: string
 }
@@ -332,6 +356,34 @@ export async function takeLock(
     ? await backend.acquireLock(k, token, ttlMs)
     : await backend.add(k, token, ttlMs / 1000)
   return taken ? { key: k, token } : undefined
+}
+
+/**
+ * Takes the lock of `key`, or waits for its holder's result: polls `recheck`
+ * (after 10 ms, doubling to 100 ms) and tries the lock again after each
+ * poll, until `waitMs` runs out. Resolves `{ held }` once taken, `{ found }`
+ * when `recheck` found a result, `{}` when the wait ran out. A backend
+ * error rejects at once: the caller goes on without the lock rather than
+ * wait on a store that is down.
+ */
+export async function lockOrWait<R>(
+  backend: CacheBackend,
+  key: string,
+  ttlMs: number,
+  waitMs: number,
+  recheck: () => Promise<R | undefined>,
+): Promise<{ held?: Held; found?: R }> {
+  const deadline = Date.now() + waitMs
+  let pause = 10
+  for (;;) {
+    const held = await takeLock(backend, key, ttlMs)
+    if (held !== undefined) return { held }
+    if (Date.now() >= deadline) return {}
+    await sleep(Math.min(pause, Math.max(1, deadline - Date.now())))
+    pause = Math.min(pause * 2, 100)
+    const found = await recheck()
+    if (found !== undefined) return { found }
+  }
 }
 
 /** Releases a lock, only if it still holds our token. */
@@ -387,11 +439,21 @@ async function lookup<T>(
   try {
     const raw = await backend.get(c.key)
     if (raw === undefined) return undefined
-    const { value, freshness } = await readEntry(backend, raw)
-    if (freshness === 'gone') return undefined
-    if (freshness === 'stale' && c.policy.grace === 0) return undefined
-    if (c.accept !== undefined && !(await c.accept(value))) return undefined
-    return { value, stale: freshness === 'stale' }
+    // A bare value (the common case) needs no further await.
+    let value: unknown = raw
+    let stale = false
+    if (isEntry(raw)) {
+      const read = await readEntry(backend, raw)
+      if (read.freshness === 'gone') return undefined
+      stale = read.freshness === 'stale'
+      if (stale && c.policy.grace === 0) return undefined
+      value = read.value
+    }
+    if (c.accept !== undefined) {
+      const ok = c.accept(value)
+      if (!(typeof ok === 'boolean' ? ok : await ok)) return undefined
+    }
+    return { value, stale }
   } catch (error) {
     if (slot.mustRaise(error)) throw error
     slot.report(c.site, error)
@@ -423,14 +485,19 @@ export async function getOrCompute<T>(slot: Slot, c: Computation<T>): Promise<T>
     const started = resolve(slot, flights, c)
     flight = started
     flights.running.set(c.key, started)
-    const done = (): void => {
-      if (flights.running.get(c.key) === started) flights.running.delete(c.key)
-    }
-    started.then(done, done)
+    started.then(
+      () => landed(flights, c.key, started),
+      () => landed(flights, c.key, started),
+    )
   }
   const { value, outcome } = await flight
-  c.outcome?.(outcome)
+  slot.observer.outcome(c.counted, c.name, outcome)
   return value as T
+}
+
+/** Forgets a call in flight once it settled (unless another took its place). */
+function landed(flights: Flights, key: string, flight: Promise<Settled>): void {
+  if (flights.running.get(key) === flight) flights.running.delete(key)
 }
 
 /** One call in flight: read, serve a fresh or stale entry, else compute. */
@@ -484,18 +551,20 @@ async function compute<T>(
   const lock = c.policy.lock
   let held: Held | undefined
   if (lock !== undefined) {
-    const deadline = Date.now() + lock.waitMs
-    let pause = 10
-    for (;;) {
-      held = await absorb(slot, c.site, () => takeLock(backend, c.key, lock.ttlMs), undefined)
-      if (held !== undefined) break
-      if (background) return stale?.value as T
-      if (Date.now() >= deadline) break
-      await sleep(Math.min(pause, Math.max(1, deadline - Date.now())))
-      pause = Math.min(pause * 2, 100)
-      const now = await lookup(slot, backend, c)
-      if (now !== undefined && !now.stale) return now.value as T
-    }
+    // A background refresh does not wait: the lock's holder is refreshing.
+    const got: { held?: Held; found?: Found } = await absorb(
+      slot,
+      c.site,
+      () =>
+        lockOrWait(backend, c.key, lock.ttlMs, background ? 0 : lock.waitMs, async () => {
+          const now = await lookup(slot, backend, c)
+          return now !== undefined && !now.stale ? now : undefined
+        }),
+      {},
+    )
+    if (got.found !== undefined) return got.found.value as T
+    held = got.held
+    if (held === undefined && background) return stale?.value as T
     if (held !== undefined && !c.forced && !background) {
       // The previous holder may have stored the value just before releasing.
       const now = await lookup(slot, backend, c)

@@ -2,12 +2,14 @@ import { argumentsKey } from './argkey.js'
 import type { CacheBackend } from './backend.js'
 import { parseTimeout, type Timeout } from './duration.js'
 import {
+  type Computation,
   checkTags,
   type GetOrSetOptions,
   getOrCompute,
   newToken,
   type Policy,
   policyOf,
+  resolveTags,
   tokensFor,
 } from './getorset.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
@@ -292,48 +294,16 @@ export class Memoizer {
       forced = options.forcedUpdate
         ? await isTrue(options.forcedUpdate(...(args as never[])))
         : false
-      tags = tagsOf(options.tags, args)
+      tags = resolveTags(options.tags, args, 'memoize')
     } catch (error) {
       if (slot.mustRaise(error)) throw error
       slot.report(`memoize ${info.name}`, error)
       return fn.apply(self, args)
     }
-    return getOrCompute(slot, {
-      key,
-      factory: () => fn.apply(self, args),
-      timeout: info.timeout,
-      policy: info.policy,
-      tags,
-      forced,
-      accept: async (value) =>
-        (value !== null || options.cacheNone === true) &&
-        !(options.isStale && (await isTrue(options.isStale(value as never, ...(args as never[]))))),
-      storable: (result) =>
-        (result !== null || options.cacheNone === true) &&
-        (!options.responseFilter || Boolean(options.responseFilter(result as never))),
-      afterStore: (backend, timeout) =>
-        timeout === 0
-          ? Promise.resolve()
-          : this.#refreshVersions(backend, versionKeys, versions, timeout),
-      site: `memoize ${info.name}`,
-      outcome: (outcome) => slot.observer?.outcome('memoize', info.name, outcome),
-    })
-  }
-
-  /**
-   * Extends the version keys' lifetime to the new entry's (Flask-Caching #531:
-   * a version key that expires first orphans every entry). A version changed
-   * meanwhile by `deleteMemoized` is left alone, so it is never resurrected.
-   */
-  async #refreshVersions(
-    backend: CacheBackend,
-    keys: readonly string[],
-    used: readonly string[],
-    timeout: number | undefined,
-  ): Promise<void> {
-    const now = await backend.getMany(keys)
-    const same = keys.map((k, i) => [k, used[i]] as const).filter((_, i) => now[i] === used[i])
-    if (same.length > 0) await backend.setMany(same, timeout)
+    return getOrCompute(
+      slot,
+      new MemoizedCall(info, self, args, key, tags, forced, versionKeys, versions),
+    )
   }
 
   #resolve(fn: Function): BoundInfo {
@@ -392,10 +362,78 @@ export class Memoizer {
   }
 }
 
-/** The tags of one memoized call. */
-function tagsOf(tags: MemoizeOptions['tags'], args: readonly unknown[]): readonly string[] {
-  if (tags === undefined) return []
-  return checkTags(typeof tags === 'function' ? tags(...(args as never[])) : tags, 'memoize')
+/**
+ * One call of a memoized function, as the getOrSet engine runs it: a class,
+ * so a call allocates this one object rather than a closure per hook.
+ */
+class MemoizedCall implements Computation<unknown> {
+  readonly counted = 'memoize'
+
+  constructor(
+    readonly info: MemoInfo,
+    readonly self: unknown,
+    readonly args: unknown[],
+    readonly key: string,
+    readonly tags: readonly string[],
+    readonly forced: boolean,
+    readonly versionKeys: readonly string[],
+    readonly versions: readonly string[],
+  ) {}
+
+  get timeout(): number | undefined {
+    return this.info.timeout
+  }
+
+  get policy(): Policy {
+    return this.info.policy
+  }
+
+  get name(): string {
+    return this.info.name
+  }
+
+  get site(): string {
+    return `memoize ${this.info.name}`
+  }
+
+  factory(): unknown {
+    return this.info.fn.apply(this.self, this.args)
+  }
+
+  accept(value: unknown): boolean | Promise<boolean> {
+    const o = this.info.options
+    if (value === null && o.cacheNone !== true) return false
+    if (o.isStale === undefined) return true
+    return isTrue(o.isStale(value as never, ...(this.args as never[]))).then((stale) => !stale)
+  }
+
+  storable(result: unknown): boolean {
+    const o = this.info.options
+    return (
+      (result !== null || o.cacheNone === true) &&
+      (!o.responseFilter || Boolean(o.responseFilter(result as never)))
+    )
+  }
+
+  async afterStore(backend: CacheBackend, ttl: number | undefined): Promise<void> {
+    if (ttl !== 0) await refreshVersions(backend, this.versionKeys, this.versions, ttl)
+  }
+}
+
+/**
+ * Extends the version keys' lifetime to the new entry's (Flask-Caching #531:
+ * a version key that expires first orphans every entry). A version changed
+ * meanwhile by `deleteMemoized` is left alone, so it is never resurrected.
+ */
+async function refreshVersions(
+  backend: CacheBackend,
+  keys: readonly string[],
+  used: readonly string[],
+  timeout: number | undefined,
+): Promise<void> {
+  const now = await backend.getMany(keys)
+  const same = keys.map((k, i) => [k, used[i]] as const).filter((_, i) => now[i] === used[i])
+  if (same.length > 0) await backend.setMany(same, timeout)
 }
 
 function checkOptions(options: unknown): MemoizeOptions {

@@ -11,16 +11,25 @@
  */
 import { randomBytes } from 'node:crypto'
 import { type CacheBackend, PEEK, type PeekableBackend } from './backend.js'
+import {
+  HOP_BY_HOP_HEADERS,
+  type LocalSocket,
+  repeatedHeaders,
+  requestInBackground,
+  socketOrigin,
+} from './background.js'
 import { parseTimeout, type Timeout } from './duration.js'
 import {
   checkTags,
   type GetOrSetOptions,
+  type Held,
+  lockOrWait,
   type Policy,
   policyOf,
   releaseLock,
+  resolveTags,
   snapshotTags,
   tagsHold,
-  takeLock,
 } from './getorset.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
 import type { Slot, SlotSettings } from './slot.js'
@@ -295,11 +304,14 @@ export interface ViewMiss {
 
 /** A render in progress: requests that miss the same key meanwhile wait for it. @internal */
 export interface Pending {
+  /** When the render started (epoch ms); waiters give up `lock.wait` (or 10 s) after it. */
   readonly started: number
+  /** Resolves once the render was stored or abandoned. */
   readonly done: Promise<void>
+  /** Resolves {@link Pending.done}. */
   readonly settle: () => void
   /** The distributed lock, when taken. */
-  held?: { readonly key: string; readonly token: string } | undefined
+  held?: Held | undefined
   /** The tags' tokens when the render started; `null` when they could not be read (then nothing is stored). */
   snapshot?: Promise<[string, string][] | null> | undefined
 }
@@ -351,19 +363,8 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'name',
 ])
 
-/** Headers that describe one connection (hop by hop), not the request or the representation. */
-const CONNECTION_HEADERS = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-] as const
-
 /** Response headers never stored: the connection's, and `Date`. */
-const NOT_STORED: ReadonlySet<string> = new Set([...CONNECTION_HEADERS, 'date'])
+const NOT_STORED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'date'])
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
@@ -521,35 +522,6 @@ export function requestViewOf<Req>(
   socket?: LocalSocket,
 ): RequestView<Req> {
   return new NodeRequestView(method, url, headers, raw, source, socket)
-}
-
-/** The local end of a request's connection (a `net.Socket`), for background refreshes. */
-export interface LocalSocket {
-  readonly localAddress?: string | undefined
-  readonly localPort?: number | undefined
-}
-
-/** `http://address:port` of a socket's local end (IPv4-mapped addresses unwrapped). */
-export function socketOrigin(socket: LocalSocket): string {
-  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
-  const host = address.includes(':') ? `[${address}]` : address
-  return `http://${host}:${socket.localPort}`
-}
-
-/** Request headers that are not repeated by a background request: the connection's, and conditional ones. */
-const NOT_REPEATED: ReadonlySet<string> = new Set([...CONNECTION_HEADERS, 'host', 'content-length'])
-
-/** The headers a background request repeats. */
-export function repeatedHeaders(
-  entries: Iterable<readonly [string, string | readonly string[] | undefined]>,
-): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [name, value] of entries) {
-    const n = name.toLowerCase()
-    if (value === undefined || NOT_REPEATED.has(n) || n.startsWith('if-')) continue
-    out[n] = typeof value === 'string' ? value : value.join(', ')
-  }
-  return out
 }
 
 /** {@link requestViewOf}'s view: a class, so that a request costs one object and no closures. */
@@ -1253,26 +1225,23 @@ export class ViewCache<Req = unknown> {
     }
     const lead = this.#leadRender(slot, key, accept, view, backend)
     const lock = this.#policy.lock
-    const pending = lead.pending as Pending
     if (lock === undefined) return lead
-    const deadline = Date.now() + lock.waitMs
-    let pause = 10
-    for (;;) {
-      try {
-        pending.held = await takeLock(backend, key, lock.ttlMs)
-      } catch (error) {
-        slot.report(`cached ${key}`, error)
-        return lead
-      }
-      if (pending.held !== undefined || Date.now() >= deadline) return lead
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, deadline - Date.now())))
-      pause = Math.min(pause * 2, 100)
-      const now = await this.#find(view, backend, key, accept)
-      if (now !== undefined && !now.stale) {
-        this.settle(lead, slot)
-        return this.#hit(now.prepared, false)
-      }
+    let got: { held?: Held; found?: { prepared: Prepared } }
+    try {
+      got = await lockOrWait(backend, key, lock.ttlMs, lock.waitMs, async () => {
+        const now = await this.#find(view, backend, key, accept)
+        return now !== undefined && !now.stale ? now : undefined
+      })
+    } catch (error) {
+      slot.report(`cached ${key}`, error)
+      return lead
     }
+    if (got.found !== undefined) {
+      this.settle(lead, slot)
+      return this.#hit(got.found.prepared, false)
+    }
+    ;(lead.pending as Pending).held = got.held
+    return lead
   }
 
   /** A miss that other requests for `key` wait on until it is stored or settled. */
@@ -1301,7 +1270,7 @@ export class ViewCache<Req = unknown> {
     const pending: Pending = { started: Date.now(), done, settle }
     const tags = this.options.tags
     if (tags !== undefined && view !== undefined && backend !== undefined) {
-      const list = checkTags(typeof tags === 'function' ? tags(view.raw) : tags, 'cached')
+      const list = resolveTags(tags, [view.raw], 'cached')
       if (list.length > 0) pending.snapshot = snapshotTags(backend, list).catch(() => null)
     }
     return pending
@@ -1342,12 +1311,11 @@ export class ViewCache<Req = unknown> {
     const request = view.backgroundRequest?.()
     if (request === undefined) return
     this.#refreshing.set(key, Date.now() + Math.max(this.#policy.backoffMs, 1000))
-    fetch(request.url, {
-      headers: { ...request.headers, [VIEW_REFRESH_HEADER]: this.refreshToken },
-      signal: AbortSignal.timeout(30_000),
-    })
-      .then((r) => r.arrayBuffer())
-      .catch((error: unknown) => slot.report(`cached ${key} (background refresh)`, error))
+    requestInBackground(
+      request.url,
+      { ...request.headers, [VIEW_REFRESH_HEADER]: this.refreshToken },
+      (error) => slot.report(`cached ${key} (background refresh)`, error),
+    )
   }
 
   /**

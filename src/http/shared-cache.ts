@@ -14,6 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { Cache } from '../cache.js'
+import { HOP_BY_HOP_HEADERS, repeatedHeaders, requestInBackground } from '../core/background.js'
 import {
   type Directives,
   type HeaderBag,
@@ -120,18 +121,6 @@ export interface HttpCacheOptions extends CacheRules {
   /** The clock (ms), for tests. @default Date.now */
   clock?: () => number
 }
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
 
 function hashHex(text: string): string {
   return createHash('sha256').update(text).digest('hex')
@@ -410,7 +399,7 @@ export class HttpCache {
       'content-encoding',
       'transfer-encoding',
       'content-range',
-      ...HOP_BY_HOP,
+      ...HOP_BY_HOP_HEADERS,
     ])
     const replaced = new Set(update.map(([n]) => n.toLowerCase()).filter((n) => !skip.has(n)))
     const headers: HeaderList = [
@@ -442,7 +431,7 @@ export class HttpCache {
       .split(',')
       .map((s) => s.trim().toLowerCase())
     const drop = new Set([
-      ...HOP_BY_HOP,
+      ...HOP_BY_HOP_HEADERS,
       ...connectionListed,
       'age',
       ...(this.#hitHeader ? [this.#hitHeader.toLowerCase()] : []),
@@ -528,15 +517,9 @@ export class HttpCache {
    * stale entry stays until it expires).
    */
   refreshInBackground(req: HttpRequest, origin: string): void {
-    const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith('if-')) continue
-      headers[name] = Array.isArray(value) ? value.join(', ') : String(value)
-    }
+    const headers = repeatedHeaders(Object.entries(req.headers))
     headers[REFRESH_HEADER] = this.refreshToken
     headers[REFRESH_HOST_HEADER] = req.host
-    fetch(`${origin}${req.url}`, { headers, signal: AbortSignal.timeout(30_000) })
-      .then((r) => r.arrayBuffer())
-      .catch(() => {})
+    requestInBackground(`${origin}${req.url}`, headers, () => {})
   }
 }

@@ -776,20 +776,13 @@ export class GoogleCloudStorageCache extends BaseCache {
         `${this.#name}.clear(): no key prefix, so every object in the bucket ${JSON.stringify(this.bucket)} is deleted (allowFlush is set)`,
       )
     }
-    let pageToken: string | undefined
     let failures = 0
     let firstError: unknown
-    do {
-      const token = pageToken
-      const [items, , response] = await this.#call('clear', () =>
-        this.#bucket.getFiles({
-          ...(prefix === '' ? {} : { prefix }),
-          maxResults: this.#pageSize,
-          ...(token === undefined ? {} : { pageToken: token }),
-          autoPaginate: false,
-          fields: 'items(name,generation),nextPageToken',
-        }),
-      )
+    for await (const items of this.#listPages(
+      prefix,
+      'clear',
+      'items(name,generation),nextPageToken',
+    )) {
       const named = items.filter((item) => typeof item.name === 'string' && item.name !== '')
       const settled = await mapLimit(named, this.concurrency, (item) =>
         this.#remove('clear', item.name as string, item.generation),
@@ -799,8 +792,7 @@ export class GoogleCloudStorageCache extends BaseCache {
         failures++
         firstError ??= s.reason
       }
-      pageToken = response?.nextPageToken || undefined
-    } while (pageToken !== undefined)
+    }
     if (failures > 0) {
       const reason = firstError instanceof Error ? firstError.message : String(firstError)
       throw new Error(`${this.#name}.clear: ${failures} objects could not be deleted (${reason})`, {
@@ -820,18 +812,11 @@ export class GoogleCloudStorageCache extends BaseCache {
    */
   async *keys(prefix: string): AsyncIterable<string> {
     const under = this.keyPrefix + prefix
-    let pageToken: string | undefined
-    do {
-      const token = pageToken
-      const [items, , response] = await this.#call('keys', () =>
-        this.#bucket.getFiles({
-          ...(under === '' ? {} : { prefix: under }),
-          maxResults: this.#pageSize,
-          ...(token === undefined ? {} : { pageToken: token }),
-          autoPaginate: false,
-          fields: 'items(name,customTime,metadata),nextPageToken',
-        }),
-      )
+    for await (const items of this.#listPages(
+      under,
+      'keys',
+      'items(name,customTime,metadata),nextPageToken',
+    )) {
       const now = Date.now()
       for (const item of items) {
         const name = item.name
@@ -841,6 +826,24 @@ export class GoogleCloudStorageCache extends BaseCache {
         if (key === '' || this.objectName(key) !== name) continue
         if (isLive(expiryIn(resourceOf(item)), now)) yield key
       }
+    }
+  }
+
+  /** The objects under `prefix` with the given `fields`, one `objects.list` page (`pageSize`) at a time. */
+  async *#listPages(prefix: string, op: string, fields: string) {
+    let pageToken: string | undefined
+    do {
+      const token = pageToken
+      const [items, , response] = await this.#call(op, () =>
+        this.#bucket.getFiles({
+          ...(prefix === '' ? {} : { prefix }),
+          maxResults: this.#pageSize,
+          ...(token === undefined ? {} : { pageToken: token }),
+          autoPaginate: false,
+          fields,
+        }),
+      )
+      yield items
       pageToken = response?.nextPageToken || undefined
     } while (pageToken !== undefined)
   }

@@ -16,7 +16,7 @@ import { ConfigError } from '../../core/errors.js'
 import { defaultLogger, ErrorReporter, type Logger } from '../../core/log.js'
 import { CONNECTION_DEFAULTS, type EventedClient, loadIoRedis, ReadyGate } from './client.js'
 import type { RedisCache, RedisCacheOptions } from './index.js'
-import { checkClientOptions, checkDb, checkPort, parseRedisUrl } from './options.js'
+import { checkClientOptions, standaloneConnection } from './options.js'
 
 /** The ioredis `Redis` methods the bus uses (structural, so no public type needs ioredis). */
 interface PubSubClient extends EventedClient {
@@ -122,26 +122,9 @@ export class RedisBus implements Bus {
     } else {
       const clientOptions = { ...(options.clientOptions ?? {}) }
       checkClientOptions(clientOptions)
-      const conn: Record<string, unknown> = {}
-      if (options.url !== undefined && options.url !== '') {
-        const u = parseRedisUrl(options.url, 'CACHE_OPTIONS')
-        if (u.path !== undefined) conn.path = u.path
-        else {
-          conn.host = u.host
-          conn.port = u.port
-        }
-        if (u.username !== undefined) conn.username = u.username
-        if (u.password !== undefined) conn.password = u.password
-        if (u.tls) conn.tls = { ...((clientOptions.tls as object | undefined) ?? {}) }
-        db = u.db ?? checkDb(options.db)
-      } else {
-        conn.host = options.host ?? 'localhost'
-        conn.port = checkPort(options.port) ?? 6379
-        if (options.username) conn.username = options.username
-        if (options.password) conn.password = options.password
-        db = checkDb(options.db)
-      }
-      if (db !== undefined) conn.db = db
+      const endpoint = standaloneConnection(options, clientOptions, 'CACHE_OPTIONS')
+      const conn = endpoint.conn
+      db = endpoint.db
       const io = loadIoRedis('RedisBus')
       this.#publisher = new io.Redis({
         ...CONNECTION_DEFAULTS,

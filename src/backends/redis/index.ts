@@ -72,13 +72,15 @@ import {
 import {
   checkClientOptions,
   checkDb,
-  checkPort,
   checkPrefix,
+  describe,
   escapeGlob,
+  nonEmpty,
   parseClusterNodes,
   parseRedisUrl,
   parseSentinels,
   splitFactoryOptions,
+  standaloneConnection,
 } from './options.js'
 
 /** Options shared by the three Redis backends. */
@@ -193,11 +195,6 @@ interface Opened {
 
 const DEFAULT_READY_TIMEOUT = 2000
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  return value === null ? 'null' : typeof value
-}
-
 /** Checks that `value` looks like an ioredis client. */
 function existingClient(value: unknown, key: string): RedisClient {
   const c = value as Partial<RedisClient> | null
@@ -223,10 +220,6 @@ function clientOptionsOf(options: RedisCommonOptions): Record<string, unknown> {
   return copy
 }
 
-function nonEmpty(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined
-}
-
 function connectTimeoutOf(options: Record<string, unknown>): number {
   const t = options.connectTimeout
   return typeof t === 'number' && t > 0 ? t : DEFAULT_READY_TIMEOUT
@@ -242,33 +235,7 @@ function openStandalone(options: RedisCacheOptions, kind: string): Opened {
       failFast: false,
     }
   }
-  const conn: Record<string, unknown> = {}
-  let db: number | undefined
-  if (options.url !== undefined && options.url !== null && options.url !== '') {
-    const u = parseRedisUrl(options.url)
-    if (u.path !== undefined) conn.path = u.path
-    else {
-      conn.host = u.host
-      conn.port = u.port
-    }
-    if (u.username !== undefined) conn.username = u.username
-    if (u.password !== undefined) conn.password = u.password
-    if (u.tls) conn.tls = { ...((clientOptions.tls as object | undefined) ?? {}) }
-    db = u.db ?? checkDb(options.db)
-  } else {
-    const host = options.host ?? 'localhost'
-    if (typeof host !== 'string' || host === '') {
-      throw new ConfigError('CACHE_REDIS_HOST', `expected a host name, got ${describe(host)}`)
-    }
-    conn.host = host
-    conn.port = checkPort(options.port) ?? 6379
-    const username = nonEmpty(options.username)
-    const password = nonEmpty(options.password)
-    if (username !== undefined) conn.username = username
-    if (password !== undefined) conn.password = password
-    db = checkDb(options.db)
-  }
-  if (db !== undefined) conn.db = db
+  const { conn } = standaloneConnection(options, clientOptions)
   const io = loadIoRedis(kind)
   const final = { ...CONNECTION_DEFAULTS, ...clientOptions, ...conn }
   return {

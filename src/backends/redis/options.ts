@@ -28,11 +28,68 @@ export interface UrlEndpoint {
 const URL_FORMS =
   'expected redis://[[user]:password@]host[:port][/db], rediss://... (TLS) or unix:///path/to.sock[?db=N]'
 
-function describe(value: unknown): string {
+/** A value as error messages name it: strings quoted, else its kind. */
+export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   return typeof value
+}
+
+/** A non-empty string, else `undefined` (an empty password means none). */
+export function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+/** Where one Redis server is: a URL, or host, port and credentials. */
+export interface StandaloneEndpoint {
+  url?: string | undefined
+  host?: string | undefined
+  port?: number | undefined
+  username?: string | undefined
+  password?: string | undefined
+  db?: number | undefined
+}
+
+/**
+ * The ioredis connection options of one server (host and port or a socket
+ * path, credentials, TLS, database) from a URL, or else from host, port and
+ * credentials; `clientOptions.tls` is kept under a `rediss://` URL. Errors
+ * name `urlKey` for a bad URL and `CACHE_REDIS_HOST` for a bad host.
+ */
+export function standaloneConnection(
+  options: StandaloneEndpoint,
+  clientOptions: Readonly<Record<string, unknown>>,
+  urlKey?: string,
+): { conn: Record<string, unknown>; db: number | undefined } {
+  const conn: Record<string, unknown> = {}
+  let db: number | undefined
+  if (options.url !== undefined && options.url !== null && options.url !== '') {
+    const u = parseRedisUrl(options.url, urlKey)
+    if (u.path !== undefined) conn.path = u.path
+    else {
+      conn.host = u.host
+      conn.port = u.port
+    }
+    if (u.username !== undefined) conn.username = u.username
+    if (u.password !== undefined) conn.password = u.password
+    if (u.tls) conn.tls = { ...((clientOptions.tls as object | undefined) ?? {}) }
+    db = u.db ?? checkDb(options.db)
+  } else {
+    const host = options.host ?? 'localhost'
+    if (typeof host !== 'string' || host === '') {
+      throw new ConfigError('CACHE_REDIS_HOST', `expected a host name, got ${describe(host)}`)
+    }
+    conn.host = host
+    conn.port = checkPort(options.port) ?? 6379
+    const username = nonEmpty(options.username)
+    const password = nonEmpty(options.password)
+    if (username !== undefined) conn.username = username
+    if (password !== undefined) conn.password = password
+    db = checkDb(options.db)
+  }
+  if (db !== undefined) conn.db = db
+  return { conn, db }
 }
 
 function isPort(n: unknown): n is number {

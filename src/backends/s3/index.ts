@@ -584,28 +584,10 @@ export class S3Cache extends BaseCache {
         `${this.#name}.clear(): no key prefix, so every object in bucket ${this.bucket} is deleted (allowFlush is set)`,
       )
     }
-    let token: string | undefined
     let left: string[] = []
-    do {
-      const page = await this.#send<{
-        Contents?: { Key?: string }[]
-        NextContinuationToken?: string
-        IsTruncated?: boolean
-      }>(
-        'ListObjectsV2Command',
-        {
-          Prefix: this.keyPrefix === '' ? undefined : this.keyPrefix,
-          ContinuationToken: token,
-          MaxKeys: DELETE_BATCH,
-        },
-        'clear',
-      )
-      const names = (page.Contents ?? [])
-        .map((o) => o.Key)
-        .filter((k): k is string => k !== undefined)
+    for await (const names of this.#listPages(this.keyPrefix, 'clear')) {
       if (names.length > 0) left = left.concat(await this.#deleteNames(names, 'clear'))
-      token = page.IsTruncated ? page.NextContinuationToken : undefined
-    } while (token !== undefined)
+    }
     if (left.length > 0)
       throw new Error(`${this.#name}.clear: ${left.length} objects could not be deleted`)
     return true
@@ -623,6 +605,19 @@ export class S3Cache extends BaseCache {
    */
   async *keys(prefix: string): AsyncIterable<string> {
     const under = this.keyPrefix + prefix
+    for await (const names of this.#listPages(under, 'keys')) {
+      for (const name of names) {
+        if (!name.startsWith(under)) continue
+        const key = name.slice(this.keyPrefix.length)
+        // A name that is not the plain name of its key is a hash (or a foreign object).
+        if (key === '' || key.startsWith('~probe~') || this.#key(key) !== name) continue
+        yield key
+      }
+    }
+  }
+
+  /** The object names under `prefix`, one `ListObjectsV2` page (up to 1,000) at a time. */
+  async *#listPages(prefix: string, op: string): AsyncIterable<string[]> {
     let token: string | undefined
     do {
       const page = await this.#send<{
@@ -632,19 +627,13 @@ export class S3Cache extends BaseCache {
       }>(
         'ListObjectsV2Command',
         {
-          Prefix: under === '' ? undefined : under,
+          Prefix: prefix === '' ? undefined : prefix,
           ContinuationToken: token,
           MaxKeys: DELETE_BATCH,
         },
-        'keys',
+        op,
       )
-      for (const { Key: name } of page.Contents ?? []) {
-        if (name === undefined || !name.startsWith(under)) continue
-        const key = name.slice(this.keyPrefix.length)
-        // A name that is not the plain name of its key is a hash (or a foreign object).
-        if (key === '' || key.startsWith('~probe~') || this.#key(key) !== name) continue
-        yield key
-      }
+      yield (page.Contents ?? []).map((o) => o.Key).filter((k): k is string => k !== undefined)
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     } while (token !== undefined)
   }

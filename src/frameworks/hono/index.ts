@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 import type { Context, Env, MiddlewareHandler, Next } from 'hono'
+import { repeatedHeaders } from '../../core/background.js'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
 import type { Slot } from '../../core/slot.js'
@@ -30,7 +31,6 @@ import {
   type QueryArgs,
   queryPairs,
   type RequestView,
-  repeatedHeaders,
   responseTimeoutOf,
   setResponseTimeout,
   type ViewAttributes,

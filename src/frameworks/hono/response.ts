@@ -4,7 +4,8 @@
  * middleware set, body chunks and the request target.
  */
 import type { Context } from 'hono'
-import { decodePath, socketOrigin } from '../../core/view.js'
+import { socketOrigin } from '../../core/background.js'
+import { decodePath } from '../../core/view.js'
 
 /** Response headers as ordered `[name, value]` pairs, one pair per value. */
 export type HeaderPairs = [string, string][]

@@ -5,7 +5,7 @@
  * Web-standard adapter may use {@link socketOrigin} too.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { socketOrigin } from '../../core/view.js'
+import { socketOrigin } from '../../core/background.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { HttpRequest } from '../../http/shared-cache.js'
 
