@@ -4,10 +4,9 @@
  * cachette cached-view hit, and (for Express) an apicache hit. One group per
  * framework, all built by {@link httpGroup}.
  */
-import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import autocannon from 'autocannon'
 import type { Group, GroupContext } from '../lib/group.js'
+import { forkServer, type LoadOptions, load, serverCalls, stopServer } from '../lib/http.js'
 import { type ContenderSpec, compare, REQ_PER_SEC, ratioOf, spreadOf } from '../lib/measure.js'
 import { type GroupResult, target } from '../lib/report.js'
 
@@ -16,6 +15,8 @@ const FRAMEWORK_SERVER = fileURLToPath(new URL('../frameworks/server.ts', import
 
 const CONNECTIONS = 10
 const PIPELINING = 1
+/** autocannon's settings for every run of this group, warm-up and timed. */
+const LOAD: LoadOptions = { connections: CONNECTIONS, pipelining: PIPELINING }
 
 interface Target {
   readonly route: string
@@ -39,65 +40,6 @@ interface Ready {
   bodyLength: number
 }
 
-function startServer(spec: HttpSpec): Promise<{ child: ChildProcess; ready: Ready }> {
-  return new Promise((resolve, reject) => {
-    // fork() passes on tsx's loader flags (process.execArgv), so the child runs TypeScript too.
-    const child = fork(spec.server, [...spec.args], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    })
-    const timer = setTimeout(
-      () => reject(new Error(`${spec.name} server did not start in 30 s`)),
-      30_000,
-    )
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`${spec.name} server exited early (${code})`)))
-    child.on('message', (m: { type?: string }) => {
-      if (m.type === 'ready') {
-        clearTimeout(timer)
-        resolve({ child, ready: m as Ready })
-      }
-    })
-  })
-}
-
-function handlerCalls(child: ChildProcess): Promise<Record<string, number>> {
-  return new Promise((resolve) => {
-    const on = (m: { type?: string; calls?: Record<string, number> }): void => {
-      if (m.type === 'stats') {
-        child.off('message', on)
-        resolve(m.calls ?? {})
-      }
-    }
-    child.on('message', on)
-    child.send({ type: 'stats' })
-  })
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  child.removeAllListeners('exit')
-  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.send({ type: 'exit' })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await gone
-  clearTimeout(timer)
-}
-
-async function load(url: string, duration: number): Promise<autocannon.Result> {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    pipelining: PIPELINING,
-    duration,
-  })
-  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
-    throw new Error(
-      `${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`,
-    )
-  }
-  return result
-}
-
 /** Builds the group for one framework. */
 function httpGroup(spec: HttpSpec): Group {
   const TARGETS = spec.targets
@@ -108,7 +50,11 @@ function httpGroup(spec: HttpSpec): Group {
       const duration = ctx.quick ? 1 : 5
       const warmSeconds = ctx.quick ? 0.5 : 2
       const rounds = ctx.quick ? 2 : 7
-      const { child, ready } = await startServer(spec)
+      const { child, ready } = await forkServer<Ready>(
+        spec.server,
+        spec.args,
+        `${spec.name} server`,
+      )
       try {
         const base = `http://127.0.0.1:${ready.port}`
         // First request of each route fills its cache; check the bodies are the same bytes.
@@ -133,7 +79,7 @@ function httpGroup(spec: HttpSpec): Group {
           }
         }
         ctx.log(`${group}: warm-up ${warmSeconds} s per route`)
-        for (const t of TARGETS) await load(base + t.route, warmSeconds)
+        for (const t of TARGETS) await load(base + t.route, warmSeconds, LOAD)
 
         const latency = new Map<string, { p50: number[]; p99: number[] }>()
         const contenders: ContenderSpec[] = TARGETS.map((t) => {
@@ -143,7 +89,7 @@ function httpGroup(spec: HttpSpec): Group {
             name: t.name,
             role: t.role,
             async sample() {
-              const r = await load(base + t.route, duration)
+              const r = await load(base + t.route, duration, LOAD)
               lat.p50.push(r.latency.p50)
               lat.p99.push(r.latency.p99)
               return r.requests.total / r.duration
@@ -160,7 +106,7 @@ function httpGroup(spec: HttpSpec): Group {
           contenders,
           log: ctx.log,
         })
-        const calls = await handlerCalls(child)
+        const calls = (await serverCalls<Record<string, number>>(child)) ?? {}
         const limitName = TARGETS[0].name
         const cachedName = TARGETS[1].name
         const vsLimit = ratioOf(comparison, cachedName, limitName)

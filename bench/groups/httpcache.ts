@@ -5,12 +5,12 @@
  * test/servers/varnish.ts harness) in front of the direct app. autocannon on
  * loopback; the apps run in a child process (bench/httpcache/server.ts).
  */
-import { type ChildProcess, execFile, fork } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import autocannon from 'autocannon'
 import { startVarnish, type VarnishServer } from '../../test/servers/varnish.js'
 import type { Calls } from '../httpcache/server.js'
 import type { Group, GroupContext } from '../lib/group.js'
+import { forkServer, type LoadOptions, load, serverCalls, stopServer } from '../lib/http.js'
 import { type ContenderSpec, compare, REQ_PER_SEC, ratioOf, spreadOf } from '../lib/measure.js'
 import { type GroupResult, target } from '../lib/report.js'
 
@@ -21,6 +21,8 @@ const ROUTE = '/page'
 const CACHE_CONTROL = 'public, max-age=3600'
 const CONNECTIONS = 10
 const PIPELINING = 1
+/** autocannon's settings for every run of this group, warm-up and timed. */
+const LOAD: LoadOptions = { connections: CONNECTIONS, pipelining: PIPELINING }
 /** Idle Varnish workers kept ready, so no timed round pays for creating threads. */
 const VARNISH_THREADS = 100
 
@@ -33,63 +35,6 @@ interface Ready {
   directPort: number
   cachedPort: number
   bodyLength: number
-}
-
-function startApps(): Promise<{ child: ChildProcess; ready: Ready }> {
-  return new Promise((resolve, reject) => {
-    // fork() passes on tsx's loader flags (process.execArgv), so the child runs TypeScript too.
-    const child = fork(SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    const timer = setTimeout(
-      () => reject(new Error('httpcache apps did not start in 30 s')),
-      30_000,
-    )
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`httpcache apps exited early (${code})`)))
-    child.on('message', (m: { type?: string }) => {
-      if (m.type === 'ready') {
-        clearTimeout(timer)
-        resolve({ child, ready: m as Ready })
-      }
-    })
-  })
-}
-
-function callsOf(child: ChildProcess): Promise<Calls> {
-  return new Promise((resolve) => {
-    const on = (m: { type?: string; calls?: Calls }): void => {
-      if (m.type === 'stats') {
-        child.off('message', on)
-        resolve(m.calls as Calls)
-      }
-    }
-    child.on('message', on)
-    child.send({ type: 'stats' })
-  })
-}
-
-async function stopApps(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  child.removeAllListeners('exit')
-  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.send({ type: 'exit' })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await gone
-  clearTimeout(timer)
-}
-
-async function load(url: string, duration: number): Promise<autocannon.Result> {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    pipelining: PIPELINING,
-    duration,
-  })
-  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
-    throw new Error(
-      `${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`,
-    )
-  }
-  return result
 }
 
 interface Probe {
@@ -136,7 +81,7 @@ export const httpcacheGroup: Group = {
     const duration = ctx.quick ? 1 : 5
     const warmSeconds = ctx.quick ? 0.5 : 2
     const rounds = ctx.quick ? 2 : 6
-    const { child, ready } = await startApps()
+    const { child, ready } = await forkServer<Ready>(SERVER, [], 'httpcache apps')
     let varnish: VarnishServer | undefined
     try {
       varnish = await startVarnish({
@@ -185,8 +130,8 @@ export const httpcacheGroup: Group = {
 
       const order = [DIRECT, CACHED, VARNISH] as const
       ctx.log(`httpcache: warm-up ${warmSeconds} s per contender`)
-      for (const name of order) await load(urls[name] as string, warmSeconds)
-      const before = await callsOf(child)
+      for (const name of order) await load(urls[name] as string, warmSeconds, LOAD)
+      const before = (await serverCalls<Calls>(child)) as Calls
 
       const latency = new Map<string, { p50: number[]; p99: number[] }>()
       const loadCpu = new Map<string, number[]>()
@@ -201,7 +146,7 @@ export const httpcacheGroup: Group = {
           role: roles[name],
           async sample() {
             const cpu0 = process.cpuUsage()
-            const r = await load(urls[name] as string, duration)
+            const r = await load(urls[name] as string, duration, LOAD)
             const used = process.cpuUsage(cpu0)
             cpu.push((used.user + used.system) / 1e6 / r.duration)
             lat.p50.push(r.latency.p50)
@@ -224,7 +169,7 @@ export const httpcacheGroup: Group = {
         ],
         log: ctx.log,
       })
-      const after = await callsOf(child)
+      const after = (await serverCalls<Calls>(child)) as Calls
       const counters = await varnishCounters(varnish)
       const vsDirect = ratioOf(comparison, CACHED, DIRECT)
       const vsVarnish = ratioOf(comparison, CACHED, VARNISH)
@@ -279,7 +224,7 @@ export const httpcacheGroup: Group = {
       }
     } finally {
       await varnish?.stop()
-      await stopApps(child)
+      await stopServer(child)
     }
   },
 }

@@ -15,8 +15,22 @@ import { parseServer } from '../../src/backends/memcached/options.js'
 import { Op, type Request, Status, storeExtras } from '../../src/backends/memcached/protocol.js'
 import { Cache, encodeValue, v8Serializer } from '../../src/index.js'
 import { startMemcached } from '../../test/servers/memcached.js'
-import type { Group, GroupContext } from '../lib/group.js'
-import { BATCH, compareOp, KEYS, key, MASK, type Subject, TTL_S, value } from '../lib/kv.js'
+import { closeAll, type Group, type GroupContext } from '../lib/group.js'
+import {
+  BATCH,
+  checkReads,
+  compareGetSet,
+  KEYS,
+  key,
+  keyBatches,
+  MASK,
+  prefill,
+  SINGLES,
+  type Subject,
+  singleGets,
+  TTL_S,
+  value,
+} from '../lib/kv.js'
 import {
   type Comparison,
   type ContenderSpec,
@@ -149,22 +163,16 @@ export const memcachedGroup: Group = {
           getMany: (keys) => kv.getMany(keys),
         },
       ]
-      for (const s of subjects) for (let i = 0; i < KEYS; i++) await s.set(i)
-      const batches = Array.from({ length: KEYS / BATCH }, (_, b) =>
-        Array.from({ length: BATCH }, (_, j) => key(b * BATCH + j)),
-      )
-      const batchOf = (i: number): string[] => batches[i % batches.length] as string[]
-      const readable = (got: unknown): unknown => got
+      await prefill(subjects)
+      const batchOf = keyBatches()
+      // Every contender, the raw client and memjs included, reads back the string.
+      await checkReads('memcached', subjects, (got) => got === value(7))
       for (const s of subjects) {
-        if (readable(await s.get(7)) !== value(7)) {
-          throw new Error(`memcached: ${s.name} did not return the stored value`)
-        }
         const many = (await s.getMany(batchOf(1))) as unknown[]
-        if (many.length !== BATCH || many.some((v, j) => readable(v) !== value(BATCH + j))) {
+        if (many.length !== BATCH || many.some((v, j) => v !== value(BATCH + j))) {
           throw new Error(`memcached: ${s.name} getMany did not return the stored values`)
         }
       }
-      const comparisons: Comparison[] = []
       const pairs = [
         [FACADE, RAW],
         [BACKEND, RAW],
@@ -173,22 +181,16 @@ export const memcachedGroup: Group = {
         [FACADE, MEMJS],
         [FACADE, KEYV],
       ] as const
-      for (const op of ['get', 'set'] as const) {
-        comparisons.push(
-          await compareOp({
-            group: 'memcached',
-            op,
-            subjects,
-            rounds,
-            sliceMs,
-            batch: 50,
-            pairs,
-            log: ctx.log,
-          }),
-        )
-      }
+      const comparisons: Comparison[] = await compareGetSet({
+        group: 'memcached',
+        subjects,
+        rounds,
+        sliceMs,
+        batch: 50,
+        pairs,
+        log: ctx.log,
+      })
       // getMany: batches of 100 keys per op.
-      const SINGLES = `${BATCH} cachette gets, one after another`
       ctx.log('memcached: getMany')
       comparisons.push(
         await compare({
@@ -208,16 +210,7 @@ export const memcachedGroup: Group = {
                 }),
               }),
             ),
-            {
-              name: SINGLES,
-              role: 'reference',
-              sample: opLoop(
-                async (i) => {
-                  for (const k of batchOf(i)) await cache.get(k)
-                },
-                { sliceMs, batch: 1, unit: OPS_PER_SEC },
-              ),
-            },
+            singleGets(cache, batchOf, sliceMs),
           ],
           pairs: [...pairs, [FACADE, SINGLES]],
           log: ctx.log,
@@ -289,13 +282,7 @@ export const memcachedGroup: Group = {
         ],
       }
     } finally {
-      for (const close of closers.reverse()) {
-        try {
-          await close()
-        } catch (error) {
-          ctx.log(`memcached: closing failed: ${(error as Error).message}`)
-        }
-      }
+      await closeAll(closers, 'memcached', ctx.log)
     }
   },
 }

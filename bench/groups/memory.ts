@@ -8,7 +8,7 @@ import { Keyv } from 'keyv'
 import { LRUCache } from 'lru-cache'
 import { Cache, SimpleCache } from '../../src/index.js'
 import type { Group, GroupContext } from '../lib/group.js'
-import { KEYS, MASK, type Subject, TTL_S } from '../lib/kv.js'
+import { checkReads, KEYS, MASK, prefill, type Subject, TTL_S } from '../lib/kv.js'
 import {
   type Comparison,
   type ContenderSpec,
@@ -135,13 +135,13 @@ export const memoryGroup: Group = {
       const values = Array.from({ length: KEYS }, (_, i) => make(i))
       const subs = subjects(keys, values)
       // Prefill every store, then check each one hits with an equal value.
-      for (const s of subs) for (let i = 0; i < KEYS; i++) await s.set(i)
-      for (const s of subs) {
-        const got = await s.get(7)
-        if (JSON.stringify(got) !== JSON.stringify(values[7])) {
-          throw new Error(`memory: ${s.name} did not return the stored ${kind} value`)
-        }
-      }
+      await prefill(subs)
+      await checkReads(
+        'memory',
+        subs,
+        (got) => JSON.stringify(got) === JSON.stringify(values[7]),
+        `${kind} value`,
+      )
       for (const op of ['get', 'set'] as const) {
         const contenders: ContenderSpec[] = subs.map((s) => ({
           name: s.name,

@@ -8,11 +8,25 @@ import KeyvRedis from '@keyv/redis'
 import { createCache } from 'cache-manager'
 import { Redis as IORedis } from 'ioredis'
 import { Keyv } from 'keyv'
-import { Cache, type CacheBackend, encodeValue, v8Serializer } from '../../src/index.js'
-import { startRedis } from '../../test/servers/redis.js'
+import { type CacheBackend, encodeValue, v8Serializer } from '../../src/index.js'
 import type { Group, GroupContext } from '../lib/group.js'
-import { BATCH, compareOp, KEYS, key, MASK, type Subject, TTL_S, value } from '../lib/kv.js'
+import {
+  BATCH,
+  checkReads,
+  compareGetSet,
+  KEYS,
+  key,
+  keyBatches,
+  MASK,
+  prefill,
+  SINGLES,
+  type Subject,
+  singleGets,
+  TTL_S,
+  value,
+} from '../lib/kv.js'
 import { type Comparison, compare, OPS_PER_SEC, opLoop, ratioOf } from '../lib/measure.js'
+import { redisFacade, startBenchRedis } from '../lib/redis.js'
 import { type GroupResult, type Headline, target } from '../lib/report.js'
 
 const RAW = 'raw ioredis (same commands, same bytes)'
@@ -26,16 +40,10 @@ export const redisGroup: Group = {
   async run(ctx: GroupContext): Promise<GroupResult> {
     const rounds = ctx.quick ? 3 : 9
     const sliceMs = ctx.quick ? 30 : 300
-    const server = await startRedis()
-    const url = `redis://127.0.0.1:${server.port}`
-    const raw = new IORedis({ host: '127.0.0.1', port: server.port })
+    const { server, url, connection } = await startBenchRedis()
+    const raw = new IORedis(connection)
     // No key prefix: every contender addresses the same key names.
-    const cache = new Cache({
-      CACHE_TYPE: 'RedisCache',
-      CACHE_REDIS_URL: url,
-      CACHE_KEY_PREFIX: '',
-      CACHE_DEFAULT_TIMEOUT: TTL_S,
-    })
+    const cache = redisFacade(url)
     const backend: CacheBackend = await cache.ready()
     const kv = new Keyv({ store: new KeyvRedis(url), namespace: 'kv' })
     const cm = createCache({ stores: [new Keyv({ store: new KeyvRedis(url), namespace: 'cm' })] })
@@ -73,42 +81,30 @@ export const redisGroup: Group = {
       },
     ]
     try {
-      for (const s of subjects) for (let i = 0; i < KEYS; i++) await s.set(i)
-      for (const s of subjects) {
-        const got = await s.get(7)
-        const text = Buffer.isBuffer(got) ? got.subarray(1).length : got
-        if (got === undefined || got === null || (!Buffer.isBuffer(got) && text !== value(7))) {
-          throw new Error(`redis: ${s.name} did not return the stored value`)
-        }
-      }
-      const comparisons: Comparison[] = []
-      const pairs = [
-        [FACADE, RAW],
-        [BACKEND, RAW],
-        [FACADE, KEYV],
-        [FACADE, CACHE_MANAGER],
-      ] as const
-      for (const op of ['get', 'set'] as const) {
-        comparisons.push(
-          await compareOp({
-            group: 'redis',
-            op,
-            subjects,
-            rounds,
-            sliceMs,
-            batch: 50,
-            pairs,
-            log: ctx.log,
-          }),
-        )
-      }
-      // getMany: batches of 100 keys per op.
-      const batches = Array.from({ length: KEYS / BATCH }, (_, b) =>
-        Array.from({ length: BATCH }, (_, j) => key(b * BATCH + j)),
+      await prefill(subjects)
+      // The raw client reads the stored bytes (a Buffer, checked for presence); the others the string.
+      await checkReads(
+        'redis',
+        subjects,
+        (got) => got !== undefined && got !== null && (Buffer.isBuffer(got) || got === value(7)),
       )
-      const batchOf = (i: number): string[] => batches[i % batches.length] as string[]
+      const comparisons: Comparison[] = await compareGetSet({
+        group: 'redis',
+        subjects,
+        rounds,
+        sliceMs,
+        batch: 50,
+        pairs: [
+          [FACADE, RAW],
+          [BACKEND, RAW],
+          [FACADE, KEYV],
+          [FACADE, CACHE_MANAGER],
+        ],
+        log: ctx.log,
+      })
+      // getMany: batches of 100 keys per op.
+      const batchOf = keyBatches()
       const MANY = `cachette getMany(${BATCH})`
-      const SINGLES = `${BATCH} cachette gets, one after another`
       const RAW_MGET = `raw ioredis mgetBuffer(${BATCH})`
       ctx.log('redis: getMany')
       comparisons.push(
@@ -136,16 +132,7 @@ export const redisGroup: Group = {
                 unit: OPS_PER_SEC,
               }),
             },
-            {
-              name: SINGLES,
-              role: 'reference',
-              sample: opLoop(
-                async (i) => {
-                  for (const k of batchOf(i)) await cache.get(k)
-                },
-                { sliceMs, batch: 1, unit: OPS_PER_SEC },
-              ),
-            },
+            singleGets(cache, batchOf, sliceMs),
           ],
           pairs: [
             [MANY, RAW_MGET],

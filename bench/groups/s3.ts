@@ -9,8 +9,8 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { S3Cache } from '../../src/backends/s3/index.js'
 import { Cache, encodeValue, TieredCache, v8Serializer } from '../../src/index.js'
 import { S3_CREDENTIALS, startS3 } from '../../test/servers/s3.js'
-import type { Group, GroupContext } from '../lib/group.js'
-import { compareOp, key, type Subject, TTL_S, value } from '../lib/kv.js'
+import { closeAll, type Group, type GroupContext } from '../lib/group.js'
+import { checkReads, compareOp, key, prefill, type Subject, TTL_S, value } from '../lib/kv.js'
 import { type Comparison, OPS_PER_SEC, opLoop, ratioOf } from '../lib/measure.js'
 import { formatRatio, type GroupResult, type Headline, target } from '../lib/report.js'
 
@@ -113,18 +113,17 @@ export const s3Group: Group = {
         },
       ]
       ctx.log(`s3: prefilling ${KEYS} keys per contender`)
-      for (const s of subjects) for (let i = 0; i < KEYS; i++) await s.set(i)
+      await prefill(subjects, KEYS)
       /** Reads every key through the tiered cache: refills its first tier from S3. */
       const primeTiered = async (): Promise<void> => {
         for (let i = 0; i < KEYS; i++) await tiered.get(k(i))
       }
       await primeTiered()
-      const readers = [...subjects, { name: TIERED, get: (i: number) => tiered.get(k(i)) }]
-      for (const s of readers) {
-        if ((await s.get(7)) !== value(7)) {
-          throw new Error(`s3: ${s.name} did not return the stored value`)
-        }
-      }
+      await checkReads(
+        's3',
+        [...subjects, { name: TIERED, get: (i: number) => tiered.get(k(i)) }],
+        (got) => got === value(7),
+      )
       const primed = tiered.first.size
       if (primed !== KEYS) {
         throw new Error(`s3: the tiered cache's first tier holds ${primed} of ${KEYS} keys`)
@@ -215,13 +214,7 @@ export const s3Group: Group = {
         ],
       }
     } finally {
-      for (const close of closers.reverse()) {
-        try {
-          await close()
-        } catch (error) {
-          ctx.log(`s3: closing failed: ${(error as Error).message}`)
-        }
-      }
+      await closeAll(closers, 's3', ctx.log)
     }
   },
 }

@@ -21,7 +21,6 @@ import { createCache } from 'cache-manager'
 import { Redis as IORedis } from 'ioredis'
 import { Keyv } from 'keyv'
 import { Cache } from '../../src/index.js'
-import { startRedis } from '../../test/servers/redis.js'
 import type { Group, GroupContext } from '../lib/group.js'
 import { TTL_S } from '../lib/kv.js'
 import {
@@ -36,6 +35,7 @@ import {
   ratioOf,
   spreadOf,
 } from '../lib/measure.js'
+import { commandsProcessed, infoOverhead, redisFacade, startBenchRedis } from '../lib/redis.js'
 import type { GroupResult, Headline } from '../lib/report.js'
 
 /** Concurrent calls per burst. */
@@ -77,28 +77,14 @@ interface Stampeder {
 
 type Metric = 'runs' | 'p50' | 'p99' | 'total' | 'commands'
 
-/** The server's `total_commands_processed`, read through a connection of its own. */
-async function commandsProcessed(client: IORedis): Promise<number> {
-  const info = await client.info('stats')
-  const m = /total_commands_processed:(\d+)/.exec(info)
-  if (!m) throw new Error('stampede: INFO stats has no total_commands_processed')
-  return Number(m[1])
-}
-
 export const stampedeGroup: Group = {
   name: 'stampede',
   async run(ctx: GroupContext): Promise<GroupResult> {
     const rounds = ctx.quick ? 3 : 15
-    const server = await startRedis()
-    const url = `redis://127.0.0.1:${server.port}`
-    const probe = new IORedis({ host: '127.0.0.1', port: server.port })
+    const { server, url, connection } = await startBenchRedis()
+    const probe = new IORedis(connection)
     const mem = new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_THRESHOLD: 10_000 })
-    const red = new Cache({
-      CACHE_TYPE: 'RedisCache',
-      CACHE_REDIS_URL: url,
-      CACHE_KEY_PREFIX: '',
-      CACHE_DEFAULT_TIMEOUT: TTL_S,
-    })
+    const red = redisFacade(url)
     await red.ready()
     const cmMem = createCache()
     const cmRedis = createCache({
@@ -111,9 +97,7 @@ export const stampedeGroup: Group = {
     const bentoRedis = new BentoCache({
       default: 'redis',
       stores: {
-        redis: bentostore().useL2Layer(
-          redisDriver({ connection: { host: '127.0.0.1', port: server.port } }),
-        ),
+        redis: bentostore().useL2Layer(redisDriver({ connection })),
       },
     })
 
@@ -202,8 +186,7 @@ export const stampedeGroup: Group = {
 
     // What reading total_commands_processed twice in a row adds (the INFO
     // itself): subtracted from every burst's count.
-    const c0 = await commandsProcessed(probe)
-    const infoOverhead = (await commandsProcessed(probe)) - c0
+    const overhead = await infoOverhead(probe, 'stampede')
 
     let burstNo = 0
     /** One burst: CALLS calls on a fresh key, all started in one synchronous loop. */
@@ -224,7 +207,7 @@ export const stampedeGroup: Group = {
       }
       const call = s.start(key, factory)
       collectGarbage()
-      const before = await commandsProcessed(probe)
+      const before = await commandsProcessed(probe, 'stampede')
       const latency = new Float64Array(CALLS)
       let wrong = 0
       const pending: Promise<void>[] = new Array(CALLS)
@@ -241,7 +224,7 @@ export const stampedeGroup: Group = {
       // Writes some libraries make after answering (none should, but count them here
       // rather than in the next contender's burst).
       await sleep(10)
-      const commands = (await commandsProcessed(probe)) - before - infoOverhead
+      const commands = (await commandsProcessed(probe, 'stampede')) - before - overhead
       if (wrong > 0)
         throw new Error(`stampede: ${s.name}: ${wrong} of ${CALLS} calls got a wrong value`)
       latency.sort()

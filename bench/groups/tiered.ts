@@ -13,9 +13,8 @@ import { redisDriver } from 'bentocache/drivers/redis'
 import { Redis as IORedis } from 'ioredis'
 import { RedisCache } from '../../src/backends/redis/index.js'
 import { Cache, encodeValue, TieredCache, v8Serializer } from '../../src/index.js'
-import { startRedis } from '../../test/servers/redis.js'
 import type { Group, GroupContext } from '../lib/group.js'
-import { KEYS, key, MASK, TTL_S, value } from '../lib/kv.js'
+import { checkReads, KEYS, key, MASK, TTL_S, value } from '../lib/kv.js'
 import {
   type Comparison,
   type ContenderSpec,
@@ -25,6 +24,7 @@ import {
   type Role,
   ratioOf,
 } from '../lib/measure.js'
+import { commandsProcessed, infoOverhead, redisFacade, startBenchRedis } from '../lib/redis.js'
 import type { GroupResult, Headline } from '../lib/report.js'
 
 const RAW = 'raw ioredis get (same bytes)'
@@ -51,41 +51,24 @@ interface Reader {
   readonly prime: boolean
 }
 
-/** The server's `total_commands_processed`, read through a connection of its own. */
-async function commandsProcessed(client: IORedis): Promise<number> {
-  const info = await client.info('stats')
-  const m = /total_commands_processed:(\d+)/.exec(info)
-  if (!m) throw new Error('tiered: INFO stats has no total_commands_processed')
-  return Number(m[1])
-}
-
 export const tieredGroup: Group = {
   name: 'tiered',
   async run(ctx: GroupContext): Promise<GroupResult> {
     const rounds = ctx.quick ? 3 : 9
     const sliceMs = ctx.quick ? 30 : 300
-    const server = await startRedis()
-    const url = `redis://127.0.0.1:${server.port}`
-    const connection = { host: '127.0.0.1', port: server.port }
+    const { server, url, connection } = await startBenchRedis()
     const raw = new IORedis(connection)
     const probe = new IORedis(connection)
     // No key prefix: the Redis-only and the tiered cache read the same keys.
-    const redis = new Cache({
-      CACHE_TYPE: 'RedisCache',
-      CACHE_REDIS_URL: url,
-      CACHE_KEY_PREFIX: '',
-      CACHE_DEFAULT_TIMEOUT: TTL_S,
-    })
+    const redis = redisFacade(url)
     // No bus: a first-tier hit does not use it (with one, a hit only also checks that it is up).
-    const tiered = new Cache({
-      CACHE_TYPE: TieredCache.over(RedisCache, {
+    const tiered = redisFacade(
+      url,
+      TieredCache.over(RedisCache, {
         firstTimeout: FIRST_TIMEOUT_S,
         firstThreshold: FIRST_CAPACITY,
       }),
-      CACHE_REDIS_URL: url,
-      CACHE_KEY_PREFIX: '',
-      CACHE_DEFAULT_TIMEOUT: TTL_S,
-    })
+    )
     const simple = new Cache({
       CACHE_TYPE: 'SimpleCache',
       CACHE_THRESHOLD: FIRST_CAPACITY,
@@ -174,18 +157,14 @@ export const tieredGroup: Group = {
           prime: false,
         },
       ]
-      for (const r of readers) {
-        const got = await r.get(7)
-        const ok = Buffer.isBuffer(got) ? got.equals(encoded[7 & MASK] as Buffer) : got === value(7)
-        if (!ok) throw new Error(`tiered: ${r.name} did not return the stored value`)
-      }
+      // The raw client reads the stored bytes; the others the string.
+      await checkReads('tiered', readers, (got) =>
+        Buffer.isBuffer(got) ? got.equals(encoded[7 & MASK] as Buffer) : got === value(7),
+      )
 
       /** Redis commands counted during each two-tier contender's timed slices (must stay 0). */
       const commandsDuring = new Map<string, number[]>()
-      const infoOverhead = await (async () => {
-        const c0 = await commandsProcessed(probe)
-        return (await commandsProcessed(probe)) - c0
-      })()
+      const overhead = await infoOverhead(probe, 'tiered')
       const contenders: ContenderSpec[] = readers.map((r) => {
         const timed = opLoop(r.get, {
           sliceMs,
@@ -201,9 +180,9 @@ export const tieredGroup: Group = {
           sample: async () => {
             // Refill the first tier (entries expire after FIRST_TIMEOUT_S), untimed.
             for (let i = 0; i < KEYS; i++) await r.get(i)
-            const before = await commandsProcessed(probe)
+            const before = await commandsProcessed(probe, 'tiered')
             const rate = await timed()
-            counts.push((await commandsProcessed(probe)) - before - infoOverhead)
+            counts.push((await commandsProcessed(probe, 'tiered')) - before - overhead)
             return rate
           },
         }
