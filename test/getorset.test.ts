@@ -97,7 +97,6 @@ describe('stampede protection', () => {
     assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`)
   })
 
-
   it('200 concurrent calls on a cold key run the factory once (SimpleCache)', async () => {
     const cache = memory()
     const f = counted('v', 50)
