@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import { ClusterCache } from './backends/cluster/index.js'
 import { FileSystemCache } from './backends/filesystem/index.js'
 import { SimpleCache } from './backends/memory/index.js'
 import { NullCache } from './backends/null/index.js'
@@ -216,12 +217,14 @@ export class Cache {
       }
       // In-process backends have no network to wait for (and the view engine reads
       // SimpleCache's PEEK, which a wrapper would hide); a local disk's errors are not
-      // outages a breaker helps with.
+      // outages a breaker helps with. A ClusterCache in a worker is guarded: its primary
+      // can be busy (the breaker then spares requests the wait).
       if (
         guardOptions === undefined ||
         backend instanceof SimpleCache ||
         backend instanceof NullCache ||
-        backend instanceof FileSystemCache
+        backend instanceof FileSystemCache ||
+        (backend instanceof ClusterCache && !backend.remote)
       ) {
         return backend
       }

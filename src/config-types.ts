@@ -78,7 +78,7 @@ export interface CacheConfigFlask {
   CACHE_REDIS_SENTINEL_PASSWORD?: string
   /** Redis Cluster nodes, `'h1:p1,h2:p2'`. */
   CACHE_REDIS_CLUSTER?: string
-  /** uWSGI cache name (maps to the cluster cache). */
+  /** ClusterCache: the store name (Flask-Caching's uWSGI cache name; an `@host` part is ignored). @default 'default' */
   CACHE_UWSGI_NAME?: string
   /** S3 bucket. */
   CACHE_S3_BUCKET?: string

@@ -5,6 +5,13 @@
  * @packageDocumentation
  */
 
+export {
+  ClusterCache,
+  type ClusterCacheClass,
+  type ClusterCacheHost,
+  type ClusterCacheOptions,
+  type ClusterServeOptions,
+} from './backends/cluster/index.js'
 export { FileSystemCache, type FileSystemCacheOptions } from './backends/filesystem/index.js'
 export { SimpleCache, type SimpleCacheOptions } from './backends/memory/index.js'
 export { NullCache } from './backends/null/index.js'

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { ClusterCache } from './backends/cluster/index.js'
 import { FileSystemCache } from './backends/filesystem/index.js'
 import { GoogleCloudStorageCache } from './backends/gcs/index.js'
 import {
@@ -37,6 +38,8 @@ const TABLE: [name: string, load: Loader, ...aliases: string[]][] = [
   ['NullCache', () => NullCache, 'null'],
   ['SimpleCache', () => SimpleCache, 'simple'],
   ['FileSystemCache', () => FileSystemCache, 'filesystem'],
+  // Node has no uWSGI: its shared-memory cache maps to the node:cluster one (the factory says so once).
+  ['ClusterCache', () => ClusterCache, 'cluster', 'UWSGICache', 'uwsgi'],
   // The Redis backends load ioredis only when constructed (a missing client is
   // a MissingDependencyError naming it), so listing them here costs nothing.
   ['RedisCache', () => RedisCache, 'redis'],
@@ -56,9 +59,6 @@ for (const [name, load, ...aliases] of TABLE) {
   BACKENDS.set(name, entry)
   for (const alias of aliases) BACKENDS.set(alias, entry)
 }
-
-/** Flask-Caching backends that later cachette releases add; named so the error says so. */
-const PLANNED = new Set(['UWSGICache', 'uwsgi'])
 
 function isClass(fn: Function): boolean {
   return Function.prototype.toString.call(fn).startsWith('class')
@@ -100,9 +100,6 @@ export function resolveBackendType(type: unknown): BackendBuilder | Promise<Back
   const name = type.includes('.') ? type.slice(type.lastIndexOf('.') + 1) : type
   const entry = BACKENDS.get(name)
   if (entry === undefined) {
-    if (PLANNED.has(name)) {
-      throw new ConfigError('CACHE_TYPE', `${name} is not available in this version of cachette`)
-    }
     const names = [...new Set([...BACKENDS.values()].map((k) => k.name))].join(', ')
     throw new ConfigError('CACHE_TYPE', `unknown backend ${JSON.stringify(type)}; known: ${names}`)
   }

@@ -5,6 +5,7 @@ import {
   BaseCache,
   Cache,
   type CacheBackend,
+  ClusterCache,
   ConfigError,
   DeleteManyError,
   FileSystemCache,
@@ -140,11 +141,9 @@ describe('CACHE_TYPE resolution', () => {
     )
   })
 
-  it('says when a Flask-Caching backend is not in this version yet', () => {
-    assert.throws(
-      () => new Cache({ CACHE_TYPE: 'UWSGICache' }),
-      (e: Error) => configError('CACHE_TYPE')(e) && /not available/.test(e.message),
-    )
+  it("maps Flask-Caching's UWSGICache to ClusterCache", async () => {
+    const cache = new Cache({ CACHE_TYPE: 'UWSGICache', logger: collectingLogger() })
+    assert.equal((await cache.ready()).constructor, ClusterCache)
   })
 
   it('calls a class static factory with (app, config, args, options)', async () => {

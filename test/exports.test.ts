@@ -17,6 +17,7 @@ const EXPECTED: Record<string, string[]> = {
   '.': [
     'Cache',
     'SimpleCache',
+    'ClusterCache',
     'FileSystemCache',
     'NullCache',
     'TieredCache',
