@@ -11,6 +11,7 @@
  * `npm run bench:charts` (bench/charts.ts) does just that step.
  */
 import { parseArgs } from 'node:util'
+import { clusterGroup } from './groups/cluster.js'
 import { filesystemGroup } from './groups/filesystem.js'
 import { fragmentsGroup } from './groups/fragments.js'
 import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
@@ -37,6 +38,7 @@ const GROUPS: readonly Group[] = [
   filesystemGroup,
   (await import('./groups/growth.js')).growthGroup,
   redisGroup,
+  clusterGroup,
   memcachedGroup,
   s3Group,
   fragmentsGroup,
@@ -55,7 +57,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,filesystem,redis,memcached,s3,fragments,stampede,tiered] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,filesystem,growth,redis,cluster,memcached,s3,fragments,stampede,tiered] [--no-write]',
   )
   process.exit(0)
 }
