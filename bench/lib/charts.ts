@@ -323,6 +323,17 @@ function throughputByBackend(results: ResultsFile): BarChart {
     ),
     ...pickBars(
       results,
+      'ClusterCache (from a node:cluster worker, one get at a time)',
+      { group: 'cluster', id: 'cluster.get', title: /^cluster: get \(hit\)/ },
+      [
+        {
+          name: 'cachette Cache facade (ClusterCache',
+          label: 'Cache facade (ClusterCache)',
+        },
+      ],
+    ),
+    ...pickBars(
+      results,
       'Memcached (local server, one get at a time)',
       { group: 'memcached', id: 'memcached.get', title: /^memcached: get \(hit\)/ },
       [

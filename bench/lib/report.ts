@@ -115,7 +115,9 @@ export function formatValue(v: number, unit: Unit): string {
 
 export function formatRatio(r: number): string {
   if (!Number.isFinite(r)) return 'n/a'
-  return r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`
+  if (r >= 10) return `${r.toFixed(1)}×`
+  // Below 0.01, two significant digits: a ratio to an in-process limit can be 0.0022×.
+  return r > 0 && r < 0.01 ? `${r.toPrecision(2)}×` : `${r.toFixed(2)}×`
 }
 
 function formatRatioSpread(s: Spread): string {
