@@ -93,8 +93,9 @@ export class ClusterCache extends BaseCache {
 
   /**
    * Starts serving ClusterCache stores to this process's workers. Call it in
-   * the primary, before or after forking (idempotent). Returns the host, whose
-   * `close()` stops serving and drops the stores.
+   * the primary before forking: a worker's calls that arrive before it are
+   * not answered (they time out, as misses). Idempotent. Returns the host,
+   * whose `close()` stops serving and drops the stores.
    */
   static serve(options?: ClusterServeOptions): ClusterCacheHost {
     if (options?.threshold !== undefined) thresholdOf(options.threshold, 'threshold')
