@@ -76,6 +76,7 @@ const EXPECTED: Record<string, string[]> = {
     'validation',
     'preconditions',
   ],
+  './nestjs': ['CachetteModule', 'CachetteInterceptor', 'Cached', 'Memoize'],
   './redis': ['RedisCache', 'RedisSentinelCache', 'RedisClusterCache', 'RedisBus', 'redisBus'],
   './memcached': [
     'MemcachedCache',

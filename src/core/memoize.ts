@@ -119,6 +119,15 @@ interface BoundInfo {
 
 const VERSION_SUFFIX = '_memver'
 
+/**
+ * A function that stands for a memoized one (NestJS's `@Memoize()` installs
+ * such a method before its Cache exists) carries, under this symbol, a
+ * function returning the memoized function it forwards to, so that
+ * `deleteMemoized` accepts it.
+ * @internal
+ */
+export const MEMOIZED_ALIAS: unique symbol = Symbol('cachette.memoize.alias')
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as PromiseLike<unknown> | null)?.then === 'function'
 }
@@ -307,6 +316,8 @@ export class Memoizer {
   }
 
   #resolve(fn: Function): BoundInfo {
+    const alias = (fn as { [MEMOIZED_ALIAS]?: () => Function | undefined })[MEMOIZED_ALIAS]?.()
+    if (alias !== undefined && alias !== fn) return this.#resolve(alias)
     const bound = this.#bound.get(fn)
     if (bound !== undefined) return bound
     const info = this.#infos.get(fn)

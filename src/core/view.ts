@@ -419,11 +419,14 @@ export interface ViewAttributes<Req = unknown> {
 /**
  * What `cache.deleteCached()` accepts: a path (keys built with the default
  * options), a middleware (or, for Fastify, the hooks object) an adapter's
- * `cached()` returned, or a path with the key options of the route.
+ * `cached()` returned, a NestJS handler decorated with `@Cached()`, or a path
+ * with the key options of the route.
  */
 export type DeleteCachedTarget =
   | string
   | (object & ViewAttributes<never>)
+  /** A controller method decorated with `@Cached()` (`cachette/nestjs`). */
+  | ((...args: never[]) => unknown)
   | ({ path: string; queryArgs?: QueryArgs; request?: unknown } & Pick<
       ViewCacheOptions,
       'keyPrefix' | 'queryString' | 'hashMethod' | 'makeCacheKey' | 'sourceCheck'
@@ -470,8 +473,22 @@ export function exposeView<F extends object>(
         keyOutsideRequest(engine, args, slotOf().settings, undefined, stubRequest),
     },
   })
-  registeredViews.set(middleware, { engine, sources, stubRequest })
+  registerView(middleware, engine, stubRequest, sources)
   return middleware as F & ViewAttributes<never>
+}
+
+/**
+ * Registers `target` (a middleware, or a decorated handler such as a NestJS
+ * controller method) so that `cache.deleteCached(target, ...)` builds keys
+ * with `engine`'s options. Unlike {@link exposeView}, it adds nothing to `target`.
+ */
+export function registerView(
+  target: object,
+  engine: ViewCache<never>,
+  stubRequest: StubRequest,
+  sources: Set<string> = new Set(),
+): void {
+  registeredViews.set(target, { engine, sources, stubRequest })
 }
 
 async function keyOutsideRequest(
@@ -649,7 +666,7 @@ export async function viewKeysFor(
     const registered = registeredViews.get(target)
     if (registered === undefined) {
       throw new TypeError(
-        'deleteCached: pass a path or the middleware a cachette cached() returned',
+        'deleteCached: pass a path, the middleware a cachette cached() returned, or a handler decorated with @Cached()',
       )
     }
     engine = registered.engine
@@ -659,7 +676,7 @@ export async function viewKeysFor(
   } else if (typeof target === 'object' && target !== null) {
     const { path, queryArgs, request, ...keyOptions } = target as Exclude<
       DeleteCachedTarget,
-      string | ViewAttributes<never>
+      string | ViewAttributes<never> | Function
     >
     engine = new ViewCache<never>(keyOptions as ViewCacheOptions<never>, 'deleteCached')
     keyArgs = { path, queryArgs, request, ...args }

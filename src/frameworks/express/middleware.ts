@@ -7,26 +7,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Slot } from '../../core/slot.js'
 import {
-  type CapturedResponse,
   exposeView,
   type RequestView,
   requestViewOf,
-  responseTimeoutOf,
   stubRequestFor,
   type ViewAttributes,
   ViewCache,
   type ViewCacheOptions,
   type ViewHit,
-  type ViewMiss,
 } from '../../core/view.js'
-import {
-  currentHeaders,
-  type HeaderPairs,
-  headersWith,
-  snapshotHeaders,
-  splitHeaders,
-  toBuffer,
-} from '../shared/node-response.js'
+import { captureResponse } from '../shared/capture.js'
 
 export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view.js'
 
@@ -181,79 +171,6 @@ function replay(res: ServerResponse, hit: ViewHit): void {
 }
 
 /**
- * Wraps `res.writeHead`/`write`/`end` for one response to capture what the
- * rest of the chain sends, passing every call through unchanged, and stores
- * it once the response has finished. Covers `res.send`, `res.json`,
- * `res.sendFile`, `stream.pipe(res)` and a compression layer on either side.
- */
-function capture(
-  engine: ViewCache<IncomingMessage>,
-  res: ServerResponse,
-  miss: ViewMiss,
-  slot: Slot,
-): void {
-  // Headers set before the cache ran (outer middleware such as CORS) are
-  // recomputed per request, on hits too; only what the route adds is stored.
-  const before = snapshotHeaders(res)
-  let status = 0
-  let headers: HeaderPairs | undefined
-  let chunks: Buffer[] | undefined = []
-  let size = 0
-  let ended = false
-  const max = engine.maxBodySize
-
-  const collect = (chunk: unknown, encoding: unknown): void => {
-    if (ended || chunks === undefined || typeof chunk === 'function') return
-    const buf = toBuffer(chunk, encoding)
-    if (buf === undefined || buf.length === 0) return
-    size += buf.length
-    if (size > max) chunks = undefined
-    else chunks.push(Buffer.from(buf))
-  }
-
-  const origWriteHead = res.writeHead
-  const origWrite = res.write
-  const origEnd = res.end
-  res.writeHead = function cachetteWriteHead(this: ServerResponse, ...args: unknown[]) {
-    if (headers === undefined) {
-      status = Number(args[0])
-      headers = headersWith(this, typeof args[1] === 'string' ? args[2] : args[1])
-    }
-    return (origWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args)
-  } as ServerResponse['writeHead']
-  res.write = function cachetteWrite(this: ServerResponse, ...args: unknown[]) {
-    collect(args[0], args[1])
-    return (origWrite as (...a: unknown[]) => boolean).apply(this, args)
-  } as ServerResponse['write']
-  res.end = function cachetteEnd(this: ServerResponse, ...args: unknown[]) {
-    collect(args[0], args[1])
-    ended = true
-    return (origEnd as (...a: unknown[]) => ServerResponse).apply(this, args)
-  } as ServerResponse['end']
-
-  res.once('finish', () => {
-    if (headers === undefined) {
-      status = res.statusCode
-      headers = currentHeaders(res)
-    }
-    const response: CapturedResponse = {
-      status,
-      headers: splitHeaders(headers, before).own,
-      body: chunks === undefined ? undefined : Buffer.concat(chunks, size),
-      complete: ended,
-      errored: erroredResponses.has(res),
-    }
-    chunks = undefined
-    void engine.store(miss, response, slot, responseTimeoutOf(res))
-  })
-  // A response that never finishes (the client went away) stores nothing:
-  // requests waiting for this render stop waiting.
-  res.once('close', () => {
-    if (!res.writableFinished) engine.settle(miss, slot)
-  })
-}
-
-/**
  * Creates the view-caching middleware behind `cache.cached()`.
  *
  * On a hit it replays the stored status, headers and body byte for byte. On a
@@ -293,7 +210,7 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
         }
         if (result.kind === 'miss') {
           guardRoute(req, cachedMiddleware)
-          capture(engine, res, result, slot)
+          captureResponse(engine, res, result, slot, () => erroredResponses.has(res))
         }
         next()
       },
