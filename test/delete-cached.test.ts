@@ -54,6 +54,9 @@ describe('deleteCached(middleware) for every adapter', () => {
 
   it('a function that is not a cachette middleware is rejected', async () => {
     const cache = new Cache({ CACHE_TYPE: 'SimpleCache' })
-    await assert.rejects(cache.deleteCached((() => {}) as never), /pass a path or the middleware/)
+    await assert.rejects(
+      cache.deleteCached((() => {}) as never),
+      /pass a path, the middleware a cachette cached\(\) returned, or a handler decorated with @Cached\(\)/,
+    )
   })
 })
