@@ -110,42 +110,42 @@ export class ClusterCacheHost {
    */
   execute(store: SimpleCache, op: Op, args: readonly unknown[]): unknown {
     switch (op) {
-      case Op.Get:
+      case Op.get:
         return peek(store, args[0] as string) ?? null
-      case Op.GetMany:
+      case Op.getMany:
         return (args[0] as string[]).map((key) => peek(store, key) ?? null)
-      case Op.Set:
+      case Op.set:
         void store.set(args[0] as string, storable(args[1]), args[2] as number)
         return true
-      case Op.SetMany: {
+      case Op.setMany: {
         const entries = args[0] as [string, Wire][]
         for (const entry of entries) storable(entry[1])
         void store.setMany(entries, args[1] as number)
         return entries.map((entry) => entry[0])
       }
-      case Op.Add:
-      case Op.Lock: {
+      case Op.add:
+      case Op.acquireLock: {
         const key = args[0] as string
         if (peek(store, key) !== undefined) return false
-        const seconds = op === Op.Lock ? (args[2] as number) / 1000 : (args[2] as number)
+        const seconds = op === Op.acquireLock ? (args[2] as number) / 1000 : (args[2] as number)
         void store.set(key, storable(args[1]), seconds)
         return true
       }
-      case Op.Delete: {
+      case Op.delete: {
         const key = args[0] as string
         const existed = peek(store, key) !== undefined
         void store.delete(key)
         return existed
       }
-      case Op.DeleteMany:
+      case Op.deleteMany:
         void store.deleteMany(args[0] as string[])
         return args[0]
-      case Op.Has:
+      case Op.has:
         return peek(store, args[0] as string) !== undefined
-      case Op.Clear:
+      case Op.clear:
         void store.clear()
         return true
-      case Op.Inc: {
+      case Op.inc: {
         const key = args[0] as string
         const delta = args[1] as number
         const current = peek(store, key)
@@ -155,15 +155,15 @@ export class ClusterCacheHost {
         else void store.inc(key, delta)
         return next
       }
-      case Op.Unlock: {
+      case Op.releaseLock: {
         const key = args[0] as string
         if (peek(store, key) !== args[1]) return false
         void store.delete(key)
         return true
       }
-      case Op.Keys:
+      case Op.keys:
         return collect(store.keys(args[0] as string))
-      case Op.Stats:
+      case Op.stats:
         return store.stats().then((stats) => ({
           ...stats,
           workers: Object.keys(cluster.workers ?? {}).length,
@@ -184,7 +184,7 @@ export class ClusterCacheHost {
       const [id, op, name, ...args] = requests[i] as Request
       try {
         const result =
-          op === Op.Open
+          op === Op.open
             ? this.open(name, args[0] as ClusterStoreSettings).threshold
             : this.execute(this.#stores.get(name) ?? this.open(name, DEFAULTS), op, args)
         if (result instanceof Promise) {

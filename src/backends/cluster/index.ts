@@ -88,7 +88,9 @@ export class ClusterCache extends BaseCache {
   readonly remote: boolean
   readonly #timeoutMs: number
   readonly #channel: WorkerChannel | undefined
+  /** In the primary or outside a cluster: the store in this process, and the host that runs its operations. */
   readonly #store: SimpleCache | undefined
+  readonly #host: ClusterCacheHost | undefined
   #closed = false
 
   /**
@@ -126,10 +128,9 @@ export class ClusterCache extends BaseCache {
           'shared by the workers of this host only; CACHE_UWSGI_NAME names the store (an @host part is ignored)',
       )
     }
-    const name = uwsgiName === undefined || uwsgiName === '' ? undefined : uwsgiName.split('@')[0]
     return new this({
       ...options,
-      name: name === '' ? undefined : name,
+      name: uwsgiName?.split('@')[0] || undefined,
       threshold: config.CACHE_THRESHOLD as number | undefined,
     })
   }
@@ -160,10 +161,11 @@ export class ClusterCache extends BaseCache {
       this.#channel = workerChannel()
       this.#channel.attach(this.#timeoutMs)
       this.#channel
-        .call(Op.Open, name, [settings], this.#timeoutMs)
+        .call(Op.open, name, [settings], this.#timeoutMs)
         .then(this.#opened, this.#unanswered)
     } else {
-      this.#store = clusterHost().serve().open(name, settings)
+      this.#host = clusterHost().serve()
+      this.#store = this.#host.open(name, settings)
     }
   }
 
@@ -192,7 +194,7 @@ export class ClusterCache extends BaseCache {
   #run(op: Op, args: unknown[]): Promise<unknown> {
     if (this.#store !== undefined) {
       try {
-        return Promise.resolve(clusterHost().execute(this.#store, op, args))
+        return Promise.resolve((this.#host as ClusterCacheHost).execute(this.#store, op, args))
       } catch (error) {
         return Promise.reject(error)
       }
@@ -201,11 +203,11 @@ export class ClusterCache extends BaseCache {
   }
 
   async get(key: string): Promise<unknown> {
-    return fromWire(await this.#run(Op.Get, [key]), this.serializer)
+    return fromWire(await this.#run(Op.get, [key]), this.serializer)
   }
 
   async set(key: string, value: unknown, timeout?: number): Promise<boolean> {
-    return (await this.#run(Op.Set, [
+    return (await this.#run(Op.set, [
       key,
       toWire(value, this.serializer),
       this.ttl(timeout),
@@ -213,7 +215,7 @@ export class ClusterCache extends BaseCache {
   }
 
   async add(key: string, value: unknown, timeout?: number): Promise<boolean> {
-    return (await this.#run(Op.Add, [
+    return (await this.#run(Op.add, [
       key,
       toWire(value, this.serializer),
       this.ttl(timeout),
@@ -221,20 +223,20 @@ export class ClusterCache extends BaseCache {
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.#run(Op.Delete, [key])) as boolean
+    return (await this.#run(Op.delete, [key])) as boolean
   }
 
   async has(key: string): Promise<boolean> {
-    return (await this.#run(Op.Has, [key])) as boolean
+    return (await this.#run(Op.has, [key])) as boolean
   }
 
   /** Empties the store: every worker's entries under this store name. */
   async clear(): Promise<boolean> {
-    return (await this.#run(Op.Clear, [])) as boolean
+    return (await this.#run(Op.clear, [])) as boolean
   }
 
   override async getMany(keys: readonly string[]): Promise<unknown[]> {
-    const wires = (await this.#run(Op.GetMany, [keys])) as unknown[]
+    const wires = (await this.#run(Op.getMany, [keys])) as unknown[]
     return wires.map((wire) => fromWire(wire, this.serializer))
   }
 
@@ -244,36 +246,36 @@ export class ClusterCache extends BaseCache {
   ): Promise<string[]> {
     // Encoded first: one unstorable value leaves the store untouched.
     const wires = entries.map(([key, value]) => [key, toWire(value, this.serializer)])
-    return (await this.#run(Op.SetMany, [wires, this.ttl(timeout)])) as string[]
+    return (await this.#run(Op.setMany, [wires, this.ttl(timeout)])) as string[]
   }
 
   override async deleteMany(keys: readonly string[]): Promise<string[]> {
-    return (await this.#run(Op.DeleteMany, [keys])) as string[]
+    return (await this.#run(Op.deleteMany, [keys])) as string[]
   }
 
   /** Atomic across the workers. Keeps an existing counter's expiry; a new one gets the default timeout. */
   override async inc(key: string, delta: number): Promise<number> {
-    return (await this.#run(Op.Inc, [key, delta, this.ttl(undefined)])) as number
+    return (await this.#run(Op.inc, [key, delta, this.ttl(undefined)])) as number
   }
 
   /** Atomic across the workers (the primary applies operations one at a time). */
   async acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    return (await this.#run(Op.Lock, [key, token, ttlMs])) as boolean
+    return (await this.#run(Op.acquireLock, [key, token, ttlMs])) as boolean
   }
 
   /** Releases only while the lock still holds `token`. */
   async releaseLock(key: string, token: string): Promise<boolean> {
-    return (await this.#run(Op.Unlock, [key, token])) as boolean
+    return (await this.#run(Op.releaseLock, [key, token])) as boolean
   }
 
   /** The store's live keys starting with `prefix`. */
   async *keys(prefix: string): AsyncIterable<string> {
-    yield* (await this.#run(Op.Keys, [prefix])) as string[]
+    yield* (await this.#run(Op.keys, [prefix])) as string[]
   }
 
   /** The store's `entries` and `threshold`, and the primary's number of `workers`. */
   async stats(): Promise<Record<string, string | number>> {
-    return (await this.#run(Op.Stats, [])) as Record<string, string | number>
+    return (await this.#run(Op.stats, [])) as Record<string, string | number>
   }
 
   /** Stops listening for the primary's answers once no ClusterCache of this worker is open. The store stays. */

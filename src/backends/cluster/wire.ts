@@ -30,44 +30,28 @@ export interface WireBytes {
   readonly b: string
 }
 
-/** The operations, as small integers (they are in every request). */
+/** The operations, as small integers (they are in every request), named after the backend methods. */
 export const Op = {
-  Open: 0,
-  Get: 1,
-  GetMany: 2,
-  Set: 3,
-  SetMany: 4,
-  Add: 5,
-  Delete: 6,
-  DeleteMany: 7,
-  Has: 8,
-  Clear: 9,
-  Inc: 10,
-  Lock: 11,
-  Unlock: 12,
-  Keys: 13,
-  Stats: 14,
+  open: 0,
+  get: 1,
+  getMany: 2,
+  set: 3,
+  setMany: 4,
+  add: 5,
+  delete: 6,
+  deleteMany: 7,
+  has: 8,
+  clear: 9,
+  inc: 10,
+  acquireLock: 11,
+  releaseLock: 12,
+  keys: 13,
+  stats: 14,
 } as const
 export type Op = (typeof Op)[keyof typeof Op]
 
-/** Names of the operations, for error messages. */
-export const OP_NAMES: readonly string[] = [
-  'open',
-  'get',
-  'getMany',
-  'set',
-  'setMany',
-  'add',
-  'delete',
-  'deleteMany',
-  'has',
-  'clear',
-  'inc',
-  'acquireLock',
-  'releaseLock',
-  'keys',
-  'stats',
-]
+/** Names of the operations by number, for error messages. */
+export const OP_NAMES: readonly string[] = Object.keys(Op)
 
 /** One request: id, operation, store name, then the operation's arguments. */
 export type Request = [id: number, op: Op, store: string, ...args: unknown[]]
