@@ -95,7 +95,7 @@ for (const platform of ['express', 'fastify'] as const) {
     })
     after(() => app?.close())
 
-    it('provides the Cache and the interceptor; the Cache is the one the views and @Memoize use', async () => {
+    it('provides the Cache and the interceptor, which serves the views from that Cache', async () => {
       const cache = app.get(Cache)
       assert.ok(cache instanceof Cache)
       assert.ok(app.get(CachetteInterceptor) instanceof CachetteInterceptor)

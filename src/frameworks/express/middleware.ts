@@ -14,9 +14,8 @@ import {
   type ViewAttributes,
   ViewCache,
   type ViewCacheOptions,
-  type ViewHit,
 } from '../../core/view.js'
-import { captureResponse } from '../shared/capture.js'
+import { captureResponse, replayHit } from '../shared/capture.js'
 
 export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view.js'
 
@@ -159,17 +158,6 @@ function guardRoute(req: ExpressRequest, self: Function): void {
   }
 }
 
-/** Replays a hit: stored headers over those already set, then status and body. */
-function replay(res: ServerResponse, hit: ViewHit): void {
-  // A list is copied: the hit is shared, and Node's `appendHeader` appends to a list in place.
-  for (const [name, value] of hit.grouped) {
-    res.setHeader(name, typeof value === 'string' ? value : [...value])
-  }
-  res.writeHead(hit.status)
-  if (hit.body === undefined) res.end()
-  else res.end(hit.body)
-}
-
 /**
  * Creates the view-caching middleware behind `cache.cached()`.
  *
@@ -205,7 +193,7 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
     engine.lookup(viewOf(req, source), slot).then(
       (result) => {
         if (result.kind === 'hit') {
-          replay(res, result)
+          replayHit(res, result)
           return
         }
         if (result.kind === 'miss') {

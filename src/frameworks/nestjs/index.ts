@@ -44,7 +44,7 @@ import {
   type ViewHit,
   type ViewLookup,
 } from '../../core/view.js'
-import { captureResponse } from '../shared/capture.js'
+import { captureResponse, replayHit } from '../shared/capture.js'
 
 export type {
   QueryArgs,
@@ -151,22 +151,11 @@ function hitResponse(hit: ViewHit): Response {
   const headers = new Headers()
   for (const [name, value] of hit.headers) headers.append(name, value)
   const nullBody = hit.status === 204 || hit.status === 304 || hit.body === undefined
-  return new Response(nullBody ? null : new Uint8Array(hit.body as Buffer), {
+  // The stored bytes as they are (a Buffer is a Uint8Array): no copy per hit.
+  return new Response(nullBody ? null : (hit.body as Uint8Array<ArrayBuffer>), {
     status: hit.status,
     headers,
   })
-}
-
-/** A hit written straight to the response, for handlers that answer through `@Res()`. */
-function replayRaw(res: PlatformResponse & object, hit: ViewHit): void {
-  if (typeof res.hijack === 'function') res.hijack()
-  const raw = (res.raw ?? res) as ServerResponse
-  for (const [name, value] of hit.grouped) {
-    raw.setHeader(name, typeof value === 'string' ? value : [...value])
-  }
-  raw.writeHead(hit.status)
-  if (hit.body === undefined) raw.end()
-  else raw.end(hit.body)
 }
 
 /**
@@ -202,6 +191,9 @@ export class CachetteInterceptor implements NestInterceptor {
       undefined,
       rawReq.socket,
     )
+    // An in-memory hit is decided at once: no promise to wait for.
+    const now = engine.lookupNow(view, slot)
+    if (now !== undefined) return this.#decided(now, engine, slot, context, next, res, rawRes)
     return from(engine.lookup(view, slot)).pipe(
       switchMap((result) => this.#decided(result, engine, slot, context, next, res, rawRes)),
     )
@@ -219,7 +211,9 @@ export class CachetteInterceptor implements NestInterceptor {
     if (result.kind === 'bypass') return next.handle()
     if (result.kind === 'hit') {
       if (!handlerAnswersItself(context)) return of(hitResponse(result))
-      replayRaw(res, result)
+      // Nest sends nothing for this handler: the hit is written here (Fastify: once hijacked).
+      res.hijack?.()
+      replayHit(rawRes, result)
       return of(undefined)
     }
     let failed = false

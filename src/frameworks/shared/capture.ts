@@ -1,7 +1,7 @@
 /**
  * Capturing a `node:http` response for the view-caching engine while it
- * passes through: shared by the adapters whose response is a
- * `ServerResponse` (Express/Connect, NestJS).
+ * passes through, and replaying a hit onto one: shared by the adapters whose
+ * response is a `ServerResponse` (Express/Connect, NestJS).
  */
 import type { ServerResponse } from 'node:http'
 import type { Slot } from '../../core/slot.js'
@@ -9,6 +9,7 @@ import {
   type CapturedResponse,
   responseTimeoutOf,
   type ViewCache,
+  type ViewHit,
   type ViewMiss,
 } from '../../core/view.js'
 import {
@@ -95,4 +96,15 @@ export function captureResponse<Req>(
   res.once('close', () => {
     if (!res.writableFinished) engine.settle(miss, slot)
   })
+}
+
+/** Replays a hit: stored headers over those already set, then status and body. */
+export function replayHit(res: ServerResponse, hit: ViewHit): void {
+  // A list is copied: the hit is shared, and Node's `appendHeader` appends to a list in place.
+  for (const [name, value] of hit.grouped) {
+    res.setHeader(name, typeof value === 'string' ? value : [...value])
+  }
+  res.writeHead(hit.status)
+  if (hit.body === undefined) res.end()
+  else res.end(hit.body)
 }
