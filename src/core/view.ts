@@ -1172,6 +1172,9 @@ export class ViewCache<Req = unknown> {
         if (head) return BYPASS['head-miss']
         return { ...miss(key, accept, true), pending: this.#newPending(view, backend) }
       }
+      // A render under way before the read: if it ends while the read is out, the read
+      // may predate its write, and this request must read again rather than render.
+      const rendering = this.#pending.get(slot)?.get(key)
       const found = await this.#find(view, backend, key, accept)
       if (found !== undefined) {
         const hit = this.#hit(found.prepared, head)
@@ -1182,7 +1185,7 @@ export class ViewCache<Req = unknown> {
         return hit
       }
       if (head) return BYPASS['head-miss']
-      return await this.#missFor(view, slot, backend, key, accept)
+      return await this.#missFor(view, slot, backend, key, accept, rendering)
     } catch (error) {
       return failedLookup(error, slot, key ?? view.path)
     }
@@ -1230,8 +1233,11 @@ export class ViewCache<Req = unknown> {
     backend: CacheBackend,
     key: string,
     accept: AcceptedEncodings,
+    rendering?: Pending,
   ): Promise<ViewLookup> {
-    const other = this.#pending.get(slot)?.get(key)
+    // The render under way now, else the one under way when the read started (it has
+    // ended since: waiting on it returns at once, and the store is read again).
+    const other = this.#pending.get(slot)?.get(key) ?? rendering
     const waited = other === undefined ? -1 : Date.now() - other.started
     if (other !== undefined && waited < this.#waitMs) {
       await within(other.done, this.#waitMs - waited)
