@@ -275,6 +275,10 @@ describe('ClusterCache in a real cluster (three workers)', () => {
     const first = await cluster.fetch(w2, '/page')
     const body = await first.text()
     assert.equal(body, `page by worker ${w2} (1)`)
+    // The page is stored once its response has gone out: wait for that write to reach the primary.
+    for (let i = 0; i < 100 && (await cluster.get(w1, 'view//page')) === '(miss)'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
     for (const w of [w1, w3, w2]) {
       const response = await cluster.fetch(w, '/page')
       assert.equal(response.status, 200)
