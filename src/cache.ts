@@ -5,7 +5,12 @@ import { SimpleCache } from './backends/memory/index.js'
 import { NullCache } from './backends/null/index.js'
 import { TieredCache } from './backends/tiered/index.js'
 import type { CacheConfig } from './config-types.js'
-import type { BackendFactoryOptions, CacheBackend } from './core/backend.js'
+import {
+  type BackendFactoryOptions,
+  type CacheBackend,
+  completeBackend,
+  missingBackendMethods,
+} from './core/backend.js'
 import {
   type ConfigRecord,
   camelizeOptions,
@@ -234,10 +239,22 @@ export class Cache {
     const make = (b: Awaited<typeof builder>): CacheBackend | Promise<CacheBackend> =>
       b(app, settings.config, [...(merged.args as unknown[])], options)
     const built = builder instanceof Promise ? builder.then(make) : make(builder)
-    const check = (backend: CacheBackend): CacheBackend => {
-      if (typeof backend?.get !== 'function' || typeof backend.set !== 'function') {
+    const check = (built: CacheBackend): CacheBackend => {
+      if ((typeof built !== 'object' && typeof built !== 'function') || built === null) {
         throw new ConfigError('CACHE_TYPE', 'the factory did not return a cache backend')
       }
+      // A user's class may lack the bulk methods: they are derived from the single-key
+      // ones. The single-key ones cannot be: the class is refused, naming them.
+      const missing = missingBackendMethods(built)
+      if (missing.length > 0) {
+        const name = (built as { constructor?: { name?: string } }).constructor?.name
+        const which = `${missing.join(', ')} method${missing.length > 1 ? 's' : ''}`
+        throw new ConfigError(
+          'CACHE_TYPE',
+          `${name && name !== 'Object' ? `${name} ` : 'the backend '}is not a cache backend: it has no ${which} (a backend needs get, set, add, delete, has and clear; extend BaseCache for the rest)`,
+        )
+      }
+      const backend = completeBackend(built, merged.defaultTimeout as number)
       if (backend instanceof NullCache && !merged.noNullWarning) {
         warnOnce(
           logger,
@@ -340,8 +357,8 @@ export class Cache {
     let t: number | undefined
     try {
       assertKey(key)
-      if (typeof timeout === 'object' && timeout !== null)
-        return this.#setTagged(key, value, timeout)
+      // Only a plain object is options: a Date (or any other object) is a bad timeout.
+      if (isPlainObject(timeout)) return this.#setTagged(key, value, timeout as SetOptions)
       t = parseTimeout(timeout)
       slot = this.#slot()
     } catch (error) {
@@ -801,4 +818,11 @@ function checkedFragment(html: unknown): string {
     )
   }
   return html
+}
+
+/** Whether `value` is an object literal (or `Object.create(null)`), as options objects are. */
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
 }

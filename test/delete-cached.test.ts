@@ -6,8 +6,10 @@ import Koa from 'koa'
 import { cached as honoCached } from '../src/frameworks/hono/index.js'
 import { cached as koaCached } from '../src/frameworks/koa/index.js'
 import { Cache } from '../src/index.js'
+import { storesSettled } from './helpers.js'
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 25))
+/** Waits until the view's store (after the response) was made. */
+const settle = () => storesSettled()
 
 describe('deleteCached(middleware) for every adapter', () => {
   it('Koa: the middleware knows its options (queryString) and deletes one entry', async () => {

@@ -141,15 +141,42 @@ export async function listen(
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** `httpRequest`, then a pause of `ms` so the server's background store (after `finish`) has run. */
-export function settledRequest(ms: number) {
+/** How long {@link storesSettled} waits at most: past it the test's own assertion reports what is missing. */
+const SETTLE_DEADLINE_MS = 10_000
+
+/**
+ * Resolves once every view render started so far in this process has been
+ * stored or abandoned (the background store after a response is sent), or
+ * after `ms` (a render that never settles then fails the assertion that
+ * follows, not this wait). Background work that is not a view store (an
+ * HTTP cache invalidation after `finish`, a background refresh request) is
+ * not covered: wait for its outcome with {@link eventually}.
+ */
+export async function storesSettled(ms = SETTLE_DEADLINE_MS): Promise<void> {
+  const { viewsSettled } = await import('../src/core/view.js')
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    viewsSettled(),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms)
+    }),
+  ])
+  clearTimeout(timer)
+}
+
+/**
+ * `httpRequest`, then {@link storesSettled}: the server's background store
+ * (after `finish`) has run when it resolves. Servers of another process are
+ * not covered (wait for their condition with {@link eventually}).
+ */
+export function settledRequest() {
   return async (
     port: number,
     path: string,
     init: { method?: string; headers?: Record<string, string> } = {},
   ): Promise<Reply> => {
     const reply = await httpRequest(port, path, init)
-    await new Promise((resolve) => setTimeout(resolve, ms))
+    await storesSettled()
     return reply
   }
 }

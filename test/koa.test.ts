@@ -12,7 +12,7 @@ import Koa, { type Context, type Middleware, type Next } from 'koa'
 import { appContext } from '../src/core/context.js'
 import { cached, type StoredView, setCacheTimeout } from '../src/frameworks/koa/index.js'
 import { Cache, InvalidTimeoutError, SimpleCache } from '../src/index.js'
-import { fakeClock, settledRequest } from './helpers.js'
+import { fakeClock, settledRequest, storesSettled } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
 
@@ -36,11 +36,8 @@ async function listen(app: Koa): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
-/** Lets the `finish` handlers (where entries are stored) run. */
-const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms))
-
-/** One raw request, then a pause so the response's entry is stored. */
-const request = settledRequest(20)
+/** One raw request, then the wait for the response's store decision (made after `finish`). */
+const request = settledRequest()
 
 function newCache(): Cache {
   return new Cache({ CACHE_TYPE: 'SimpleCache' })
@@ -291,7 +288,7 @@ describe('koa: bodies are replayed byte for byte', () => {
     )
     const port = await listen(app)
     await request(port, '/bad-stream').catch(() => undefined)
-    await settle(30)
+    await storesSettled()
     assert.equal(await cache.has('view//bad-stream'), false)
     await request(port, '/bad-stream').catch(() => undefined)
     assert.equal(calls.n, 2)
@@ -500,12 +497,13 @@ describe('koa: status and headers', () => {
     assert.equal((await stored(cache, 'view/ann/me'))?.body.toString(), 'hello ann')
   })
 
-  test('the key is the original path, so a mount prefix that rewrites ctx.path is kept', async () => {
+  test('the key is the path as received, so a mount prefix that koa-mount strips is kept', async () => {
     const cache = newCache()
     const app = new Koa()
     // what koa-mount('/api', ...) does: strip the prefix from ctx.path for the inner app
     app.use(async (ctx, next) => {
       if (!ctx.path.startsWith('/api/')) return next()
+      ctx.mountPath = '/api'
       ctx.path = ctx.path.slice(4)
       await next()
     })
@@ -516,7 +514,7 @@ describe('koa: status and headers', () => {
     )
     const port = await listen(app)
     await request(port, '/api/users/%C3%A9')
-    assert.equal(await cache.has('view//api/users/é'), true)
+    assert.equal(await cache.has('view//api/users/%C3%A9'), true)
   })
 })
 

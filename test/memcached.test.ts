@@ -18,7 +18,7 @@ import type { BackendFactoryOptions } from '../src/core/backend.js'
 import { ConfigError, NotAnIntegerError, UnserializableValueError } from '../src/core/errors.js'
 import { Cache } from '../src/index.js'
 import { backendContract } from '../src/testing/index.js'
-import { collectingLogger, eventually, Lifetimes, silentLogger } from './helpers.js'
+import { collectingLogger, eventually, Lifetimes, silentLogger, storesSettled } from './helpers.js'
 import { expressDriver } from './matrix/express.js'
 import {
   itemCount,
@@ -267,23 +267,29 @@ describe('MemcachedCache: keys, timeouts and counters (no prefix, so raw keys ar
   })
 
   test('timeouts: seconds up to 30 days are relative, longer ones are sent as absolute times', async () => {
-    await cache.set('t-short', 1, 5)
+    await cache.set('t-short', 1, 100)
     await cache.set('t-forever', 1, 0)
     await cache.set('t-30d', 1, 2592000)
     await cache.set('t-huge', 1, 2592000 + 100)
     await cache.set('t-frac', 1, 0.2)
+    // Wide bands: a loaded machine may take seconds between the set and the read.
     const short = (await ttlOf(server.port, 't-short')) as number
-    assert.ok(short >= 4 && short <= 5, `${short}`)
+    assert.ok(short >= 60 && short <= 100, `${short}`)
     assert.equal(await ttlOf(server.port, 't-forever'), -1)
     const month = (await ttlOf(server.port, 't-30d')) as number
-    assert.ok(month > 2591990 && month <= 2592001, `${month}`)
+    assert.ok(month > 2591940 && month <= 2592001, `${month}`)
     // Sent as a relative 2592100, memcached would take it for a date in 1970 and drop the item.
     const huge = (await ttlOf(server.port, 't-huge')) as number
     // memcached's clock ticks in whole seconds, so an absolute time can read one second longer.
-    assert.ok(huge > 2592090 && huge <= 2592101, `${huge}`)
+    assert.ok(huge > 2592040 && huge <= 2592101, `${huge}`)
     assert.equal(await cache.get('t-huge'), 1)
-    const frac = (await ttlOf(server.port, 't-frac')) as number
-    assert.ok(frac === 1 || frac === 0, `a fraction rounds up to 1 s, got ${frac}`)
+    // Rounded up to 1 s, so it may be gone by now; what must not happen is that
+    // it becomes 0 ("never expires", ttl -1) or anything longer than 1 s.
+    const frac = await ttlOf(server.port, 't-frac')
+    assert.ok(
+      frac === undefined || frac === 0 || frac === 1,
+      `a fraction rounds up to 1 s (not to "never"), got ${frac}`,
+    )
     await assert.rejects(cache.set('t-bad', 1, -1), TypeError)
   })
 
@@ -291,11 +297,11 @@ describe('MemcachedCache: keys, timeouts and counters (no prefix, so raw keys ar
     await Promise.all(Array.from({ length: 100 }, () => cache.inc('ctr', 1)))
     assert.equal(await cache.get('ctr'), 100)
     const ttl = (await ttlOf(server.port, 'ctr')) as number
-    assert.ok(ttl > 290 && ttl <= 300, `the counter got the default timeout: ${ttl}`)
-    await cache.set('kept', 5, 50)
+    assert.ok(ttl > 240 && ttl <= 300, `the counter got the default timeout: ${ttl}`)
+    await cache.set('kept', 5, 1000)
     await cache.inc('kept', 2)
     const kept = (await ttlOf(server.port, 'kept')) as number
-    assert.ok(kept > 40 && kept <= 50, `incr keeps the expiry: ${kept}`)
+    assert.ok(kept > 900 && kept <= 1000, `incr keeps the expiry (not the default 300): ${kept}`)
   })
 
   test('dec goes below zero (memcached decr would stop at 0) and stays atomic', async () => {
@@ -319,14 +325,14 @@ describe('MemcachedCache: keys, timeouts and counters (no prefix, so raw keys ar
     assert.equal(await cache.get('f'), 1.5)
   })
 
-  test('a value over the item size limit is not stored: set resolves false, warned once, no stale value', async () => {
+  test('a value over the item size limit is not stored: set resolves false, warned once, the old value kept', async () => {
     const logger = collectingLogger()
     const c = track(new MemcachedCache({ servers: [server.address], allowFlush: true, logger }))
     await c.set('big', 'old')
     assert.equal(await c.set('big', Buffer.alloc(2 << 20)), false)
     assert.equal(await c.set('big2', Buffer.alloc(2 << 20)), false)
-    // memcached drops the old value when a set fails, so no stale value is served.
-    assert.equal(await c.get('big'), undefined)
+    // Checked before sending (memcached would drop the old item), so the old value stays.
+    assert.equal(await c.get('big'), 'old')
     assert.equal(logger.warnings.filter((w) => w.includes('item size limit')).length, 1)
   })
 
@@ -340,7 +346,7 @@ describe('MemcachedCache: keys, timeouts and counters (no prefix, so raw keys ar
     assert.equal(await cache.has('h'), true)
     assert.equal(await cache.get('h'), 'value')
     const ttl = (await ttlOf(server.port, 'h')) as number
-    assert.ok(ttl > 50 && ttl <= 60)
+    assert.ok(ttl > 30 && ttl <= 60, `${ttl}`)
   })
 })
 
@@ -722,21 +728,17 @@ describe('MemcachedCache: a server killed mid-test and restarted', () => {
 
       await a.kill()
       await b.kill()
-      let started = Date.now()
       assert.equal(await cache.get(keyA), undefined)
-      assert.ok(Date.now() - started < 1500, `get took ${Date.now() - started} ms`)
-      started = Date.now()
+      const logged = logger.errors.length
       assert.equal(await cache.set(keyA, 'x'), false)
       assert.ok(
-        Date.now() - started < 200,
-        `a second call fails at once: ${Date.now() - started} ms`,
+        logger.errors.slice(logged).some((m) => /is down .*the request was not sent/.test(m)),
+        `a second call fails without touching the network: ${logger.errors.slice(logged).join('\n')}`,
       )
       for (let i = 2; i <= 4; i++) {
-        started = Date.now()
         const res = await fetch(app.url + path)
         assert.equal(res.status, 200)
         assert.equal(await res.text(), `r#${i}`)
-        assert.ok(Date.now() - started < 1500, `request took ${Date.now() - started} ms`)
       }
       assert.equal(await report(1), 'report 1')
       assert.equal(await report(1), 'report 1')
@@ -749,15 +751,16 @@ describe('MemcachedCache: a server killed mid-test and restarted', () => {
 
       // b comes back (empty, as after a crash): its keys are cached again, a's still miss.
       await b.start()
-      await eventually(async () => (await cache.set(keyB, 'b2')) === true, 5000, 'reconnect to b')
+      await eventually(async () => (await cache.set(keyB, 'b2')) === true, 15_000, 'reconnect to b')
       assert.equal(await cache.get(keyB), 'b2')
       assert.equal(await cache.get(keyA), undefined)
       await a.start()
-      await eventually(async () => (await cache.set(keyA, 'a2')) === true, 5000, 'reconnect to a')
+      await eventually(async () => (await cache.set(keyA, 'a2')) === true, 15_000, 'reconnect to a')
       assert.equal(await cache.get(keyA), 'a2')
       const calls = app.calls.get(path) ?? 0
-      await fetch(app.url + path)
-      await fetch(app.url + path)
+      await (await fetch(app.url + path)).text()
+      await storesSettled() // the view's store, after the response
+      await (await fetch(app.url + path)).text()
       assert.equal(app.calls.get(path), calls + 1, 'the view is cached again')
     } finally {
       await app.close()
@@ -776,13 +779,14 @@ describe('MemcachedCache: a server killed mid-test and restarted', () => {
       new MemcachedCache({ servers: [`127.0.0.1:${port}`], commandTimeout: 300, logger: silent }),
     )
     try {
-      let started = Date.now()
+      const started = Date.now()
       await assert.rejects(cache.get('k'), /no answer within 300 ms \(commandTimeout\)/)
       const elapsed = Date.now() - started
-      assert.ok(elapsed >= 250 && elapsed < 1000, `gave up after ${elapsed} ms`)
-      started = Date.now()
-      await assert.rejects(cache.get('k'), /is down/)
-      assert.ok(Date.now() - started < 50, 'then fails without waiting')
+      // It waited for the timeout (a timer never fires early); no upper bound:
+      // a loaded machine may take longer, and the message names the timeout.
+      assert.ok(elapsed >= 250, `gave up after ${elapsed} ms`)
+      // Then the server is skipped, nothing sent, until its retry delay passes.
+      await assert.rejects(cache.get('k'), /is down .*the request was not sent/)
     } finally {
       for (const s of sockets) s.destroy()
       silentServer.close()
@@ -791,10 +795,8 @@ describe('MemcachedCache: a server killed mid-test and restarted', () => {
 
   test('an unreachable server fails fast from the start; nothing is thrown unhandled', async () => {
     const cache = track(new MemcachedCache({ servers: ['127.0.0.1:1'], logger: silent }))
-    const started = Date.now()
     await assert.rejects(cache.get('k'), /ECONNREFUSED/)
-    await assert.rejects(cache.setMany([['a', 1]]), /is down/)
-    assert.ok(Date.now() - started < 1000)
+    await assert.rejects(cache.setMany([['a', 1]]), /is down .*the request was not sent/)
   })
 })
 

@@ -46,6 +46,7 @@ import {
   listen,
   runWithoutPackage,
   silentLogger,
+  storesSettled,
 } from './helpers.js'
 import { type RedisServer, startRedis } from './servers/redis.js'
 
@@ -91,8 +92,14 @@ async function serve(app: express.Express): Promise<number> {
   return s.port
 }
 
-/** Lets a view's store (after `finish`) and listeners' async work run. */
-const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms))
+/**
+ * Waits for every view's store (after `finish`), then lets listeners' async
+ * work run (it is promise jobs, all run before the next macrotask).
+ */
+async function settle(): Promise<void> {
+  await storesSettled()
+  await new Promise((resolve) => setImmediate(resolve))
+}
 
 // ---------------------------------------------------------------- zero overhead
 
@@ -656,7 +663,7 @@ describe('on a real Redis', () => {
     })
     const port = await serve(app)
     await httpRequest(port, '/r')
-    await settle(50)
+    await settle()
     assert.equal((await httpRequest(port, '/r')).text, 'redis view')
     rec.stop()
     assert.ok(rec.of('operation').every((e) => e.backend === 'RedisCache'))

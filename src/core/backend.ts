@@ -1,3 +1,4 @@
+import { checkSeconds } from './duration.js'
 import { DeleteManyError, NotAnIntegerError } from './errors.js'
 import { defaultLogger, type Logger } from './log.js'
 import { type Serializer, v8Serializer } from './serializers.js'
@@ -124,9 +125,14 @@ export abstract class BaseCache implements CacheBackend {
     this.logger = options.logger ?? defaultLogger
   }
 
-  /** The effective timeout in seconds: `undefined` becomes the default; `0` means never. */
+  /**
+   * The effective timeout in seconds: `undefined` becomes the default; `0`
+   * means never, and so does anything above ten years (`MAX_TIMEOUT_SECONDS`).
+   * @throws {InvalidTimeoutError} for what is not a non-negative finite
+   * number (a Date, a string, NaN), so no backend silently uses the default.
+   */
   protected ttl(timeout: number | undefined): number {
-    return timeout === undefined ? this.defaultTimeout : timeout
+    return checkSeconds(timeout === undefined ? this.defaultTimeout : timeout) as number
   }
 
   abstract get(key: string): Promise<unknown>
@@ -210,4 +216,65 @@ export interface BackendClass {
   new (...args: never[]): CacheBackend
   /** Builds an instance from configuration; see {@link BackendFactory}. */
   factory?: BackendFactory
+}
+
+/** The methods a backend must have itself: the rest can be derived from them (see {@link completeBackend}). */
+export const REQUIRED_BACKEND_METHODS: readonly string[] = [
+  'get',
+  'set',
+  'add',
+  'delete',
+  'has',
+  'clear',
+]
+
+/** The methods {@link completeBackend} derives, as {@link BaseCache} does, when a backend lacks them. */
+const DERIVED_METHODS = ['getMany', 'setMany', 'deleteMany', 'inc'] as const
+
+/** The names of {@link REQUIRED_BACKEND_METHODS} that `backend` lacks. */
+export function missingBackendMethods(backend: object): string[] {
+  return REQUIRED_BACKEND_METHODS.filter(
+    (m) => typeof (backend as Record<string, unknown>)[m] !== 'function',
+  )
+}
+
+/**
+ * A backend with everything the engines call: a user's class that has the
+ * required methods ({@link REQUIRED_BACKEND_METHODS}) but not the bulk ones
+ * gets {@link BaseCache}'s derivations of `getMany`, `setMany`, `deleteMany`
+ * and `inc` (as Flask-Caching's `BaseCache` derives them from the single-key
+ * methods), and `defaultTimeout` when it has none. Returns `backend` itself
+ * when nothing is missing; else a Proxy over it (so `instanceof`, getters and
+ * its own methods, bound to it for private fields, keep working).
+ *
+ * @param defaultTimeout - for a backend without its own `defaultTimeout`
+ */
+export function completeBackend(backend: CacheBackend, defaultTimeout: number): CacheBackend {
+  const b = backend as unknown as Record<string, unknown>
+  const derived = new Map<PropertyKey, unknown>()
+  const base = BaseCache.prototype as unknown as Record<string, (...a: unknown[]) => unknown>
+  for (const name of DERIVED_METHODS) {
+    if (typeof b[name] === 'function') continue
+    const method = base[name] as (...a: unknown[]) => unknown
+    derived.set(name, (...args: unknown[]) => method.apply(backend, args))
+  }
+  if (typeof b.defaultTimeout !== 'number') derived.set('defaultTimeout', defaultTimeout)
+  if (derived.size === 0) return backend
+  const bound = new Map<Function, Function>()
+  return new Proxy(backend, {
+    get(target, prop) {
+      if (derived.has(prop)) return derived.get(prop)
+      const value: unknown = Reflect.get(target, prop, target)
+      if (typeof value !== 'function') return value
+      let fn = bound.get(value)
+      if (fn === undefined) {
+        fn = value.bind(target) as Function
+        bound.set(value, fn)
+      }
+      return fn
+    },
+    has(target, prop) {
+      return derived.has(prop) || Reflect.has(target, prop)
+    },
+  })
 }

@@ -6,7 +6,9 @@ import type { Serializer } from './serializers.js'
  * The byte format shared by every backend that stores bytes (filesystem, Redis,
  * Memcached, S3, GCS), after Flask-Caching's Redis format:
  * a safe integer is stored as its ASCII decimal digits (so Redis `INCRBY` and
- * Memcached `incr` work on it), a string as `"` followed by its UTF-8 bytes (no
+ * Memcached `incr` work on it; a decimal beyond the safe range, written by
+ * another program, decodes to an exact `bigint`; other numbers, such as
+ * `2 ** 53 + 2` or `1e300`, go through the serializer), a string as `"` followed by its UTF-8 bytes (no
  * serializer round trip for the most common value, and readable in
  * `redis-cli`), anything else as `!` followed by the serializer's bytes.
  */
@@ -57,8 +59,20 @@ export function decodeValue(data: Uint8Array, serializer: Serializer): unknown {
     }
   }
   const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
-  if (DECIMAL.test(text)) return Number(text)
+  if (DECIMAL.test(text)) return decimalValue(text)
   throw new CorruptEntryError('entry is neither an integer nor a serialized value')
+}
+
+/**
+ * The value of a stored decimal (what `INCRBY`/`incr` or another program
+ * wrote): a number when it is a safe integer, else an exact `bigint` (a
+ * 400-digit decimal never reads as `Infinity`, `9007199254740993` never as
+ * `9007199254740992`). cachette itself writes only safe integers as decimals.
+ */
+function decimalValue(text: string): number | bigint {
+  const n = Number(text)
+  if (Number.isSafeInteger(n)) return n === 0 ? 0 : n
+  return BigInt(text)
 }
 
 /**

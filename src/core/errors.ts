@@ -114,3 +114,20 @@ export class CorruptEntryError extends CachetteError {
     this.name = 'CorruptEntryError'
   }
 }
+
+/**
+ * Whether `error` is one of cachette's answers about the caller's input
+ * (a bad key, timeout or value, an unstorable value, a non-integer, bad
+ * configuration) or another error cachette throws on purpose: these reach
+ * the caller. Every other error, whatever its class (a `TypeError` from a
+ * client library's bug inside a backend included), is a backend failure,
+ * which the facade and the decorators log and absorb unless
+ * `CACHE_RAISE_ERRORS`. Told apart by the stable `code` cachette's own
+ * errors carry, not by class: a plain `TypeError` never has one.
+ */
+export function isInputError(error: unknown): boolean {
+  if (error instanceof CachetteError) return true
+  if (!(error instanceof TypeError)) return false
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' && code.startsWith('ERR_CACHETTE_')
+}

@@ -456,7 +456,7 @@ async function lookup<T>(
     return { value, stale }
   } catch (error) {
     if (slot.mustRaise(error)) throw error
-    slot.report(c.site, error)
+    slot.report(c.site, error, c.key)
     return undefined
   }
 }
@@ -529,7 +529,7 @@ function refreshInBackground<T>(
   }
   flights.refreshing.add(c.key)
   compute(slot, backend, flights, c, stale, true)
-    .catch((error: unknown) => slot.report(c.site, error))
+    .catch((error: unknown) => slot.report(c.site, error, c.key))
     .finally(() => flights.refreshing.delete(c.key))
 }
 
@@ -555,6 +555,7 @@ async function compute<T>(
     const got: { held?: Held; found?: Found } = await absorb(
       slot,
       c.site,
+      c.key,
       () =>
         lockOrWait(backend, c.key, lock.ttlMs, background ? 0 : lock.waitMs, async () => {
           const now = await lookup(slot, backend, c)
@@ -569,7 +570,7 @@ async function compute<T>(
       // The previous holder may have stored the value just before releasing.
       const now = await lookup(slot, backend, c)
       if (now !== undefined && !now.stale) {
-        await absorb(slot, c.site, () => releaseLock(backend, held as Held), undefined)
+        await absorb(slot, c.site, c.key, () => releaseLock(backend, held as Held), undefined)
         return now.value as T
       }
     }
@@ -578,14 +579,14 @@ async function compute<T>(
     const snapshot =
       c.tags.length === 0
         ? undefined
-        : await absorb(slot, c.site, () => snapshotTags(backend, c.tags), null)
+        : await absorb(slot, c.site, c.key, () => snapshotTags(backend, c.tags), null)
     let result: T
     try {
       result = await c.factory()
     } catch (error) {
       if (stale === undefined) throw error
       flights.backoff.set(c.key, Date.now() + c.policy.backoffMs)
-      slot.report(`${c.site} (the factory failed; serving the stale value)`, error)
+      slot.report(`${c.site} (the factory failed; serving the stale value)`, error, c.key)
       return stale.value as T
     }
     // A tagged value whose tags could not be read is not stored: it could
@@ -606,14 +607,14 @@ async function compute<T>(
         if (await backend.set(c.key, stored, ttl)) await c.afterStore?.(backend, ttl)
       } catch (error) {
         if (slot.settings.raiseErrors) throw error
-        slot.report(c.site, error)
+        slot.report(c.site, error, c.key)
       }
     }
     return result
   } finally {
     if (held !== undefined) {
       const h = held
-      await absorb(slot, c.site, () => releaseLock(backend, h), undefined)
+      await absorb(slot, c.site, c.key, () => releaseLock(backend, h), undefined)
     }
   }
 }
@@ -622,6 +623,7 @@ async function compute<T>(
 async function absorb<R, F>(
   slot: Slot,
   site: string,
+  subject: string,
   call: () => Promise<R>,
   fallback: F,
 ): Promise<R | F> {
@@ -629,7 +631,7 @@ async function absorb<R, F>(
     return await call()
   } catch (error) {
     if (slot.mustRaise(error)) throw error
-    slot.report(site, error)
+    slot.report(site, error, subject)
     return fallback
   }
 }

@@ -10,8 +10,9 @@
  *   call. The built-in network backends have their own, shorter per-call
  *   timeouts; this one is the backstop for backends that have none.
  * - **Circuit breaker**: after `failures` consecutive failed calls (errors
- *   and timeouts; not TypeErrors or cachette's own errors, which mean a bad
- *   argument or value, not a sick backend) it opens for `openFor` seconds:
+ *   and timeouts; not cachette's own input errors (`isInputError`: a bad
+ *   argument or value, not a sick backend; a plain TypeError from a client
+ *   library counts as a failure)) it opens for `openFor` seconds:
  *   calls reject at once with a {@link CircuitOpenError} without touching
  *   the backend. Then one call is let through (half-open): if it succeeds
  *   the circuit closes, otherwise it opens again. Opening and closing are
@@ -28,7 +29,7 @@
  */
 import type { CacheBackend } from './backend.js'
 import { parseTimeout } from './duration.js'
-import { CachetteError, ConfigError } from './errors.js'
+import { ConfigError, isInputError } from './errors.js'
 import { defaultLogger, type Logger } from './log.js'
 
 /** A guarded call got no answer within the operation timeout. Absorbed by the facade like any backend error. */
@@ -98,7 +99,7 @@ const STATE_HALF_OPEN = 2
 
 /** Whether `error` says the backend is unhealthy (as opposed to a bad argument or value). */
 function countsAsFailure(error: unknown): boolean {
-  return !(error instanceof TypeError || error instanceof CachetteError)
+  return !isInputError(error)
 }
 
 function messageOf(error: unknown): string {

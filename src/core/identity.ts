@@ -9,6 +9,23 @@ import { fileURLToPath } from 'node:url'
  * they never do).
  */
 export function definitionSite(skip: Function): string {
+  return callerSite(skip).site
+}
+
+/** Where `cache.memoize` was called from, and whether the caller is per instance. */
+export interface CallerSite {
+  /** `file:line:column`, as {@link definitionSite}. */
+  readonly site: string
+  /**
+   * The call runs in a constructor or a class field initializer, so each
+   * instance makes its own function there (`load = cache.memoize(async () =>
+   * this.db...)`, `this.load = cache.memoize(this.load.bind(this))`).
+   */
+  readonly perInstance: boolean
+}
+
+/** The first frame of user code above `skip`: see {@link definitionSite}. */
+export function callerSite(skip: Function): CallerSite {
   const origPrepare = Error.prepareStackTrace
   const origLimit = Error.stackTraceLimit
   let sites: NodeJS.CallSite[] = []
@@ -26,10 +43,14 @@ export function definitionSite(skip: Function): string {
     const file = site.getFileName()
     if (!file || file.startsWith('node:') || /node_modules[\\/]tslib[\\/]/.test(file)) continue
     // Decorator helpers emitted by TypeScript, esbuild and Babel.
-    if (site.getFunctionName()?.startsWith('__')) continue
-    return `${packageRelative(file)}:${site.getLineNumber() ?? 0}:${site.getColumnNumber() ?? 0}`
+    const fnName = site.getFunctionName()
+    if (fnName?.startsWith('__')) continue
+    return {
+      site: `${packageRelative(file)}:${site.getLineNumber() ?? 0}:${site.getColumnNumber() ?? 0}`,
+      perInstance: site.isConstructor() || fnName === '<instance_members_initializer>',
+    }
   }
-  return 'unknown'
+  return { site: 'unknown', perInstance: false }
 }
 
 const roots = new Map<string, string>()
@@ -94,12 +115,16 @@ export function symbolToken(sym: symbol): string {
  *   of not being shared across processes.
  */
 export function instanceIdentity(instance: unknown): string {
-  if (typeof instance === 'function') return `class:${instance.name}`
-  if (typeof instance !== 'object' || instance === null) return String(instance)
+  if (typeof instance === 'function') return `class:${JSON.stringify(instance.name)}`
+  if (typeof instance !== 'object' || instance === null) {
+    return typeof instance === 'string'
+      ? JSON.stringify(instance)
+      : `${typeof instance}:${String(instance)}`
+  }
   const custom =
     (instance as { cachingId?: unknown }).cachingId ??
     (instance as { __caching_id__?: unknown }).__caching_id__
-  if (typeof custom === 'function') return `id:${String(custom.call(instance))}`
+  if (typeof custom === 'function') return `id:${JSON.stringify(String(custom.call(instance)))}`
   return `obj:${objectToken(instance)}`
 }
 

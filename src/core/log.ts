@@ -18,29 +18,64 @@ const consoleLogger: Logger = {
 export const defaultLogger: Logger = consoleLogger
 
 /**
- * Logs an absorbed error once per `site` and message within `windowMs`, so a
- * backend outage under load produces a handful of lines, not one per request.
+ * Logs an absorbed error once per operation and error within `windowMs`, so a
+ * backend outage under load produces a handful of lines, not one per request
+ * or per key. A reporter belongs to one backend (a Cache slot, a backend's
+ * connection), so that is per operation and backend.
  */
 export class ErrorReporter {
-  readonly #seen = new Map<string, number>()
+  readonly #seen = new Map<string, { at: number; suppressed: number }>()
   constructor(
     readonly logger: Logger,
     private readonly windowMs = 60_000,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /**
-   * Reports `error` for `site` unless the same pair was reported within the
-   * window. `note` says what happened as a consequence.
+   * Reports `error` for `site` unless the same operation and error were
+   * reported within the window. `note` says what happened as a consequence.
+   * `subject` is the part of `site` (and of the message) that varies per
+   * call, such as the key in `cached view//page/5`: it is logged, but left
+   * out when deciding what counts as the same error. The line after a
+   * window says how many were left out.
    */
-  report(site: string, error: unknown, note = 'cache bypassed; possibly the cache backend'): void {
+  report(
+    site: string,
+    error: unknown,
+    note = 'cache bypassed; possibly the cache backend',
+    subject?: string,
+  ): void {
     const message = error instanceof Error ? error.message : String(error)
-    const id = `${site}\u0000${message}`
-    const now = Date.now()
+    const generic = (text: string): string =>
+      subject === undefined || subject === '' ? text : text.replaceAll(subject, '\u0001')
+    const code = (error as { code?: unknown } | null)?.code
+    const id = `${generic(site)}\u0000${typeof code === 'string' ? code : generic(message)}`
+    const now = this.clock()
     const last = this.#seen.get(id)
-    if (last !== undefined && now - last < this.windowMs) return
-    if (this.#seen.size > 1000) this.#seen.clear()
-    this.#seen.set(id, now)
-    this.logger.error(`${site}: ${message} (${note})`, error)
+    if (last !== undefined && now - last.at < this.windowMs) {
+      last.suppressed++
+      return
+    }
+    if (last === undefined && this.#seen.size >= 1000) this.#prune(now)
+    this.#seen.set(id, { at: now, suppressed: 0 })
+    const more =
+      last !== undefined && last.suppressed > 0
+        ? `; ${last.suppressed} more like it in the last ${Math.round((now - last.at) / 1000)} s`
+        : ''
+    this.logger.error(`${site}: ${message} (${note}${more})`, error)
+  }
+
+  /** Forgets entries whose window is over; if none is, the oldest half. */
+  #prune(now: number): void {
+    for (const [id, entry] of this.#seen) {
+      if (now - entry.at >= this.windowMs) this.#seen.delete(id)
+    }
+    if (this.#seen.size < 1000) return
+    let drop = this.#seen.size / 2
+    for (const id of this.#seen.keys()) {
+      if (drop-- <= 0) break
+      this.#seen.delete(id)
+    }
   }
 }
 

@@ -13,7 +13,13 @@ import {
   tokensFor,
 } from './getorset.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
-import { definitionSite, instanceIdentity, parameterNames } from './identity.js'
+import {
+  callerSite,
+  definitionSite,
+  instanceIdentity,
+  objectToken,
+  parameterNames,
+} from './identity.js'
 import type { Slot } from './slot.js'
 
 /** Options of `cache.memoize()`; the camelCase of Flask-Caching's `memoize()` parameters. */
@@ -102,7 +108,11 @@ export interface MemoizeDecorator {
 interface MemoInfo {
   readonly fn: Function
   readonly name: string
+  /** `name` as JSON: the start of every key's hash input, so no name is a prefix of another. */
+  readonly prefix: string
   readonly isMethod: boolean
+  /** A plain function whose result may depend on `this`: its receiver is part of the key. */
+  readonly keysThis: boolean
   readonly ignoreThis: boolean
   readonly ignore: ReadonlySet<number>
   readonly digest: DigestFn | undefined
@@ -140,6 +150,8 @@ async function isTrue(v: unknown): Promise<boolean> {
 export class Memoizer {
   readonly #infos = new WeakMap<Function, MemoInfo>()
   readonly #bound = new WeakMap<Function, BoundInfo>()
+  /** The function each default (site) name was given to, so that no two functions share one. */
+  readonly #sites = new Map<string, WeakRef<Function>>()
 
   constructor(private readonly slot: () => Slot) {}
 
@@ -147,8 +159,7 @@ export class Memoizer {
   memoize(fnOrOptions: unknown, options: unknown, publicFn: Function): unknown {
     if (typeof fnOrOptions === 'function') {
       const opts = checkOptions(options)
-      const site = definitionSite(publicFn)
-      return this.#wrap(fnOrOptions, opts, `${site}:${fnOrOptions.name || 'anonymous'}`, false)
+      return this.#wrapFunction(fnOrOptions, opts, publicFn)
     }
     const opts = checkOptions(fnOrOptions)
     const memoizer = this
@@ -157,10 +168,10 @@ export class Memoizer {
       context?: unknown,
       descriptor?: unknown,
     ): unknown {
-      const site = definitionSite(memoizeDecorator)
       if (typeof target === 'function' && context === undefined) {
-        return memoizer.#wrap(target, opts, `${site}:${target.name || 'anonymous'}`, false)
+        return memoizer.#wrapFunction(target, opts, memoizeDecorator)
       }
+      const site = definitionSite(memoizeDecorator)
       if (typeof target === 'function' && typeof context === 'object' && context !== null) {
         const ctx = context as ClassMethodDecoratorContext
         if (ctx.kind !== 'method') {
@@ -183,7 +194,44 @@ export class Memoizer {
     return decorator
   }
 
-  #wrap(fn: Function, options: MemoizeOptions, defaultName: string, isMethod: boolean): Function {
+  /**
+   * Memoizes a plain function. Its name is its definition site, shared by every
+   * process running the same code; so that no two functions ever share entries:
+   *
+   * - a function made per instance (in a constructor or a class field, where a
+   *   bound function or an arrow stands for its instance) gets a name unique to
+   *   the function object, in this process;
+   * - a second, different function from the same site (a per-tenant factory, a
+   *   request handler, a helper around `cache.memoize`) is refused with a
+   *   `TypeError`: it needs a name of its own (`makeName`).
+   *
+   * `makeName` takes over naming, and with it the responsibility for it.
+   */
+  #wrapFunction(fn: Function, options: MemoizeOptions, skip: Function): Function {
+    const { site, perInstance } = callerSite(skip)
+    const siteName = `${site}:${fn.name || 'anonymous'}`
+    let name: string
+    if (options.makeName) name = options.makeName(siteName)
+    else if (perInstance) name = `${siteName}#${objectToken(fn)}`
+    else {
+      const first = this.#sites.get(siteName)
+      if (first === undefined) this.#sites.set(siteName, new WeakRef(fn))
+      else if (first.deref() !== fn) {
+        throw new TypeError(
+          `memoize: ${siteName} already memoizes a different function on this Cache. Functions ` +
+            'created at one place (a factory such as makeLoader(tenant), a request handler, a ' +
+            'helper around cache.memoize) get the same name, so they would share results and one ' +
+            'caller could receive a result computed for another. Memoize the function once, ' +
+            'outside the factory, or pass a name per function: ' +
+            "cache.memoize(fn, { makeName: (site) => site + ':' + tenant }).",
+        )
+      }
+      name = siteName
+    }
+    return this.#wrap(fn, options, name, false)
+  }
+
+  #wrap(fn: Function, options: MemoizeOptions, givenName: string, isMethod: boolean): Function {
     const names = parameterNames(fn)
     const ignore = new Set<number>()
     let ignoreThis = false
@@ -200,10 +248,14 @@ export class Memoizer {
         ignore.add(i)
       }
     }
+    // A plain function's name is final; a method's default name still goes through makeName.
+    const name = !isMethod || !options.makeName ? givenName : options.makeName(givenName)
     const info: MemoInfo = {
       fn,
-      name: options.makeName ? options.makeName(defaultName) : defaultName,
+      name,
+      prefix: JSON.stringify(name),
       isMethod,
+      keysThis: !isMethod && mayUseThis(fn),
       ignoreThis,
       ignore,
       digest:
@@ -231,7 +283,7 @@ export class Memoizer {
       },
       makeCacheKey: {
         value(this: unknown, ...args: unknown[]) {
-          return memoizer.#keyFor(info, isMethod ? this : undefined, args)
+          return memoizer.#keyFor(info, isMethod || info.keysThis ? this : undefined, args)
         },
       },
       deleteMemoized: { value: () => memoizer.deleteMemoized(wrapper, []) },
@@ -259,28 +311,36 @@ export class Memoizer {
     return [base, `${info.name}.${instanceIdentity(instance)}${VERSION_SUFFIX}`]
   }
 
-  #entryKey(
-    info: MemoInfo,
-    slot: Slot,
-    instance: unknown,
-    args: readonly unknown[],
-    versions: readonly string[],
-  ): string {
+  /**
+   * What an entry's key hashes: name, receiver and arguments. Throws a
+   * `TypeError` for an argument that cannot be keyed exactly (see
+   * `argumentsKey`), before any backend round trip.
+   */
+  #keyInput(info: MemoInfo, slot: Slot, instance: unknown, args: readonly unknown[]): string {
     const keyed =
       info.ignore.size === 0 ? args : args.map((a, i) => (info.ignore.has(i) ? undefined : a))
-    const self =
-      info.isMethod && !info.ignoreThis && instance != null ? instanceIdentity(instance) : ''
-    let input = `${info.name}${self}${argumentsKey(keyed)}`
+    let self = ''
+    if (!info.ignoreThis && instance != null) {
+      if (info.isMethod) self = instanceIdentity(instance)
+      // A plain function used as a method: its receiver, as a decorated method's.
+      else if (info.keysThis && instance !== globalThis) self = `this:${instanceIdentity(instance)}`
+    }
+    let input = `${info.prefix}${self}${argumentsKey(keyed)}`
     if (info.sourceCheck ?? slot.settings.sourceCheck)
       input += Function.prototype.toString.call(info.fn)
+    return input
+  }
+
+  #entryKey(info: MemoInfo, slot: Slot, input: string, versions: readonly string[]): string {
     return this.#digest(info, slot)(input).toString('base64').slice(0, 16) + versions.join('')
   }
 
   async #keyFor(info: MemoInfo, instance: unknown, args: readonly unknown[]): Promise<string> {
     const slot = this.slot()
+    const input = this.#keyInput(info, slot, instance, args)
     const backend = slot.backend ?? (await slot.ready)
     const versions = await tokensFor(backend, this.#versionKeys(info, instance))
-    return this.#entryKey(info, slot, instance, args, versions)
+    return this.#entryKey(info, slot, input, versions)
   }
 
   async #call(info: MemoInfo, self: unknown, args: unknown[]): Promise<unknown> {
@@ -289,7 +349,8 @@ export class Memoizer {
       return fn.apply(self, args)
     }
     const slot = this.slot()
-    const instance = info.isMethod ? self : undefined
+    const instance = info.isMethod || info.keysThis ? self : undefined
+    const input = this.#keyInput(info, slot, instance, args)
     let key: string
     let versionKeys: string[]
     let versions: string[]
@@ -299,7 +360,7 @@ export class Memoizer {
       const backend = slot.backend ?? (await slot.ready)
       versionKeys = this.#versionKeys(info, instance)
       versions = await tokensFor(backend, versionKeys)
-      key = this.#entryKey(info, slot, instance, args, versions)
+      key = this.#entryKey(info, slot, input, versions)
       forced = options.forcedUpdate
         ? await isTrue(options.forcedUpdate(...(args as never[])))
         : false
@@ -445,6 +506,20 @@ async function refreshVersions(
   const now = await backend.getMany(keys)
   const same = keys.map((k, i) => [k, used[i]] as const).filter((_, i) => now[i] === used[i])
   if (same.length > 0) await backend.setMany(same, timeout)
+}
+
+/**
+ * Whether a plain function's result may depend on the `this` it is called
+ * with: not for arrows and bound functions (their `this` is fixed), nor for a
+ * function whose source never says `this`, `super` or `eval`. Errs towards
+ * yes (a `this` in a comment), which only makes keys narrower.
+ */
+function mayUseThis(fn: Function): boolean {
+  const src = Function.prototype.toString.call(fn)
+  if (fn.name.startsWith('bound ') && src.includes('[native code]')) return false
+  if (!Object.hasOwn(fn, 'prototype') && /^(?:async\s*)?(?:\([^)]*\)|[\w$]+)\s*=>/.test(src))
+    return false
+  return /\b(?:this|super|eval)\b/.test(src)
 }
 
 function checkOptions(options: unknown): MemoizeOptions {

@@ -120,7 +120,24 @@ export function resolveSerializer(spec: unknown, key = 'CACHE_SERIALIZER'): Seri
     typeof (candidate as Serializer).loads === 'function'
   ) {
     const s = candidate as Serializer
-    return s.name ? s : { name: 'custom', dumps: (v) => s.dumps(v), loads: (d) => s.loads(d) }
+    // A custom serializer's TypeError means "cannot store this value" (its contract):
+    // an input error, told apart from a backend failure by its code.
+    return {
+      name: s.name || 'custom',
+      dumps: (v) => {
+        try {
+          return s.dumps(v)
+        } catch (error) {
+          if (error instanceof TypeError && !(error instanceof UnserializableValueError)) {
+            throw new UnserializableValueError(`cannot store this value: ${error.message}`, {
+              cause: error,
+            })
+          }
+          throw error
+        }
+      },
+      loads: (d) => s.loads(d),
+    }
   }
   throw new ConfigError(
     key,

@@ -1,5 +1,5 @@
 import type { CacheBackend } from './backend.js'
-import { CachetteError } from './errors.js'
+import { isInputError } from './errors.js'
 import { SlotObserver } from './events.js'
 import type { DigestFn } from './hash.js'
 import type { ErrorReporter, Logger } from './log.js'
@@ -56,17 +56,24 @@ export class Slot {
   }
 
   /**
-   * Whether an error from the backend should propagate to the caller rather
-   * than be logged and absorbed: programming errors (TypeErrors such as an
-   * unstorable value), cachette's own deliberate errors, and every error when
-   * `CACHE_RAISE_ERRORS` is set.
+   * Whether an error should propagate to the caller rather than be logged and
+   * absorbed: cachette's own answers about the input (see `isInputError`: a
+   * bad key or timeout, an unstorable value, a non-integer, each with its
+   * `ERR_CACHETTE_*` code) and its other deliberate errors, and every error
+   * when `CACHE_RAISE_ERRORS` is set. Anything else (a backend that failed,
+   * whatever the class of its error: a plain `TypeError` from a client
+   * library's bug is a backend failure too) is absorbed.
    */
   mustRaise(error: unknown): boolean {
-    return this.settings.raiseErrors || error instanceof TypeError || error instanceof CachetteError
+    return this.settings.raiseErrors || isInputError(error)
   }
 
-  /** Logs (rate-limited) an absorbed backend error. */
-  report(site: string, error: unknown): void {
-    this.settings.reporter.report(site, error)
+  /**
+   * Logs (rate-limited per operation, since the slot is one backend) an
+   * absorbed backend error. `subject` is the part of `site` that varies per
+   * call (a key): logged, but not what makes two errors different.
+   */
+  report(site: string, error: unknown, subject?: string): void {
+    this.settings.reporter.report(site, error, undefined, subject)
   }
 }

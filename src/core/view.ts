@@ -9,7 +9,7 @@
  * that decides *what* is cached, under which key and for how long lives here;
  * the adapter only moves bytes.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { type CacheBackend, PEEK, type PeekableBackend } from './backend.js'
 import {
   HOP_BY_HOP_HEADERS,
@@ -19,6 +19,7 @@ import {
   socketOrigin,
 } from './background.js'
 import { parseTimeout, type Timeout } from './duration.js'
+import { InvalidKeyError } from './errors.js'
 import {
   checkTags,
   type GetOrSetOptions,
@@ -52,6 +53,13 @@ export interface StoredView {
   fresh?: number
   /** With tags: the `[tag, token]` snapshot taken when the handler started. */
   tags?: [string, string][]
+  /**
+   * For a response that varied on request headers (its `Vary`, `Accept-Encoding`
+   * aside): the `[lower-case name, normalised value]` pairs of the request it
+   * was made for (`''` for an absent header). Served only to requests with
+   * the same values.
+   */
+  vary?: [string, string][]
 }
 
 /** A request to the app's own server that repeats a request, for background refreshes. */
@@ -86,7 +94,10 @@ export type QueryValue = string | number | boolean
 export interface RequestView<Req = unknown> {
   /** The HTTP method as received (compared case-insensitively). */
   readonly method: string
-  /** The full request path without the query string, percent-decoded (Flask's `request.path`). */
+  /**
+   * The full request path without the query string, as received (percent-escapes
+   * kept: routers tell `/a%2Fb` from `/a/b`, so keys must too).
+   */
   readonly path: string
   /** The query: the raw query string (without `?`) or any other {@link QueryArgs}. */
   readonly query: QueryArgs
@@ -188,13 +199,23 @@ export interface ViewCacheOptions<Req = unknown> {
    */
   cacheStatuses?: readonly number[] | ((status: number) => boolean)
   /**
-   * Requests carrying an `Authorization` header bypass the cache entirely (no
+   * Requests carrying an `Authorization` or `Proxy-Authorization` header bypass the cache entirely (no
    * read, no write), since their responses are usually per user. Set `true`
    * for routes whose response does not depend on who asks, or whose key
    * already varies by user.
    * @default false
    */
   allowAuthorized?: boolean
+  /**
+   * Request headers whose values are part of the key, for pages that depend
+   * on them without saying so in `Vary`: `['host']` for a multi-tenant app
+   * serving several hosts from one process. (A response's own `Vary` is
+   * honoured without this: one variant per value of the headers it names.)
+   * Outside a request (`deleteCached`, `makeCacheKey`) give the values as
+   * `headers: { host: 'a.example' }`.
+   * @default []
+   */
+  varyHeaders?: readonly string[]
   /**
    * The largest body (bytes, as sent) that is stored. Larger responses are
    * passed through untouched and not stored, so a big download is never
@@ -236,10 +257,17 @@ export interface ViewCacheOptions<Req = unknown> {
 export interface CapturedResponse {
   /** The status sent. */
   readonly status: number
-  /** The headers sent, set or changed after the cache ran (headers set earlier by outer middleware are per request and left out). */
+  /** The headers sent, set or changed after the cache ran (headers set earlier by outer middleware are per request and left out): what is stored. */
   readonly headers: readonly (readonly [string, string])[]
   /** The body bytes, or `undefined` when it exceeded `maxBodySize`. */
   readonly body: Buffer | undefined
+  /**
+   * Every header on the response as it left (outer middleware's, and those
+   * added while its head was written), when the adapter can see them: any of
+   * them can veto storage (`Set-Cookie`, `Cache-Control: private`/`no-store`,
+   * `Vary: *`), and its `Vary` selects the variant. Defaults to `headers`.
+   */
+  readonly sent?: readonly (readonly [string, string])[] | undefined
   /** Whether the whole response was delivered (`false` when the client went away mid-response). */
   readonly complete: boolean
   /** Whether the handler failed (threw, rejected or passed an error on); such responses are never stored. */
@@ -298,6 +326,8 @@ export interface ViewMiss {
   readonly preferredEncoding: string | undefined
   /** Whether the read was skipped by `forcedUpdate`. */
   readonly forced: boolean
+  /** The request's headers, for filing a response that varies on them. @internal */
+  readonly request?: Pick<RequestView, 'header'> | undefined
   /** The render other requests for the key wait on, its lock and tag snapshot. @internal */
   readonly pending?: Pending
 }
@@ -314,6 +344,29 @@ export interface Pending {
   held?: Held | undefined
   /** The tags' tokens when the render started; `null` when they could not be read (then nothing is stored). */
   snapshot?: Promise<[string, string][] | null> | undefined
+}
+
+/**
+ * Renders of this process not yet stored or abandoned, each with when
+ * requests waiting for it give up (epoch ms): {@link viewsSettled} reads it.
+ * One entry per miss, removed when the render settles.
+ */
+const rendering = new Map<Promise<void>, number>()
+
+/**
+ * Resolves once every view render started so far in this process has been
+ * stored or abandoned (its response refused, or its client gone): after it, a
+ * response's store decision has been made. A render that never settles counts
+ * as abandoned once requests waiting for it would give up (`lock.wait`, or
+ * 10 s, after it started). For tests and graceful shutdown; not part of the
+ * public API.
+ */
+export function viewsSettled(): Promise<void> {
+  if (rendering.size === 0) return Promise.resolve()
+  const now = Date.now()
+  const waits: Promise<void>[] = []
+  for (const [done, until] of rendering) waits.push(within(done, until - now))
+  return Promise.all(waits).then(() => undefined)
 }
 
 /** The request header that marks a background refresh of a view; its value is the route's secret token. */
@@ -342,6 +395,7 @@ export const VIEW_ENCODINGS: readonly string[] = ['br', 'zstd', 'gzip', 'deflate
 
 const OPTION_NAMES: ReadonlySet<string> = new Set([
   'timeout',
+  'varyHeaders',
   'keyPrefix',
   'unless',
   'forcedUpdate',
@@ -404,6 +458,8 @@ export interface ViewKeyArgs {
    * `{ method: 'GET', url, originalUrl, path, query, headers: {} }`).
    */
   request?: unknown
+  /** Request header values (lower-case names) for routes with `varyHeaders`, e.g. `{ host: 'a.example' }`. */
+  headers?: Readonly<Record<string, string>>
 }
 
 /** Flask-Caching's attributes of a cached view, which every adapter's middleware carries. */
@@ -498,16 +554,17 @@ async function keyOutsideRequest(
   source: string | undefined,
   stub: StubRequest,
 ): Promise<string> {
-  const path = args?.path
-  if (typeof path !== 'string' || path === '') {
+  const given = args?.path
+  if (typeof given !== 'string' || given === '') {
     throw new TypeError('a view key needs a path, e.g. { path: "/users/42" }')
   }
+  const path = requestTarget(given)
   return engine.keyFor(
     {
       method: 'GET',
       path,
       query: args.queryArgs ?? '',
-      header: () => undefined,
+      header: (name) => args.headers?.[name],
       raw: (args.request ?? stub(path, args.queryArgs)) as never,
       source: () => source,
     },
@@ -515,13 +572,55 @@ async function keyOutsideRequest(
   )
 }
 
-/** A request path with its percent-escapes decoded (left as it is when malformed), as keys use it. */
-export function decodePath(raw: string): string {
-  if (!raw.includes('%')) return raw
+/**
+ * The target a view is keyed on: the URL as received when the router routed
+ * that URL (or that URL with a mount prefix stripped: an Express router's
+ * `baseUrl`, koa-mount's `mountPath`), else both, as
+ * `<received path>|routed=<routed path>?<routed query>`, so a rewrite
+ * (`req.url = '/admin'`) never fills the entry of the URL it came from.
+ *
+ * @param received - path and query as received (`originalUrl`)
+ * @param routed - path and query the router matched (`req.url`, `ctx.url`)
+ * @param mount - the prefix a mount stripped from `routed`, when known
+ */
+export function routedTarget(received: string, routed: string, mount?: string): string {
+  if (routed === received) return received
+  if (mount) {
+    if (received === mount + routed) return received
+    // A request for the mount point itself: the router sees `/` (or `/?query`).
+    if (routed[0] === '/' && (routed.length === 1 || routed[1] === '?')) {
+      if (received === mount + routed.slice(1)) return received
+    }
+  }
+  const q = routed.indexOf('?')
+  const routedPath = q < 0 ? routed : routed.slice(0, q)
+  const r = received.indexOf('?')
+  const receivedPath = r < 0 ? received : received.slice(0, r)
+  return `${receivedPath}|routed=${routedPath}${q < 0 ? '' : routed.slice(q)}`
+}
+
+/**
+ * A path as a client puts it on the request line: characters that may not
+ * appear there raw (non-ASCII, white space, controls, `"`, `<`, `>`, `\\`,
+ * `^`, backquote, `{`, `|`, `}`) are percent-encoded as UTF-8; existing
+ * escapes and everything else stay as they are. Keys are built from the path
+ * as received (never decoded: a router tells `/docs%2Fintro` from
+ * `/docs/intro`), so a path given outside a request (`deleteCached('/café')`)
+ * is put in that form.
+ */
+export function requestTarget(path: string): string {
+  return NOT_ON_REQUEST_LINE.test(path) ? path.replace(NOT_ON_REQUEST_LINES, encodeChar) : path
+}
+
+const NOT_ON_REQUEST_LINE = /[^\x21-\x7e]|["<>\\^`{|}]/u
+const NOT_ON_REQUEST_LINES = /[^\x21-\x7e]|["<>\\^`{|}]/gu
+
+function encodeChar(c: string): string {
   try {
-    return decodeURIComponent(raw)
+    return encodeURIComponent(c)
   } catch {
-    return raw
+    // A lone surrogate has no UTF-8 form: U+FFFD, as a client would send it.
+    return '%EF%BF%BD'
   }
 }
 
@@ -557,7 +656,7 @@ class NodeRequestView<Req> implements RequestView<Req> {
   ) {
     this.url = url
     const q = url.indexOf('?')
-    this.path = decodePath(q < 0 ? url : url.slice(0, q))
+    this.path = q < 0 ? url : url.slice(0, q)
     this.query = q < 0 ? '' : url.slice(q + 1)
   }
 
@@ -759,11 +858,13 @@ function pyRepr(s: string): string {
 /**
  * The text Flask-Caching hashes for a query-string key: Python's `str()` of
  * the sorted tuple of `(name, value)` tuples, e.g. `(('a', '1'), ('b', '2'))`.
+ * Sorted by name only: a repeated parameter's values keep their order
+ * (Flask-Caching sorts them too, merging `?a=2&a=1` with `?a=1&a=2`).
  */
 export function queryKeyText(pairs: readonly (readonly [string, string])[]): string {
-  const sorted = [...pairs].sort((x, y) =>
-    x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0,
-  )
+  // By name only (a stable sort): the values of a repeated parameter keep their
+  // order, since `?a=2&a=1` and `?a=1&a=2` are different lists to the app.
+  const sorted = [...pairs].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
   const items = sorted.map(([n, v]) => `(${pyRepr(n)}, ${pyRepr(v)})`)
   return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`
 }
@@ -858,34 +959,116 @@ function hasNoBody(status: number): boolean {
   return status === 204 || status === 304 || (status >= 100 && status < 200)
 }
 
+/** The most header pairs a stored view may have; an entry with more is not one. */
+const MAX_STORED_HEADERS = 1024
+
+/** The most tags a stored view may carry. */
+const MAX_STORED_TAGS = 1024
+
+/** A header value that can go on the wire: no CR, LF or NUL (Node rejects them, and they would split a response). */
+const SAFE_HEADER_VALUE = /^[^\r\n\0]*$/
+
+/** Whether `value` is a dense array of at most `max` elements (a sparse or huge one is never walked). */
+/** Whether `value` is a dense list of at most `max` `[string, string]` pairs. */
+function stringPairs(value: unknown, max: number): value is [string, string][] {
+  if (!denseArray(value, max)) return false
+  for (const t of value) {
+    if (!denseArray(t, 2) || typeof t[0] !== 'string' || typeof t[1] !== 'string') return false
+  }
+  return true
+}
+
+function denseArray(value: unknown, max: number): value is unknown[] {
+  if (!Array.isArray(value) || value.length > max) return false
+  for (let i = 0; i < value.length; i++) if (!(i in value)) return false
+  return true
+}
+
 /**
- * Reads a backend value as a {@link StoredView}, or `undefined` if it is not
- * one (a foreign value at the key counts as a miss). Accepts a body that came
- * back as a `Uint8Array` or as JSON's `{ type: 'Buffer', data }`.
+ * Whether `headers` are `[name, value]` pairs that can be sent as they are:
+ * names are tokens, values have no CR, LF or NUL, and there are at most
+ * `max` of them. Shared by the view and HTTP caches, which both read
+ * entries back from a backend that others may write to.
  */
-export function asStoredView(value: unknown): StoredView | undefined {
-  if (typeof value !== 'object' || value === null) return undefined
-  const v = value as Partial<StoredView> & { body?: unknown }
-  if (typeof v.status !== 'number' || !Array.isArray(v.headers)) return undefined
+export function safeHeaderPairs(
+  headers: unknown,
+  max = MAX_STORED_HEADERS,
+): headers is [string, string][] {
+  if (!denseArray(headers, max)) return false
+  for (const h of headers) {
+    if (!denseArray(h, 2) || h.length !== 2) return false
+    const [name, value] = h
+    if (typeof name !== 'string' || typeof value !== 'string') return false
+    if (!TOKEN.test(name) || !SAFE_HEADER_VALUE.test(value)) return false
+  }
+  return true
+}
+
+/** A backend value's body bytes as a Buffer: a Buffer, any `Uint8Array`, or JSON's `{ type: 'Buffer', data }`; `undefined` otherwise or above `max` bytes. */
+export function storedBody(b: unknown, max: number): Buffer | undefined {
   let body: Buffer
-  const b = v.body as unknown
   if (Buffer.isBuffer(b)) body = b
   else if (b instanceof Uint8Array) body = Buffer.from(b.buffer, b.byteOffset, b.byteLength)
   else if (
     typeof b === 'object' &&
     b !== null &&
     (b as { type?: unknown }).type === 'Buffer' &&
-    Array.isArray((b as { data?: unknown }).data)
+    denseArray((b as { data?: unknown }).data, max)
   ) {
-    body = Buffer.from((b as { data: number[] }).data)
+    const data = (b as { data: unknown[] }).data
+    if (!data.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 255)) {
+      return undefined
+    }
+    body = Buffer.from(data as number[])
   } else return undefined
-  for (const h of v.headers) {
-    if (!Array.isArray(h) || typeof h[0] !== 'string' || typeof h[1] !== 'string') return undefined
+  return body.length > max ? undefined : body
+}
+
+/**
+ * Reads a backend value as a {@link StoredView}, or `undefined` if it is not
+ * one. Accepts a body that came back as a `Uint8Array` or as JSON's
+ * `{ type: 'Buffer', data }`.
+ *
+ * A stored entry is data, not trust: anyone who can write to the backend
+ * can plant one at a view's key. So everything a hit sends is checked here,
+ * once per entry read: the status is an integer from 200 to 599 (what a view
+ * may store), header names are tokens and values have no CR, LF or NUL, the
+ * arrays are dense and bounded, the body is bytes within `maxBodySize`, and
+ * the optional fields have their types. Anything else is not a view (the
+ * engine treats it as a miss and deletes it).
+ *
+ * @param maxBody - the largest body accepted, bytes
+ */
+export function asStoredView(
+  value: unknown,
+  maxBody = Number.MAX_SAFE_INTEGER,
+): StoredView | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as Partial<StoredView> & { body?: unknown }
+  const status = v.status
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+    return undefined
   }
-  const out: StoredView = { status: v.status, headers: v.headers as [string, string][], body }
-  if (typeof v.timeout === 'number') out.timeout = v.timeout
-  if (typeof v.fresh === 'number') out.fresh = v.fresh
-  if (Array.isArray(v.tags)) out.tags = v.tags
+  if (!safeHeaderPairs(v.headers)) return undefined
+  const body = storedBody(v.body, maxBody)
+  if (body === undefined) return undefined
+  const out: StoredView = { status, headers: v.headers, body }
+  if (v.timeout !== undefined) {
+    if (typeof v.timeout !== 'number' || !(v.timeout >= 0)) return undefined
+    out.timeout = v.timeout
+  }
+  if (v.fresh !== undefined) {
+    if (typeof v.fresh !== 'number' || Number.isNaN(v.fresh)) return undefined
+    out.fresh = v.fresh
+  }
+  if (v.tags !== undefined) {
+    if (!stringPairs(v.tags, MAX_STORED_TAGS)) return undefined
+    out.tags = v.tags as [string, string][]
+  }
+  if (v.vary !== undefined) {
+    if (!stringPairs(v.vary, MAX_VARY_NAMES)) return undefined
+    out.vary = v.vary
+  }
   return out
 }
 
@@ -939,6 +1122,13 @@ export function validateViewOptions<Req>(options: unknown, what = 'cached'): Vie
       fail(what, 'cacheStatuses must be an array of status codes or a function (status) => boolean')
     }
   }
+  const vh = o.varyHeaders
+  if (
+    vh !== undefined &&
+    !(Array.isArray(vh) && vh.every((h) => typeof h === 'string' && TOKEN.test(h)))
+  ) {
+    fail(what, 'varyHeaders must be an array of header names, e.g. ["host"]')
+  }
   const max = o.maxBodySize
   if (max !== undefined && (typeof max !== 'number' || Number.isNaN(max) || max < 0)) {
     fail(what, 'maxBodySize must be a non-negative number of bytes')
@@ -973,6 +1163,8 @@ export class ViewCache<Req = unknown> {
   readonly #prefixHead: string
   /** A string `keyPrefix` after its `%s`; `undefined` when it has none. */
   readonly #prefixTail: string | undefined
+  /** `varyHeaders`, lower case. */
+  readonly #varyHeaders: readonly string[]
   /** Whether a lookup runs no user callback, so it can be decided synchronously. */
   readonly #plain: boolean
   /** Entries read without copying ({@link PEEK}), prepared once: `null` for a value that is not a view. */
@@ -1005,6 +1197,7 @@ export class ViewCache<Req = unknown> {
       this.#statusOk = (s) => set.has(s)
     }
     const hit = o.responseHitIndication
+    this.#varyHeaders = (o.varyHeaders ?? []).map((h) => h.toLowerCase())
     this.#hitHeader = hit === true ? HIT_HEADER : typeof hit === 'string' ? hit : undefined
     const kp = typeof o.keyPrefix === 'string' ? o.keyPrefix : DEFAULT_VIEW_KEY_PREFIX
     const at = kp.indexOf('%s')
@@ -1059,6 +1252,9 @@ export class ViewCache<Req = unknown> {
   /** `prefix` with the digest of the query string and the handlers' source appended, when those are keyed on. */
   #digested(prefix: string, view: RequestView<Req>, settings: SlotSettings): string {
     const o = this.options
+    if (this.#varyHeaders.length > 0) {
+      prefix = `${prefix}|h:${headerDigest(this.#varyHeaders, view)}`
+    }
     const sourceCheck = o.sourceCheck ?? settings.sourceCheck
     const source = sourceCheck ? view.source?.() : undefined
     if (o.queryString) {
@@ -1099,16 +1295,14 @@ export class ViewCache<Req = unknown> {
     const m = view.method
     const method = m === 'GET' || m === 'HEAD' ? m : m.toUpperCase()
     if (method !== 'GET' && method !== 'HEAD') return BYPASS.method
-    if (!this.options.allowAuthorized && view.header('authorization') !== undefined) {
-      return BYPASS.authorization
-    }
+    if (!this.options.allowAuthorized && isAuthorized(view)) return BYPASS.authorization
     if (this.#policy.grace > 0 && view.header(VIEW_REFRESH_HEADER) !== undefined) return undefined
     let key: string | undefined
     try {
       key = this.#plainKey(view, slot.settings)
       const accept = parseAcceptEncoding(view.header('accept-encoding'))
       const head = method === 'HEAD'
-      const found = this.#peek(slot.backend as CacheBackend, peek, key, accept)
+      const found = this.#peek(slot.backend as CacheBackend, peek, key, accept, view)
       if (found !== undefined) {
         const fresh = found.entry.fresh
         if (found.entry.tags !== undefined || (fresh !== undefined && Date.now() >= fresh)) {
@@ -1119,7 +1313,7 @@ export class ViewCache<Req = unknown> {
       if (head) return BYPASS['head-miss']
       const pending = this.#pending.get(slot)?.get(key)
       if (pending !== undefined && Date.now() - pending.started < this.#waitMs) return undefined
-      return this.#leadRender(slot, key, accept)
+      return this.#leadRender(slot, key, accept, view)
     } catch (error) {
       return failedLookup(error, slot, key ?? view.path)
     }
@@ -1155,9 +1349,7 @@ export class ViewCache<Req = unknown> {
   async #lookup(view: RequestView<Req>, slot: Slot): Promise<ViewLookup> {
     const method = view.method.toUpperCase()
     if (method !== 'GET' && method !== 'HEAD') return BYPASS.method
-    if (!this.options.allowAuthorized && view.header('authorization') !== undefined) {
-      return BYPASS.authorization
-    }
+    if (!this.options.allowAuthorized && isAuthorized(view)) return BYPASS.authorization
     const o = this.options
     if (o.unless && (await isTrue(o.unless(view.raw)))) return BYPASS.unless
     let key: string | undefined
@@ -1170,7 +1362,7 @@ export class ViewCache<Req = unknown> {
         this.#policy.grace > 0 && !head && view.header(VIEW_REFRESH_HEADER) === this.refreshToken
       if (refresh || (o.forcedUpdate && (await isTrue(o.forcedUpdate(view.raw))))) {
         if (head) return BYPASS['head-miss']
-        return { ...miss(key, accept, true), pending: this.#newPending(view, backend) }
+        return { ...miss(key, accept, true, view), pending: this.#newPending(view, backend) }
       }
       // A render under way before the read: if it ends while the read is out, the read
       // may predate its write, and this request must read again rather than render.
@@ -1211,8 +1403,8 @@ export class ViewCache<Req = unknown> {
     const peek = o.isStale ? undefined : (backend as PeekableBackend)[PEEK]
     const prepared =
       peek === undefined
-        ? await this.#read(backend, key, accept)
-        : this.#peek(backend, peek, key, accept)
+        ? await this.#read(backend, key, accept, view)
+        : this.#peek(backend, peek, key, accept, view)
     if (prepared === undefined) return undefined
     const entry = prepared.entry
     if (entry.tags !== undefined && !(await tagsHold(backend, entry.tags))) return undefined
@@ -1244,7 +1436,7 @@ export class ViewCache<Req = unknown> {
       const now = await this.#find(view, backend, key, accept)
       if (now !== undefined) return this.#hit(now.prepared, false)
       // That render stored nothing (or took too long): render without waiting again.
-      return { ...miss(key, accept, false), pending: this.#newPending(view, backend) }
+      return { ...miss(key, accept, false, view), pending: this.#newPending(view, backend) }
     }
     const lead = this.#leadRender(slot, key, accept, view, backend)
     const lock = this.#policy.lock
@@ -1256,7 +1448,7 @@ export class ViewCache<Req = unknown> {
         return now !== undefined && !now.stale ? now : undefined
       })
     } catch (error) {
-      slot.report(`cached ${key}`, error)
+      slot.report(`cached ${key}`, error, key)
       return lead
     }
     if (got.found !== undefined) {
@@ -1272,7 +1464,7 @@ export class ViewCache<Req = unknown> {
     slot: Slot,
     key: string,
     accept: AcceptedEncodings,
-    view?: RequestView<Req>,
+    view: RequestView<Req>,
     backend?: CacheBackend,
   ): ViewMiss {
     let map = this.#pending.get(slot)
@@ -1282,15 +1474,20 @@ export class ViewCache<Req = unknown> {
     }
     const pending = this.#newPending(view, backend)
     map.set(key, pending)
-    return { ...miss(key, accept, false), pending }
+    return { ...miss(key, accept, false, view), pending }
   }
 
   #newPending(view: RequestView<Req> | undefined, backend: CacheBackend | undefined): Pending {
     let settle!: () => void
     const done = new Promise<void>((resolve) => {
-      settle = resolve
+      settle = () => {
+        rendering.delete(done)
+        resolve()
+      }
     })
-    const pending: Pending = { started: Date.now(), done, settle }
+    const started = Date.now()
+    rendering.set(done, started + this.#waitMs)
+    const pending: Pending = { started, done, settle }
     const tags = this.options.tags
     if (tags !== undefined && view !== undefined && backend !== undefined) {
       const list = resolveTags(tags, [view.raw], 'cached')
@@ -1316,7 +1513,7 @@ export class ViewCache<Req = unknown> {
       const backend = slot.backend
       if (backend !== undefined) {
         releaseLock(backend, held).catch((error: unknown) =>
-          slot.report(`cached ${result.key}`, error),
+          slot.report(`cached ${result.key}`, error, result.key),
         )
       }
     }
@@ -1337,7 +1534,7 @@ export class ViewCache<Req = unknown> {
     requestInBackground(
       request.url,
       { ...request.headers, [VIEW_REFRESH_HEADER]: this.refreshToken },
-      (error) => slot.report(`cached ${key} (background refresh)`, error),
+      (error) => slot.report(`cached ${key} (background refresh)`, error, key),
     )
   }
 
@@ -1352,14 +1549,27 @@ export class ViewCache<Req = unknown> {
     backend: CacheBackend,
     key: string,
     accept: AcceptedEncodings,
+    view: Pick<RequestView, 'header'> | undefined,
   ): Promise<Prepared | undefined> {
     const keys = [...accept.encodings.map((c) => `${key}|${c}`), key]
     const values = keys.length === 1 ? [await backend.get(key)] : await backend.getMany(keys)
-    for (let i = 0; i < keys.length; i++) {
-      const found = prepare(keys[i] as string, values[i])
-      if (found !== undefined && servable(found, i === keys.length - 1, accept)) return found
+    const marker = view === undefined ? undefined : asVaryMarker(values[keys.length - 1])
+    if (marker !== undefined && view !== undefined) {
+      // A response that varied on request headers: the variant this request selects.
+      const found = await this.#read(backend, variantBase(key, marker, view), accept, undefined)
+      return found !== undefined && variantMatches(found.entry, view) ? found : undefined
     }
-    return undefined
+    let found: Prepared | undefined
+    for (let i = 0; i < keys.length; i++) {
+      const value = values[i]
+      if (value === undefined) continue
+      const prepared = prepare(keys[i] as string, value, this.maxBodySize)
+      if (prepared === undefined) dropInvalid(backend, keys[i] as string)
+      else if (found === undefined && servable(prepared, i === keys.length - 1, accept)) {
+        found = prepared
+      }
+    }
+    return found
   }
 
   /** {@link ViewCache.#read} on a backend that shares its entries: synchronous, each entry prepared once. */
@@ -1368,21 +1578,28 @@ export class ViewCache<Req = unknown> {
     peek: (key: string) => unknown,
     key: string,
     accept: AcceptedEncodings,
+    view: Pick<RequestView, 'header'> | undefined,
   ): Prepared | undefined {
     const n = accept.encodings.length
     for (let i = 0; i <= n; i++) {
       const k = i === n ? key : `${key}|${accept.encodings[i]}`
       const value = peek.call(backend, k)
       if (value === undefined) continue
+      const marker = i === n && view !== undefined ? asVaryMarker(value) : undefined
+      if (marker !== undefined && view !== undefined) {
+        const found = this.#peek(backend, peek, variantBase(key, marker, view), accept, undefined)
+        return found !== undefined && variantMatches(found.entry, view) ? found : undefined
+      }
       let found: Prepared | null | undefined
       if (typeof value === 'object' && value !== null) {
         found = this.#prepared.get(value)
         if (found === undefined) {
-          found = prepare(k, value) ?? null
+          found = prepare(k, value, this.maxBodySize) ?? null
           this.#prepared.set(value, found)
         }
       } else found = null // a foreign primitive at the key: a miss
-      if (found !== null && servable(found, i === n, accept)) return found
+      if (found === null) dropInvalid(backend, k)
+      else if (servable(found, i === n, accept)) return found
     }
     return undefined
   }
@@ -1393,9 +1610,11 @@ export class ViewCache<Req = unknown> {
     if (made !== undefined) return made
     const entry = found.entry
     const bodiless = hasNoBody(entry.status)
-    const headers: [string, string][] = entry.headers.filter(
-      ([n]) => n.toLowerCase() !== 'content-length',
-    )
+    // Framing is the hit's own: a stored Content-Length or Transfer-Encoding never goes out.
+    const headers: [string, string][] = entry.headers.filter(([n]) => {
+      const lower = n.toLowerCase()
+      return lower !== 'content-length' && !NOT_STORED.has(lower)
+    })
     if (!bodiless) headers.push(['Content-Length', String(entry.body.length)])
     if (this.#hitHeader !== undefined) headers.push([this.#hitHeader, 'True'])
     const hit: ViewHit = {
@@ -1414,22 +1633,37 @@ export class ViewCache<Req = unknown> {
 
   /**
    * Why a captured response would not be stored, or `undefined` if it would
-   * (before `responseFilter`): incomplete or failed responses, statuses outside
-   * `cacheStatuses`, bodies over `maxBodySize`, any `Set-Cookie`, `Vary: *`,
-   * and `Cache-Control: no-store` or `private`.
+   * (before `responseFilter`): incomplete or failed responses (and bodies
+   * that are not the length their `Content-Length` says), statuses outside
+   * `cacheStatuses`, bodies over `maxBodySize`; and, from every header on
+   * the response as it left (outer middleware's, and those added while its
+   * head was written): any `Set-Cookie`, `Vary: *` (or more than 16 names),
+   * `Cache-Control: no-store` or `private`.
    */
   refusal(response: CapturedResponse): string | undefined {
     if (!response.complete) return 'incomplete'
     if (response.errored) return 'errored'
     if (!this.#statusOk(response.status)) return 'status'
     if (response.body === undefined || response.body.length > this.maxBodySize) return 'size'
-    let cacheControl: string | undefined
     for (const [name, value] of response.headers) {
+      // A body that is not what its Content-Length says (a source that failed mid-way,
+      // an error page appended to a first chunk) is a failed response.
+      if (
+        name.toLowerCase() === 'content-length' &&
+        value.trim() !== String(response.body.length)
+      ) {
+        return 'framing'
+      }
+    }
+    // Every header on the response as it left may veto, whoever set it.
+    const sent = response.sent ?? response.headers
+    let cacheControl: string | undefined
+    for (const [name, value] of sent) {
       const n = name.toLowerCase()
       if (n === 'set-cookie') return 'set-cookie'
-      if (n === 'vary' && listHas(value, '*')) return 'vary'
       if (n === 'cache-control') cacheControl = cacheControl ? `${cacheControl},${value}` : value
     }
+    if (varyNames(sent) === null) return 'vary'
     if (cacheControl !== undefined) {
       const directives = cacheControl.split(',').map((d) => d.trim().toLowerCase().split('=')[0])
       if (directives.includes('no-store') || directives.includes('private')) return 'cache-control'
@@ -1483,19 +1717,36 @@ export class ViewCache<Req = unknown> {
       // Tags that could not be read: the page could not be invalidated, so it is not stored.
       if (snapshot === null) return false
       if (snapshot !== undefined) entry.tags = snapshot
+      let base = miss.key
+      const names = varyNames(response.sent ?? response.headers) ?? []
+      if (names.length > 0) {
+        // One variant per value of the request headers the response varies on,
+        // filed under a marker at the base key that names them.
+        const request = miss.request
+        if (request === undefined) return false
+        const current = asVaryMarker(await backend.get(miss.key))
+        const marker: VaryMarker =
+          current !== undefined && current.cachetteVary.join() === names.join()
+            ? current
+            : { cachetteVary: names, gen: randomBytes(6).toString('hex') }
+        entry.vary = selecting(names, request)
+        base = variantBase(miss.key, marker, request)
+        await backend.set(miss.key, marker, ttl)
+      }
+      key = base
       const coding = contentCoding(entry.headers)
-      if (coding !== undefined) key = `${miss.key}|${coding}`
+      if (coding !== undefined) key = `${base}|${coding}`
       else if (
         miss.preferredEncoding !== undefined &&
         listHas(headerValue(entry.headers, 'vary')?.toLowerCase(), 'accept-encoding')
       ) {
-        key = `${miss.key}|${miss.preferredEncoding}`
+        key = `${base}|${miss.preferredEncoding}`
       }
       const stored = await backend.set(key, entry, ttl)
       if (stored) this.#refreshing.delete(miss.key)
       return stored
     } catch (error) {
-      slot.report(`cached ${key}`, error)
+      slot.report(`cached ${key}`, error, key)
       return false
     } finally {
       this.settle(miss, slot)
@@ -1525,15 +1776,32 @@ interface Prepared {
   head?: ViewHit
 }
 
-/** A backend value read at `key`, prepared; `undefined` when it is not a stored view (a foreign value counts as a miss). */
-function prepare(key: string, value: unknown): Prepared | undefined {
-  const entry = asStoredView(value)
+/**
+ * A backend value read at `key`, prepared; `undefined` when it is not a
+ * valid stored view (see {@link asStoredView}: a foreign or planted value
+ * counts as a miss).
+ */
+function prepare(key: string, value: unknown, maxBody: number): Prepared | undefined {
+  const entry = asStoredView(value, maxBody)
   if (entry === undefined) return undefined
   return {
     key,
     entry,
     coding: contentCoding(entry.headers),
     variesOnEncoding: listHas(headerValue(entry.headers, 'vary')?.toLowerCase(), 'accept-encoding'),
+  }
+}
+
+/**
+ * Deletes a value at a view key that is not a valid stored view (planted or
+ * corrupted): it is a miss, and never read again. Errors are ignored (the
+ * next render overwrites it anyway).
+ */
+function dropInvalid(backend: CacheBackend, key: string): void {
+  try {
+    backend.delete(key).catch(() => {})
+  } catch {
+    // A backend that throws synchronously: the value stays a miss.
   }
 }
 
@@ -1549,10 +1817,93 @@ function servable(found: Prepared, isBase: boolean, accept: AcceptedEncodings): 
   return !(isBase && coding === undefined && accept.encodings.length > 0 && found.variesOnEncoding)
 }
 
+/**
+ * What a view stores at its base key when its response varies on request
+ * headers: the names, and a generation that the variants' keys carry (a new
+ * marker after `deleteCached` makes the old variants unreachable).
+ */
+interface VaryMarker {
+  readonly cachetteVary: readonly string[]
+  readonly gen: string
+}
+
+function asVaryMarker(value: unknown): VaryMarker | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const m = value as Partial<VaryMarker>
+  const names = m.cachetteVary
+  if (!Array.isArray(names) || typeof m.gen !== 'string' || names.length > MAX_VARY_NAMES) {
+    return undefined
+  }
+  return names.every((n) => typeof n === 'string' && TOKEN.test(n)) ? (m as VaryMarker) : undefined
+}
+
+/** The most request headers one response may vary on and still be stored. */
+const MAX_VARY_NAMES = 16
+
+/** A selecting header's value as compared: surrounding and repeated white space folded. */
+function normaliseHeader(value: string | undefined): string {
+  return value === undefined ? '' : value.trim().replace(/[ \t]+/g, ' ')
+}
+
+/** The `[name, normalised value]` pairs of `names` on a request. */
+function selecting(
+  names: readonly string[],
+  view: Pick<RequestView, 'header'>,
+): [string, string][] {
+  return names.map((n) => [n, normaliseHeader(view.header(n))])
+}
+
+/** A short digest of header values (names given in lower case), for keys. */
+function headerDigest(names: readonly string[], view: Pick<RequestView, 'header'>): string {
+  const text = selecting(names, view)
+    .map(([n, v]) => `${n}:${v}`)
+    .join('\n')
+  return createHash('sha256').update(text).digest('hex').slice(0, 32)
+}
+
+/** The base key of the variant of `key` that a request selects under `marker`. */
+function variantBase(key: string, marker: VaryMarker, view: Pick<RequestView, 'header'>): string {
+  return `${key}~${marker.gen}~${headerDigest(marker.cachetteVary, view)}`
+}
+
+/** Whether `entry`, a variant, was made for a request with `view`'s values of the headers it varied on. */
+function variantMatches(entry: StoredView, view: Pick<RequestView, 'header'>): boolean {
+  const vary = entry.vary
+  if (vary === undefined) return false
+  for (const [n, v] of vary) if (normaliseHeader(view.header(n)) !== v) return false
+  return true
+}
+
+/**
+ * The request headers a response varies on, from every `Vary` on it as it
+ * left (outer middleware's too), lower case, sorted; `Accept-Encoding` aside
+ * (encoded variants handle it). `null` for `Vary: *` or too many names.
+ */
+function varyNames(headers: readonly (readonly [string, string])[]): string[] | null {
+  const names = new Set<string>()
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() !== 'vary') continue
+    for (const part of value.split(',')) {
+      const n = part.trim().toLowerCase()
+      if (n === '*') return null
+      if (n !== '' && n !== 'accept-encoding') names.add(n)
+    }
+  }
+  if (names.size > MAX_VARY_NAMES) return null
+  return [...names].sort()
+}
+
+/** Whether the request carries credentials (`Authorization` or `Proxy-Authorization`). */
+function isAuthorized(view: Pick<RequestView, 'header'>): boolean {
+  return (
+    view.header('authorization') !== undefined || view.header('proxy-authorization') !== undefined
+  )
+}
+
 /** A lookup that failed at `site`: the error thrown again when it must propagate, else logged and answered with a bypass. */
 function failedLookup(error: unknown, slot: Slot, site: string): ViewBypass {
   if (slot.mustRaise(error)) throw error
-  slot.report(`cached ${site}`, error)
+  slot.report(`cached ${site}`, error, site)
   return BYPASS.error
 }
 
@@ -1565,13 +1916,19 @@ function within(p: Promise<void>, ms: number): Promise<void> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
-function miss(key: string, accept: AcceptedEncodings, forced: boolean): ViewMiss {
-  return { kind: 'miss', key, preferredEncoding: accept.encodings[0], forced }
+function miss(
+  key: string,
+  accept: AcceptedEncodings,
+  forced: boolean,
+  request: Pick<RequestView, 'header'>,
+): ViewMiss {
+  return { kind: 'miss', key, preferredEncoding: accept.encodings[0], forced, request }
 }
 
 function checkKey(key: unknown, what: string): string {
   if (typeof key !== 'string' || key === '') {
-    throw new TypeError(`cached: ${what} must return a non-empty string, got ${typeof key}`)
+    // An input error (it has a code): it reaches the caller, as a bad key given to the facade does.
+    throw new InvalidKeyError(`cached: ${what} must return a non-empty string, got ${typeof key}`)
   }
   return key
 }

@@ -15,6 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Cache } from '../cache.js'
 import { HOP_BY_HOP_HEADERS, repeatedHeaders, requestInBackground } from '../core/background.js'
+import { safeHeaderPairs, storedBody } from '../core/view.js'
 import {
   type Directives,
   type HeaderBag,
@@ -79,6 +80,102 @@ interface Metadata {
   salt: string
   vary: string[]
 }
+
+/** The most `Vary` field names a resource's metadata may list; more is not a metadata entry. */
+const MAX_VARY_FIELDS = 64
+
+/** A field name (RFC 9110 token). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/** Whether `n` is a finite number, at least `min`. */
+function finiteAtLeast(n: unknown, min: number): n is number {
+  return typeof n === 'number' && Number.isFinite(n) && n >= min
+}
+
+/**
+ * A metadata entry read back, checked: a salt string and a short dense list
+ * of field names. A planted `vary` of a billion holes would otherwise be
+ * walked on every request.
+ */
+function asMetadata(value: unknown): Metadata | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const { salt, vary } = value as { salt?: unknown; vary?: unknown }
+  if (typeof salt !== 'string' || salt.length === 0 || salt.length > 128) return undefined
+  if (!Array.isArray(vary) || vary.length > MAX_VARY_FIELDS) return undefined
+  for (let i = 0; i < vary.length; i++) {
+    const name: unknown = vary[i]
+    if (typeof name !== 'string' || (name !== '*' && !FIELD_NAME.test(name))) return undefined
+  }
+  return { salt, vary: vary as string[] }
+}
+
+/**
+ * A stored response read back, checked before anything of it is sent: the
+ * status an integer from 200 to 599, header names tokens and values free of
+ * CR, LF and NUL (bounded and dense), the body bytes within `maxBody`, its
+ * `Content-Length` (if any) equal to the body's length, and the times finite.
+ */
+function asStoredResponse(value: unknown, maxBody: number): StoredResponse | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as Record<string, unknown>
+  const status = v.status
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+    return undefined
+  }
+  if (!safeHeaderPairs(v.headers)) return undefined
+  const body = storedBody(v.body, maxBody)
+  if (body === undefined || !framedBy(v.headers, body.length)) return undefined
+  if (
+    !finiteAtLeast(v.requestTime, 0) ||
+    !finiteAtLeast(v.responseTime, 0) ||
+    !finiteAtLeast(v.initialAge, 0)
+  ) {
+    return undefined
+  }
+  const out: StoredResponse = {
+    status,
+    headers: v.headers,
+    body,
+    requestTime: v.requestTime,
+    responseTime: v.responseTime,
+    initialAge: v.initialAge,
+  }
+  if (v.lifetime !== undefined || v.stale !== undefined) {
+    const stale = v.stale as Partial<StaleRules> | null
+    if (
+      !finiteAtLeast(v.lifetime, 0) ||
+      typeof stale !== 'object' ||
+      stale === null ||
+      typeof stale.mustRevalidate !== 'boolean' ||
+      typeof stale.noCache !== 'boolean' ||
+      (stale.staleWhileRevalidate !== undefined && !finiteAtLeast(stale.staleWhileRevalidate, 0)) ||
+      (stale.staleIfError !== undefined && !finiteAtLeast(stale.staleIfError, 0))
+    ) {
+      return undefined
+    }
+    out.lifetime = v.lifetime
+    out.stale = {
+      mustRevalidate: stale.mustRevalidate,
+      noCache: stale.noCache,
+      ...(stale.staleWhileRevalidate === undefined
+        ? {}
+        : { staleWhileRevalidate: stale.staleWhileRevalidate }),
+      ...(stale.staleIfError === undefined ? {} : { staleIfError: stale.staleIfError }),
+    }
+  }
+  return out
+}
+
+/** Whether every `Content-Length` in `headers` says `length` (none at all is fine: the length is the body's). */
+function framedBy(headers: readonly (readonly [string, string])[], length: number): boolean {
+  for (const [n, v] of headers) {
+    if (n.toLowerCase() === 'content-length' && v.trim() !== String(length)) return false
+  }
+  return true
+}
+
+/** Framing headers: a response's own are recomputed from its body when it is sent from the cache. */
+const FRAMING = new Set(['content-length', 'transfer-encoding'])
 
 /** What the cache decided for a request. */
 export type Lookup =
@@ -209,6 +306,36 @@ export class HttpCache {
     return `${this.#prefix}r:${hashHex(`${this.#masterSalt}\u0000${resource}\u0000${meta.salt}\u0000${values.join('\u0000')}`)}`
   }
 
+  /**
+   * The metadata entry at `key`, validated: anything else there (planted,
+   * corrupted, another version's) is a miss, and deleted.
+   */
+  async #readMeta(key: string): Promise<Metadata | undefined> {
+    const value = await this.#cache.get(key)
+    if (value === undefined) return undefined
+    const meta = asMetadata(value)
+    if (meta === undefined) await this.#drop(key)
+    return meta
+  }
+
+  /** The stored response at `key`, validated as {@link HttpCache.#readMeta} validates metadata. */
+  async #readStored(key: string): Promise<StoredResponse | undefined> {
+    const value = await this.#cache.get(key)
+    if (value === undefined) return undefined
+    const stored = asStoredResponse(value, this.#maxBody)
+    if (stored === undefined) await this.#drop(key)
+    return stored
+  }
+
+  /** Deletes an invalid entry; a failure to do so leaves it a miss. */
+  async #drop(key: string): Promise<void> {
+    try {
+      await this.#cache.delete(key)
+    } catch {
+      // Still a miss on every read.
+    }
+  }
+
   #exempt(url: string): boolean {
     return this.#exemptions.some((prefix) => url.startsWith(prefix))
   }
@@ -226,13 +353,11 @@ export class HttpCache {
     // A range request is answered by the origin (this cache does not do ranges).
     if (headerValue(req.headers, 'range') !== undefined) return { kind: 'pass' }
     const resource = this.#resource(req.host, req.url)
-    const meta = (await this.#cache.get(this.#metaKey(resource))) as Metadata | undefined
+    const meta = await this.#readMeta(this.#metaKey(resource))
     const stored =
       meta === undefined
         ? undefined
-        : ((await this.#cache.get(this.#variantKey(resource, meta, req.headers))) as
-            | StoredResponse
-            | undefined)
+        : await this.#readStored(this.#variantKey(resource, meta, req.headers))
     if (stored === undefined) {
       if (controls?.onlyIfCached)
         return { kind: 'gateway-timeout', response: this.#gatewayTimeout() }
@@ -296,9 +421,11 @@ export class HttpCache {
    * body for HEAD.
    */
   #serve(req: HttpRequest, stored: StoredResponse, age: number, hit = true): HttpResponse {
-    const drop = new Set(['age'])
+    const drop = new Set(['age', ...FRAMING])
     if (this.#hitHeader) drop.add(this.#hitHeader.toLowerCase())
     const headers = without(stored.headers, drop)
+    // The framing is the body's own, whatever was stored.
+    if (stored.status !== 204) headers.push(['Content-Length', String(stored.body.length)])
     headers.push(['Age', String(age)])
     if (this.#hitHeader) headers.push([this.#hitHeader, hit ? 'hit' : 'miss'])
     return this.#conditional(req, { status: stored.status, headers, body: stored.body })
@@ -423,6 +550,9 @@ export class HttpCache {
     responseTime: number,
   ): Promise<void> {
     if (this.#exempt(req.url) || (res.body?.length ?? 0) > this.#maxBody) return
+    // A body that is not what its Content-Length says (a source that failed mid-way, an
+    // error page after a first chunk) is a failed response: every hit would desynchronise.
+    if (res.body === undefined || !framedBy(res.headers, res.body.length)) return
     if (this.#requestControls && requestControls(req).noStore) return
     const bag = headerBag(res.headers)
     if (whyNotStorable(req, { status: res.status, headers: bag }, this.#rules) !== undefined) return
@@ -480,7 +610,7 @@ export class HttpCache {
     const resource = this.#resource(req.host, req.url)
     const metaKey = this.#metaKey(resource)
     const vary = parseVary(headerValue(bag, 'vary'))
-    let meta = (await this.#cache.get(metaKey)) as Metadata | undefined
+    let meta = await this.#readMeta(metaKey)
     if (meta === undefined || meta.vary.join(',') !== vary.join(',')) {
       meta = { salt: meta?.salt ?? randomBytes(8).toString('hex'), vary }
     }

@@ -51,6 +51,13 @@ export interface ContractOptions {
    * @default false
    */
   storesNothing?: boolean
+  /**
+   * Stores `bytes` at `key` as another program would, bypassing the backend's
+   * encoding (for Redis a raw `SET` under the key prefix). Give it for a
+   * byte-oriented backend: the suite then checks how foreign bytes decode
+   * (a 400-digit decimal must not read as `Infinity`).
+   */
+  writeRaw?(key: string, bytes: Buffer): Promise<void> | void
   /** The test runner. @default node:test */
   runner?: TestRunner
 }
@@ -169,6 +176,88 @@ export function backendContract(name: string, options: ContractOptions): void {
           await backend.set(key, key.length)
           assert.equal(await backend.get(key), key.length, key)
         }
+      },
+    )
+
+    t.it('keys that are not well-formed UTF-16 are distinct entries', async () => {
+      // Lone surrogates, U+FFFD (what UTF-8 turns a lone surrogate into), a
+      // valid pair, and look-alikes of an escaped form: each its own entry.
+      const keys = [
+        '\uD800',
+        '\uDC00',
+        '\uFFFD',
+        '\uD800\uDC00',
+        'a\uD800b',
+        'a\uDBFFb',
+        'a\uFFFDb',
+        '~u~\\uD800',
+        '~u~\uD800',
+        '~u~',
+      ]
+      for (const [i, key] of keys.entries()) assert.equal(await backend.set(key, i), true)
+      for (const [i, key] of keys.entries()) {
+        assert.equal(await backend.get(key), i, JSON.stringify(key))
+        assert.equal(await backend.has(key), true, JSON.stringify(key))
+      }
+      assert.deepStrictEqual(
+        await backend.getMany(keys),
+        keys.map((_, i) => i),
+      )
+      assert.equal(await backend.delete('\uD800'), true)
+      assert.equal(await backend.get('\uD800'), undefined)
+      assert.equal(await backend.get('\uDC00'), 1)
+      assert.equal(await backend.get('\uFFFD'), 2)
+    })
+
+    t.it('numbers beyond the safe integer range round-trip exactly', async () => {
+      const numbers = [2 ** 53, 2 ** 53 + 2, -(2 ** 60), 1e21, 1e300, Number.MAX_VALUE, -0, 0.1]
+      for (const [i, n] of numbers.entries()) {
+        await backend.set(`num:${i}`, n)
+        assert.ok(Object.is(await backend.get(`num:${i}`), n), `round-trip of ${n}`)
+      }
+    })
+
+    if (options.writeRaw) {
+      const writeRaw = options.writeRaw
+      t.it('a decimal written by another program decodes exactly, never to Infinity', async () => {
+        const digits = `9${'8'.repeat(399)}`
+        await writeRaw('raw:huge', Buffer.from(digits, 'latin1'))
+        const huge = await backend.get('raw:huge')
+        assert.notEqual(huge, Number.POSITIVE_INFINITY)
+        assert.equal(huge, BigInt(digits))
+        await writeRaw('raw:unsafe', Buffer.from('-9007199254740993', 'latin1'))
+        assert.equal(await backend.get('raw:unsafe'), -9007199254740993n)
+        await writeRaw('raw:safe', Buffer.from('12345', 'latin1'))
+        assert.equal(await backend.get('raw:safe'), 12345)
+      })
+    }
+
+    t.it('a timeout too large to represent means the entry never expires', async () => {
+      assert.equal(await backend.set('far', 'v', 1e306), true)
+      assert.equal(await backend.get('far'), 'v')
+      assert.equal(await backend.add('far-add', 'a', 1e306), true)
+      assert.equal(await backend.get('far-add'), 'a')
+      await backend.setMany([['far-many', 'm']], Number.MAX_VALUE)
+      assert.equal(await backend.get('far-many'), 'm')
+      await advance(2100)
+      assert.equal(await backend.get('far'), 'v')
+    })
+
+    t.it(
+      'a timeout that is not a non-negative number is a TypeError; nothing is written',
+      async () => {
+        await backend.set('t', 'old')
+        const bad: unknown[] = [new Date(), '10', Number.NaN, -1, {}, 10n]
+        for (const timeout of bad) {
+          await assert.rejects(
+            backend.set('t', 'new', timeout as number),
+            TypeError,
+            `set with ${String(timeout)}`,
+          )
+          await assert.rejects(backend.add('t-add', 'new', timeout as number), TypeError)
+        }
+        assert.equal(await backend.get('t'), 'old')
+        assert.equal(await backend.get('t-add'), undefined)
       },
     )
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { constants as fsConstants, mkdirSync, type Stats } from 'node:fs'
 import {
   type FileHandle,
   link,
@@ -18,8 +18,14 @@ import {
   integerOf,
 } from '../../core/backend.js'
 import { decodeValue, encodeValue } from '../../core/codec.js'
-import { ConfigError, CorruptEntryError, DeleteManyError } from '../../core/errors.js'
+import {
+  ConfigError,
+  CorruptEntryError,
+  DeleteManyError,
+  NotAnIntegerError,
+} from '../../core/errors.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from '../../core/hash.js'
+import { storageKey } from '../../core/keys.js'
 import { warnOnce } from '../../core/log.js'
 
 /** Options of {@link FileSystemCache}. */
@@ -83,9 +89,23 @@ const IO_CONCURRENCY = 16
 /** A temp file older than this is taken to be left by a crashed writer. */
 const STALE_TEMP_MS = 60_000
 
+/** The largest entry file read: a bigger one is not ours (or is hostile) and reads as unreadable. */
+const MAX_ENTRY_BYTES = 1 << 30
+/** An `inc` lock file older than this (wall clock) is taken to be left by a crashed process. */
+const STALE_LOCK_MS = 10_000
+/** How long `inc` waits for another process's lock before failing. */
+const LOCK_WAIT_MS = 20_000
+
 const FANOUT_NAME = /^[0-9a-f]{2}$/
 const ENTRY_NAME = /^[0-9a-f]{2,}$/
 const TEMP_NAME = /^\.tmp-\d+-[0-9a-f]+$/
+const LOCK_NAME = /^[0-9a-f]{2,}\.lock$/
+
+/**
+ * Read-only, never following a symlink (ELOOP) and never blocking on open
+ * (a FIFO opens at once; without O_NONBLOCK it would wait for a writer).
+ */
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK
 
 /** Error codes meaning the file system cannot make hard links. */
 const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'])
@@ -143,14 +163,61 @@ async function mapLimit<T, R>(
   return out
 }
 
-/** Opens a file for reading; `undefined` when it does not exist (another process may have removed it). */
-async function openIfExists(path: string): Promise<FileHandle | undefined> {
+/** An opened entry file, or something at an entry's path that is not a regular file. */
+type Opened =
+  | { readonly fh: FileHandle; readonly stat: Stats; readonly foreign?: undefined }
+  | { readonly fh?: undefined; readonly foreign: string; readonly ino: number }
+
+/**
+ * Opens an entry file for reading, safely: a symlink, FIFO, socket, device or
+ * directory at the path is never read (nor waited on) and comes back as
+ * `foreign`, with its inode from `lstat`; `undefined` when nothing is there
+ * (another process may have removed it).
+ */
+async function openEntry(path: string): Promise<Opened | undefined> {
+  let fh: FileHandle
   try {
-    return await open(path, 'r')
+    fh = await open(path, READ_FLAGS)
   } catch (error) {
-    if (codeOf(error) === 'ENOENT') return undefined
+    const code = codeOf(error)
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR') {
+      const ino = await lstat(path).then(
+        (s) => s.ino,
+        () => 0,
+      )
+      return { foreign: code === 'ELOOP' ? 'a symlink' : `not a regular file (${code})`, ino }
+    }
     throw error
   }
+  let stat: Stats
+  try {
+    stat = await fh.stat()
+  } catch (error) {
+    await fh.close().catch(noop)
+    throw error
+  }
+  if (!stat.isFile()) {
+    await fh.close().catch(noop)
+    return { foreign: 'not a regular file', ino: stat.ino }
+  }
+  return { fh, stat }
+}
+
+/**
+ * Reads at most `stat.size` bytes (an entry never changes once renamed into
+ * place), or `undefined` for a file larger than {@link MAX_ENTRY_BYTES}.
+ */
+async function readBounded(fh: FileHandle, stat: Stats): Promise<Buffer | undefined> {
+  if (stat.size > MAX_ENTRY_BYTES) return undefined
+  const out = Buffer.allocUnsafe(stat.size)
+  let at = 0
+  while (at < out.length) {
+    const { bytesRead } = await fh.read(out, at, out.length - at, at)
+    if (bytesRead === 0) break
+    at += bytesRead
+  }
+  return at === out.length ? out : out.subarray(0, at)
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -175,14 +242,21 @@ async function exists(path: string): Promise<boolean> {
  * `CCFS`, format version, expiry as a float64 in ms since the epoch, 0 =
  * never) followed by the value in the shared byte format of `encodeValue`.
  *
- * **Concurrency.** Safe for several processes sharing the directory, without
- * lock files: a write goes to a uniquely named temp file in the target's
- * directory and is renamed over the target, so a reader sees the old file or
- * the new one, never a partial one; `add` publishes with `link`, which fails
- * if the name exists; every operation tolerates a file vanishing under it.
- * A file that is short, foreign or undecodable is treated as a miss and
- * removed. Files are not fsynced: after a power loss an entry may be missing
- * or unreadable, which is a miss.
+ * **Concurrency.** Safe for several processes sharing the directory: a
+ * write goes to a uniquely named temp file in the target's directory and is
+ * renamed over the target, so a reader sees the old file or the new one,
+ * never a partial one; `add` publishes with `link`, which fails if the name
+ * exists; `inc` holds a per-key lock file; every operation tolerates a file
+ * vanishing under it. A file that is short, foreign or undecodable is treated
+ * as a miss and removed. Files are not fsynced: after a power loss an entry
+ * may be missing or unreadable, which is a miss.
+ *
+ * **Hostile files.** Entry files are opened with `O_NOFOLLOW | O_NONBLOCK`
+ * and checked with `fstat`: a symlink, FIFO, socket, device or directory at
+ * an entry's path is a miss (and is removed, or skipped by pruning), never
+ * read or waited on, and no read goes past the file's size or 1 GiB.
+ * Keys are hashed in a lossless form, so keys with lone surrogates never
+ * share a file with another key.
  *
  * **No key listing.** A file is named by the digest of its key and holds
  * only the expiry and the value, not the key, so the keys cannot be
@@ -274,8 +348,9 @@ export class FileSystemCache extends BaseCache {
 
   // ---- paths and encoding --------------------------------------------------
 
+  /** The entry's path; the key is hashed in its lossless form, so lone surrogates never collide. */
   #locate(key: string): { sub: string; path: string } {
-    const name = this.#digest(key).toString('hex')
+    const name = this.#digest(storageKey(key)).toString('hex')
     const sub = join(this.dir, name.slice(0, 2))
     return { sub, path: join(sub, name) }
   }
@@ -303,15 +378,23 @@ export class FileSystemCache extends BaseCache {
   /** Reads and decodes an entry; an expired or unreadable one is removed and reads as a miss. */
   async #load(key: string): Promise<{ value: unknown; expires: number } | undefined> {
     const { path } = this.#locate(key)
-    const fh = await openIfExists(path)
-    if (fh === undefined) return undefined
-    let data: Buffer
-    let ino: number
+    const opened = await openEntry(path)
+    if (opened === undefined) return undefined
+    if (opened.fh === undefined) {
+      await this.#discardCorrupt(path, opened.ino, opened.foreign)
+      return undefined
+    }
+    const { fh, stat } = opened
+    const ino = stat.ino
+    let data: Buffer | undefined
     try {
-      ino = (await fh.stat()).ino
-      data = await fh.readFile()
+      data = await readBounded(fh, stat)
     } finally {
       await fh.close()
+    }
+    if (data === undefined) {
+      await this.#discardCorrupt(path, ino, `larger than ${MAX_ENTRY_BYTES} bytes`)
+      return undefined
     }
     const expires = readHeader(data)
     if (expires === undefined) {
@@ -333,10 +416,13 @@ export class FileSystemCache extends BaseCache {
 
   /** Reads only the header; `undefined` if the file does not exist. */
   async #readMeta(path: string): Promise<Meta | undefined> {
-    const fh = await openIfExists(path)
-    if (fh === undefined) return undefined
+    const opened = await openEntry(path)
+    if (opened === undefined) return undefined
+    if (opened.fh === undefined) {
+      return { path, ino: opened.ino, mtime: 0, expires: 0, valid: false }
+    }
+    const { fh, stat } = opened
     try {
-      const stat = await fh.stat()
       const header = Buffer.alloc(HEADER_SIZE)
       const { bytesRead } = await fh.read(header, 0, HEADER_SIZE, 0)
       const expires = bytesRead === HEADER_SIZE ? readHeader(header) : undefined
@@ -345,7 +431,7 @@ export class FileSystemCache extends BaseCache {
         ino: stat.ino,
         mtime: stat.mtimeMs,
         expires: expires ?? 0,
-        valid: expires !== undefined && stat.size > HEADER_SIZE,
+        valid: expires !== undefined && stat.size > HEADER_SIZE && stat.size <= MAX_ENTRY_BYTES,
       }
     } finally {
       await fh.close()
@@ -563,7 +649,7 @@ export class FileSystemCache extends BaseCache {
       }
       for (const name of names) {
         if (ENTRY_NAME.test(name) && name.startsWith(sub)) entries.push(join(this.dir, sub, name))
-        else if (TEMP_NAME.test(name)) temps.push(join(this.dir, sub, name))
+        else if (TEMP_NAME.test(name) || LOCK_NAME.test(name)) temps.push(join(this.dir, sub, name))
       }
     })
     return { entries, temps }
@@ -710,20 +796,76 @@ export class FileSystemCache extends BaseCache {
   }
 
   /**
-   * Read, add, write back. Serialized per key within this process, so
-   * concurrent increments here never lose an update; NOT atomic across
-   * processes (two processes may both read 5 and write 6). Keeps an existing
-   * counter's expiry; a new counter gets the default timeout.
-   * @throws {NotAnIntegerError} if the stored value is not an integer.
+   * Read, add, write back, atomically across processes: serialized per key
+   * within this process, and across processes by a lock file beside the
+   * entry (`<entry>.lock`, created with `O_EXCL`; one left by a crashed
+   * process is taken over after 10 s). Keeps an existing counter's expiry; a
+   * new counter gets the default timeout. Concurrent `set`s of the same key
+   * do not take the lock (last writer wins, as ever).
+   * @throws {NotAnIntegerError} if the stored value is not an integer, or the
+   * result would leave the safe integer range (the counter is left unchanged).
    */
   override async inc(key: string, delta: number): Promise<number> {
-    return this.#exclusive(key, async () => {
-      const entry = await this.#load(key)
-      const next = integerOf(key, entry?.value) + delta
-      const expires = entry === undefined ? this.#expiry(undefined) : entry.expires
-      await this.#store(key, this.#encode(next, expires))
-      return next
-    })
+    return this.#exclusive(key, () =>
+      this.#locked(key, async () => {
+        const entry = await this.#load(key)
+        const next = integerOf(key, entry?.value) + delta
+        if (!Number.isSafeInteger(next)) {
+          throw new NotAnIntegerError(
+            `inc/dec: the value at ${JSON.stringify(key)} would leave the safe integer range`,
+          )
+        }
+        const expires = entry === undefined ? this.#expiry(undefined) : entry.expires
+        await this.#store(key, this.#encode(next, expires))
+        return next
+      }),
+    )
+  }
+
+  /** Runs `task` holding the key's lock file, shared by every process on the directory. */
+  async #locked<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const { sub, path } = this.#locate(key)
+    const lock = `${path}.lock`
+    const deadline = Date.now() + LOCK_WAIT_MS
+    let wait = 1
+    for (;;) {
+      try {
+        const fh = await open(lock, 'wx', this.mode)
+        await fh.close()
+        break
+      } catch (error) {
+        const code = codeOf(error)
+        if (code === 'ENOENT') {
+          await mkdir(sub, { recursive: true })
+          continue
+        }
+        if (code !== 'EEXIST') throw error
+      }
+      await this.#breakStaleLock(lock)
+      if (Date.now() > deadline) {
+        throw new Error(
+          `FileSystemCache: inc could not take the lock ${lock} within ${LOCK_WAIT_MS} ms`,
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait + Math.random() * wait))
+      wait = Math.min(wait * 2, 50)
+    }
+    try {
+      return await task()
+    } finally {
+      await unlink(lock).catch(noop)
+    }
+  }
+
+  /** Removes a lock file older than {@link STALE_LOCK_MS} (wall clock), if it is still the same file. */
+  async #breakStaleLock(lock: string): Promise<void> {
+    try {
+      const stat = await lstat(lock)
+      if (Date.now() - stat.mtimeMs <= STALE_LOCK_MS) return
+      if ((await lstat(lock)).ino === stat.ino) await unlink(lock)
+    } catch {
+      // Released meanwhile.
+    }
   }
 
   async #exclusive<T>(key: string, task: () => Promise<T>): Promise<T> {

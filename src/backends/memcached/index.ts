@@ -143,6 +143,11 @@ export type MemcachedCacheClass = new (options: SpreadSASLMemcachedCacheOptions)
 
 const THIRTY_DAYS = 60 * 60 * 24 * 30
 const MAX_KEY = 250
+/**
+ * Room kept beside a value under the item size limit: the longest key
+ * (250 bytes) and memcached's item header (about 64 bytes), with margin.
+ */
+const ITEM_OVERHEAD = MAX_KEY + 128
 const HASHED = '~h~'
 const DEFAULT_CHUNK_SIZE = 1048576 - 512
 const DEFAULT_MAX_CHUNKS = 32
@@ -218,6 +223,7 @@ const SUMMED_STATS = [
 function serverStats(
   address: ServerAddress,
   settings: ConnectionSettings,
+  group?: string,
 ): Promise<Map<string, string>> {
   const label = address.label
   return new Promise((resolve, reject) => {
@@ -284,7 +290,11 @@ function serverStats(
         value: Buffer.from(`\u0000${settings.username}\u0000${settings.password}`),
       })
     }
-    requests.push({ opcode: STAT_OPCODE })
+    requests.push(
+      group === undefined
+        ? { opcode: STAT_OPCODE }
+        : { opcode: STAT_OPCODE, key: Buffer.from(group, 'latin1') },
+    )
     const out = Buffer.alloc(requests.reduce((n, r) => n + sizeOf(r), 0))
     let at = 0
     requests.forEach((r, i) => {
@@ -389,6 +399,8 @@ export class MemcachedCache extends BaseCache {
   readonly #genPending: (Promise<string> | undefined)[]
   readonly #chunkSize: number | undefined
   readonly #maxChunks: number
+  /** Each server's `item_size_max` once known (`null`: it does not say), or the pending query. */
+  readonly #itemLimits: (number | null | Promise<number | null> | undefined)[]
 
   /**
    * Connects lazily, on the first call that needs a server.
@@ -427,6 +439,59 @@ export class MemcachedCache extends BaseCache {
     this.#nsKey = this.keyPrefix === '' ? undefined : Buffer.from(`${this.keyPrefix}~ns`, 'latin1')
     this.#gens = servers.map(() => undefined)
     this.#genPending = servers.map(() => undefined)
+    this.#itemLimits = servers.map(() => undefined)
+  }
+
+  // ---- item size -----------------------------------------------------------------
+
+  /**
+   * The server's item size limit (`stats settings` → `item_size_max`), asked
+   * once per server over a short-lived connection; `null` when the server
+   * does not tell (then its answer to the write decides). A failed query is
+   * asked again next time.
+   */
+  #itemLimit(server: number): number | null | Promise<number | null> {
+    const known = this.#itemLimits[server]
+    if (known !== undefined) return known
+    const pending = serverStats(
+      this.#addresses[server] as ServerAddress,
+      this.#settings,
+      'settings',
+    )
+      .then((figures) => {
+        const limit = Number(figures.get('item_size_max'))
+        const value = Number.isSafeInteger(limit) && limit > 0 ? limit : null
+        this.#itemLimits[server] = value
+        return value
+      })
+      .catch(() => {
+        this.#itemLimits[server] = undefined
+        return null
+      })
+    this.#itemLimits[server] = pending
+    return pending
+  }
+
+  /**
+   * Whether `bytes` of value fit the server's item size limit, with room for
+   * the longest key and memcached's item header. Checked before sending,
+   * because memcached drops the old item when a write is too large: a value
+   * that does not fit is refused here and the old value survives.
+   */
+  async #fits(server: number, key: string, bytes: number): Promise<boolean> {
+    const known = this.#itemLimits[server]
+    const limit = typeof known === 'number' ? known : await this.#itemLimit(server)
+    if (limit === null || bytes + ITEM_OVERHEAD <= limit) return true
+    this.#tooLarge(key, bytes)
+    return false
+  }
+
+  #tooLarge(key: string, bytes: number): void {
+    warnOnce(
+      this.logger,
+      'CACHETTE_MEMCACHED_TOO_LARGE',
+      `${this.#name}: a value of ${bytes} bytes is over the server's item size limit and was not stored (${JSON.stringify(key)}); the previous value is kept; SpreadSASLMemcachedCache stores large values as chunks, or raise memcached's -I`,
+    )
   }
 
   /** The server (`host:port`) that holds `key`: ketama over `keyPrefix + key`. */
@@ -576,6 +641,7 @@ export class MemcachedCache extends BaseCache {
   /** Set or Add of bytes; resolves whether memcached stored them. */
   async #store(opcode: number, key: string, data: Buffer, expiration: number): Promise<boolean> {
     const server = this.#ring.serverOf(this.keyPrefix + key)
+    if (!(await this.#fits(server, key, data.length))) return false
     const extras = storeExtras(expiration)
     const [r] = await this.#onServer(server, (ns) => [
       { opcode, key: wireKey(ns, key), extras, value: data },
@@ -587,11 +653,7 @@ export class MemcachedCache extends BaseCache {
     if (r === null || r.status === Status.Ok) return true
     if (r.status === Status.Exists || r.status === Status.NotStored) return false
     if (r.status === Status.TooLarge) {
-      warnOnce(
-        this.logger,
-        'CACHETTE_MEMCACHED_TOO_LARGE',
-        `${this.#name}: a value of ${bytes} bytes is over the server's item size limit and was not stored (${JSON.stringify(key)}); SpreadSASLMemcachedCache stores large values as chunks, or raise memcached's -I`,
-      )
+      this.#tooLarge(key, bytes)
       return false
     }
     throw errorOf(`${this.#name}.set`, r)
@@ -793,8 +855,16 @@ export class MemcachedCache extends BaseCache {
     )
     const smallKeys = small.map((i) => keys[i] as string)
     await Promise.all(
-      [...this.#byServer(smallKeys)].map(async ([server, positions]) => {
+      [...this.#byServer(smallKeys)].map(async ([server, all]) => {
         try {
+          const fit = await Promise.all(
+            all.map((p) => {
+              const i = small[p] as number
+              return this.#fits(server, keys[i] as string, (encoded[i] as Buffer).length)
+            }),
+          )
+          const positions = all.filter((_, j) => fit[j])
+          if (positions.length === 0) return
           const responses = await this.#onServer(server, (ns) =>
             positions.map((p) => {
               const i = small[p] as number

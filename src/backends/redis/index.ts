@@ -56,6 +56,7 @@ import {
   InvalidTimeoutError,
   NotAnIntegerError,
 } from '../../core/errors.js'
+import { ESCAPED_KEY_MARKER, keyFromStorage, storageKey } from '../../core/keys.js'
 import { ErrorReporter, warnOnce } from '../../core/log.js'
 import {
   type ClusterClient,
@@ -394,9 +395,16 @@ function openCluster(options: RedisClusterCacheOptions, kind: string): Opened {
  * the script write nothing.
  */
 const INC_SCRIPT = `local existed = redis.call('EXISTS', KEYS[1])
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[1], ARGV[1])
+local s = redis.call('GET', KEYS[1])
+local d = s
+if string.sub(d, 1, 1) == '-' then d = string.sub(d, 2) end
+if #d > 16 or (#d == 16 and d > '9007199254740991') then
+  redis.call('DECRBY', KEYS[1], ARGV[1])
+  return redis.error_reply('ERR the result would overflow the safe integer range')
+end
 if existed == 0 and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return n`
+return s`
 const INC_SHA = createHash('sha1').update(INC_SCRIPT).digest('hex')
 
 /** Deletes a lock only while it holds the caller's token. */
@@ -405,6 +413,9 @@ return 0`
 const RELEASE_SHA = createHash('sha1').update(RELEASE_SCRIPT).digest('hex')
 
 const SCAN_COUNT = 1000
+
+/** A key prefix ends with one of these so that no other prefix can extend it. */
+const PREFIX_SEPARATOR = /[^\p{L}\p{N}]$/u
 
 /** Keys grouped by hash slot, with their positions in the original list. */
 interface SlotGroup {
@@ -527,6 +538,13 @@ export abstract class BaseRedisCache extends BaseCache {
       this.#cluster = client as ClusterClient
       this.#slotOf = loadSlotFunction(name)
     }
+    if (this.keyPrefix !== '' && !PREFIX_SEPARATOR.test(this.keyPrefix)) {
+      warnOnce(
+        this.logger,
+        'CACHETTE_REDIS_PREFIX_SEPARATOR',
+        `${name}: CACHE_KEY_PREFIX ${JSON.stringify(this.keyPrefix)} does not end with a separator (such as ':'), so clear() and keys() also match the keys of a prefix that starts with it (${JSON.stringify(`${this.keyPrefix}2:`)}); end it with ':'`,
+      )
+    }
     this.#reporter = new ErrorReporter(this.logger)
     this.#onError = (error: Error) =>
       this.#reporter.report(
@@ -548,8 +566,9 @@ export abstract class BaseRedisCache extends BaseCache {
 
   // ---- helpers ---------------------------------------------------------------
 
+  /** The Redis key of `key`: the prefix plus its lossless UTF-8 form ({@link storageKey}). */
   #key(key: string): string {
-    return this.keyPrefix + key
+    return this.keyPrefix + storageKey(key)
   }
 
   /**
@@ -867,21 +886,33 @@ export abstract class BaseRedisCache extends BaseCache {
    */
   async *keys(prefix: string): AsyncIterable<string> {
     await this.#ready()
-    const pattern = `${escapeGlob(this.keyPrefix + prefix)}*`
+    // Plain keys match `prefix*`; escaped ones (lone surrogates, or starting
+    // with the marker) live under `~u~` and are decoded and filtered here. A
+    // trailing high surrogate is dropped from the escaped pattern, since in
+    // a longer key it may be half of a pair.
+    const escapedPrefix = storageKey(prefix.replace(/[\uD800-\uDBFF]$/, '')).slice(
+      ESCAPED_KEY_MARKER.length,
+    )
+    const patterns = [
+      `${escapeGlob(this.keyPrefix + prefix)}*`,
+      `${escapeGlob(this.keyPrefix + ESCAPED_KEY_MARKER + escapedPrefix)}*`,
+    ]
     const strip = Buffer.byteLength(this.keyPrefix)
     const seen = new Set<string>()
-    for (const node of this.#masters()) {
-      let cursor = '0'
-      do {
-        const [next, batch] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
-        cursor = next.toString()
-        for (const raw of batch) {
-          const key = raw.subarray(strip).toString('utf8')
-          if (seen.has(key)) continue
-          seen.add(key)
-          yield key
-        }
-      } while (cursor !== '0')
+    for (const pattern of patterns) {
+      for (const node of this.#masters()) {
+        let cursor = '0'
+        do {
+          const [next, batch] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
+          cursor = next.toString()
+          for (const raw of batch) {
+            const key = keyFromStorage(raw.subarray(strip).toString('utf8'))
+            if (key === undefined || !key.startsWith(prefix) || seen.has(key)) continue
+            seen.add(key)
+            yield key
+          }
+        } while (cursor !== '0')
+      }
     }
   }
 

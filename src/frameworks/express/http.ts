@@ -28,6 +28,7 @@ import {
   splitHeaders,
   withOuterHeaders,
 } from '../shared/node-response.js'
+import { answeredByErrorHandler, guardErrorHandlers } from './middleware.js'
 
 /** An Express/Connect middleware. */
 export type HttpMiddleware = (
@@ -184,10 +185,14 @@ export function httpCache(
         // What outer middleware set so far is this request's: kept on the answer, never stored.
         const before = snapshotHeaders(res)
         const requestTime = engine.now()
+        // A route that fails is answered by an error handler: that answer is never stored.
+        guardErrorHandlers(req)
         holdResponse(res, engine.maxBodyBytes, async (held) => {
           const { own, kept } = splitHeaders(held.headers, before)
           const origin: HttpResponse = { status: held.status, headers: own, body: held.body }
-          const final = await engine.complete(request, lookup, origin, requestTime, engine.now())
+          // A response that failed while held is the origin failing: sent as it came, never stored.
+          const answer = held.failed || answeredByErrorHandler(res) ? undefined : origin
+          const final = await engine.complete(request, lookup, answer, requestTime, engine.now())
           return withOuterHeaders(final ?? origin, kept)
         })
         next()

@@ -10,6 +10,7 @@ import {
   exposeView,
   type RequestView,
   requestViewOf,
+  routedTarget,
   stubRequestFor,
   type ViewAttributes,
   ViewCache,
@@ -44,6 +45,7 @@ export interface CachedMiddleware extends ViewAttributes<IncomingMessage> {
 /** Express's view of `req` beyond `node:http`; every field optional so Connect works too. */
 interface ExpressRequest extends IncomingMessage {
   originalUrl?: string
+  baseUrl?: string
   app?: unknown
   route?: { stack?: unknown }
 }
@@ -57,14 +59,15 @@ const guardedLayers = new WeakSet<object>()
 const routeSources = new WeakMap<object, Map<Function, string>>()
 const erroredResponses = new WeakSet<object>()
 
-/** The {@link RequestView} of a node:http request (Express's `originalUrl` when present, so mounted routers key on the full path). */
+/** The {@link RequestView} of a node:http request: keyed on what the router routed ({@link routedTarget}; a mounted router's prefix kept). */
 function viewOf(
   req: ExpressRequest,
   source?: () => string | undefined,
 ): RequestView<IncomingMessage> {
+  const url = req.url ?? '/'
   return requestViewOf(
     req.method ?? 'GET',
-    req.originalUrl ?? req.url ?? '/',
+    routedTarget(req.originalUrl ?? url, url, req.baseUrl),
     req.headers,
     req,
     source,
@@ -159,6 +162,61 @@ function guardRoute(req: ExpressRequest, self: Function): void {
 }
 
 /**
+ * Wraps the app's error-handling middleware (four arguments), once per
+ * layer, so that a response an error handler answers is marked failed: with
+ * the cache mounted by `app.use`, the route's handlers are not known, but an
+ * error still reaches an error handler, which may answer with a status the
+ * cache would store. Walks the app's router and the routers mounted in it.
+ */
+export function guardErrorHandlers(req: IncomingMessage): void {
+  const app = (req as ExpressRequest).app as { router?: unknown; _router?: unknown } | undefined
+  if (typeof app !== 'function' && (typeof app !== 'object' || app === null)) return
+  let router: unknown
+  try {
+    router = app._router ?? app.router
+  } catch {
+    return
+  }
+  guardErrorLayers(router, 0)
+}
+
+function guardErrorLayers(router: unknown, depth: number): void {
+  const stack = (router as { stack?: unknown } | null)?.stack
+  if (!Array.isArray(stack) || depth > 8) return
+  for (const layer of stack as Layer[]) {
+    if (typeof layer !== 'object' || layer === null) continue
+    const handle = layer.handle
+    if (typeof handle !== 'function') continue
+    if (handle.length !== 4) {
+      // A mounted router (its own stack), or a route (its handlers' stack).
+      guardErrorLayers(handle, depth + 1)
+      guardErrorLayers((layer as { route?: unknown }).route, depth + 1)
+      continue
+    }
+    if (guardedLayers.has(layer)) continue
+    guardedLayers.add(layer)
+    const guarded = function cachetteErrorGuard(
+      this: unknown,
+      err: unknown,
+      rq: IncomingMessage,
+      rs: ServerResponse,
+      next: NextFunction,
+    ): unknown {
+      erroredResponses.add(rs)
+      return handle.call(this, err, rq, rs, next)
+    }
+    Object.defineProperty(guarded, ORIGINAL, { value: handle })
+    Object.defineProperty(guarded, 'name', { value: handle.name, configurable: true })
+    layer.handle = guarded
+  }
+}
+
+/** Whether an error handler answered `res` (see {@link guardErrorHandlers}), or a cached route's handler failed. */
+export function answeredByErrorHandler(res: ServerResponse): boolean {
+  return erroredResponses.has(res)
+}
+
+/**
  * Creates the view-caching middleware behind `cache.cached()`.
  *
  * On a hit it replays the stored status, headers and body byte for byte. On a
@@ -198,6 +256,7 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
         }
         if (result.kind === 'miss') {
           guardRoute(req, cachedMiddleware)
+          guardErrorHandlers(req)
           captureResponse(engine, res, result, slot, () => erroredResponses.has(res))
         }
         next()

@@ -31,7 +31,12 @@ import {
   type ViewLookup,
   type ViewMiss,
 } from '../../core/view.js'
-import { type HeaderSnapshot, snapshotOf, splitHeaders } from '../shared/node-response.js'
+import {
+  type HeaderSnapshot,
+  sentHeaders,
+  snapshotOf,
+  splitHeaders,
+} from '../shared/node-response.js'
 import { headerPairs, isResponse, payloadBuffer, payloadStream, unwrapResponse } from './payload.js'
 
 /**
@@ -177,8 +182,11 @@ function capturePayload(state: Capture, reply: FastifyReply, payload: unknown): 
   const stream = payloadStream(payload)
   if (stream !== undefined) {
     const tee = collector(state, state.engine.maxBodySize)
-    // Errors reach Fastify through `tee` (pipeline destroys it with them).
-    pipeline(stream, tee, () => {})
+    // Errors reach Fastify through `tee` (pipeline destroys it with them); a source
+    // that failed leaves a truncated body, never stored.
+    pipeline(stream, tee, (error) => {
+      if (error) state.errored = true
+    })
     return tee
   }
   const buf = payloadBuffer(payload)
@@ -194,6 +202,7 @@ function finish(reply: FastifyReply, state: Capture): void {
   const response: CapturedResponse = {
     status: reply.statusCode,
     headers: splitHeaders(headerPairs(reply), state.before).own,
+    sent: sentHeaders(reply.raw),
     body: state.chunks === undefined ? undefined : Buffer.concat(state.chunks, state.size),
     complete: state.bodyEnded,
     errored: state.errored,
@@ -274,6 +283,14 @@ export function createViewHooks(
       if (!state.listening) {
         state.listening = true
         reply.raw.once('finish', () => finish(reply, state))
+        // A response that never finishes (a failed stream, a client gone) stores nothing:
+        // requests waiting for this render stop waiting.
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) {
+            states.delete(reply)
+            state.engine.settle(state.miss, state.slot)
+          }
+        })
       }
       let replacement: unknown
       try {

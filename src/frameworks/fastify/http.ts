@@ -28,6 +28,7 @@ import type {
   FastifyPluginCallback,
   FastifyReply,
   FastifyRequest,
+  onErrorHookHandler,
   onRequestHookHandler,
   onSendHookHandler,
 } from 'fastify'
@@ -69,6 +70,8 @@ interface HeldResponse {
   status: number
   headers: HeaderList
   body: Buffer
+  /** The route failed (threw, or its body stream did): this is the error handler's answer. */
+  failed?: boolean
 }
 
 /** A step that gets the complete response and returns what to send instead. */
@@ -86,6 +89,8 @@ interface ReplyState {
   readonly watchers: ((response: HttpResponse) => Promise<void>)[]
   /** Whether the shared `onSend` hook has run for this reply. */
   dispatched: boolean
+  /** Whether the route failed (threw, or its body stream did): its response is never stored. */
+  failed?: boolean
 }
 
 const states = new WeakMap<ServerResponse, ReplyState>()
@@ -307,8 +312,9 @@ async function run(
     const captured = await capture(payload, max)
     if ('error' in captured) {
       // Nothing was sent yet: let Fastify's error handler answer, and the
-      // stages see its response (stale-if-error may then answer).
+      // stages see its response as a failure (stale-if-error may then answer).
       state.dispatched = false
+      state.failed = true
       throw captured.error
     }
     if ('through' in captured) {
@@ -330,6 +336,7 @@ async function run(
         const body = response.body ?? Buffer.alloc(0)
         if (body.length > stage.max) continue
         const held: HeldResponse = { status: response.status, headers: response.headers, body }
+        if (state.failed) held.failed = true
         try {
           response = await stage.decide(held)
         } catch {
@@ -458,6 +465,13 @@ function requestOf(request: FastifyRequest): HttpRequest {
   }
 }
 
+/** Marks a reply whose route threw: the error handler's page is never stored. */
+const markFailed: onErrorHookHandler = function cachetteHttpOnError(_request, reply, _error, done) {
+  const state = states.get(reply.raw)
+  if (state !== undefined) state.failed = true
+  done()
+}
+
 /** What {@link httpCache} returns: the plugin, and the cache it uses (for `engine.purge(url, host)`). */
 export type HttpCachePlugin = HttpPlugin & {
   /** The shared cache behind the plugin. */
@@ -518,8 +532,10 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
           max: engine.maxBodyBytes,
           decide: async (held) => {
             const { own, kept } = splitHeaders(held.headers, snapshotOf(outer))
-            const origin = { ...held, headers: own }
-            const final = await engine.complete(req, lookup, origin, requestTime, engine.now())
+            const origin = { status: held.status, headers: own, body: held.body }
+            // An error handler's page: the origin failed; sent as it came, never stored.
+            const answer = held.failed ? undefined : origin
+            const final = await engine.complete(req, lookup, answer, requestTime, engine.now())
             return withOuterHeaders(final ?? origin, kept)
           },
         })
@@ -530,6 +546,7 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
   }
   const plugin: FastifyPluginCallback = (fastify, _options, done) => {
     fastify.addHook('onRequest', onRequest)
+    fastify.addHook('onError', markFailed)
     fastify.addHook('onSend', dispatch)
     done()
   }

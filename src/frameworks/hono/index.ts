@@ -220,22 +220,33 @@ function capture(
   const res = c.res
   const status = res.status
   const headers = pairsOf(res.headers).filter((pair) => !prior.has(pairKey(pair)))
+  // The headers' verdict only (the body is not known yet, so neither is its framing).
   const probe: CapturedResponse = {
     status,
-    headers,
+    headers: headers.filter(([n]) => n.toLowerCase() !== 'content-length'),
+    sent: pairsOf(res.headers),
     body: Buffer.alloc(0),
     complete: true,
     errored: false,
   }
-  if (engine.refusal(probe) !== undefined) return
+  if (engine.refusal(probe) !== undefined) {
+    engine.settle(miss, slot)
+    return
+  }
   const length = Number(res.headers.get('content-length') ?? Number.NaN)
-  if (length > engine.maxBodySize) return
+  if (length > engine.maxBodySize) {
+    engine.settle(miss, slot)
+    return
+  }
 
   // Only whole bodies get here: a cancelled or failed body is never stored.
   const store = (body: Buffer): void => {
     const response: CapturedResponse = {
       status,
       headers,
+      // Once the body is read the chain has finished: `c.res` carries what outer
+      // middleware added after `await next()` (a session cookie, `private`).
+      sent: pairsOf(c.res.headers),
       body,
       complete: true,
       errored: c.error !== undefined,
@@ -270,6 +281,8 @@ function capture(
           result = await reader.read()
         } catch (error) {
           chunks = undefined
+          // The body failed: nothing is stored, and requests waiting for this render stop waiting.
+          engine.settle(miss, slot)
           controller.error(error)
           return
         }
@@ -294,6 +307,7 @@ function capture(
       },
       cancel(reason) {
         chunks = undefined
+        engine.settle(miss, slot)
         return reader.cancel(reason)
       },
     },
@@ -392,8 +406,15 @@ export function cached<E extends Env = Env>(
       return undefined
     }
     const prior = pairKeys(priorHeaders(c))
-    await next()
+    try {
+      await next()
+    } catch (error) {
+      engine.settle(result, slot)
+      throw error
+    }
+    // A failed handler's response is never stored; requests waiting for this render stop waiting.
     if (c.error === undefined) capture(engine, c, result, slot, prior)
+    else engine.settle(result, slot)
     return undefined
   }
 

@@ -5,7 +5,6 @@
  */
 import type { Context } from 'hono'
 import { socketOrigin } from '../../core/background.js'
-import { decodePath } from '../../core/view.js'
 
 /** Response headers as ordered `[name, value]` pairs, one pair per value. */
 export type HeaderPairs = [string, string][]
@@ -73,12 +72,12 @@ export function pathAndQuery(url: string): string {
   return url.slice(start, end) || '/'
 }
 
-/** Splits `c.req.url` into the path (percent-decoded, as Express's adapter does) and the raw query string. */
+/** Splits `c.req.url` into the path and the query string, both as received (escapes kept, as every adapter keys them). */
 export function splitUrl(url: string): [path: string, query: string] {
   const [start, end] = targetOf(url)
   const q = url.indexOf('?', start)
-  if (q < 0 || q > end) return [decodePath(url.slice(start, end)) || '/', '']
-  return [decodePath(url.slice(start, q)) || '/', url.slice(q + 1, end)]
+  if (q < 0 || q > end) return [url.slice(start, end) || '/', '']
+  return [url.slice(start, q) || '/', url.slice(q + 1, end)]
 }
 
 interface NodeBindings {

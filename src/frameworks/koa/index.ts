@@ -28,6 +28,7 @@ import {
   type RequestView,
   requestViewOf,
   responseTimeoutOf,
+  routedTarget,
   setResponseTimeout,
   type ViewAttributes,
   ViewCache,
@@ -40,6 +41,7 @@ import {
   currentHeaders,
   type HeaderPairs,
   type HeaderSnapshot,
+  sentHeaders,
   snapshotHeaders,
   splitHeaders,
 } from '../shared/node-response.js'
@@ -82,6 +84,10 @@ export interface KoaContext {
   readonly method: string
   /** The URL as received, before any `koa-mount` rewrote `ctx.url`. */
   readonly originalUrl: string
+  /** The URL the router sees (rewritten by koa-mount or a rewrite middleware). */
+  readonly url: string
+  /** The prefix koa-mount stripped from `ctx.url`. */
+  readonly mountPath?: string
   /** The response status. */
   status: number
   /** The response status message. */
@@ -125,11 +131,12 @@ export interface CachedMiddleware extends ViewAttributes<KoaContext> {
 
 const WHAT = 'cachette/koa: cached(cache, options)'
 
-/** The {@link RequestView} of a Koa request; keyed on `ctx.originalUrl`, so a `koa-mount` prefix is part of the key. */
+/** The {@link RequestView} of a Koa request: keyed on what the router routed ({@link routedTarget}; a koa-mount prefix kept). */
 function viewOf(ctx: KoaContext): RequestView<KoaContext> {
+  const url = ctx.url ?? ctx.req.url ?? '/'
   return requestViewOf(
     ctx.method,
-    ctx.originalUrl ?? ctx.req.url ?? '/',
+    routedTarget(ctx.originalUrl ?? url, url, ctx.mountPath),
     ctx.req.headers,
     ctx,
     undefined,
@@ -205,9 +212,14 @@ function capture(
   slot: Slot,
   before: HeaderSnapshot,
 ): void {
-  // The app wrote to ctx.res itself (or ended it): nothing Koa-level to capture.
-  if (ctx.respond === false || !ctx.writable || ctx.res.headersSent) return
   const res = ctx.res
+  // However it ends without a store, requests waiting for this render stop waiting.
+  const abandon = () => engine.settle(miss, slot)
+  // The app wrote to ctx.res itself (or ended it): nothing Koa-level to capture.
+  if (ctx.respond === false || !ctx.writable || res.headersSent) {
+    abandon()
+    return
+  }
   const status = ctx.status
   // Headers outer middleware set before the cache ran are per request and left out.
   const { own } = splitHeaders(currentHeaders(res), before)
@@ -215,13 +227,19 @@ function capture(
   let headers: HeaderPairs
   let bodyOf: () => Buffer | undefined
   const stream = streamBody(ctx, status)
-  if (stream === null) return
+  if (stream === null) {
+    abandon()
+    return
+  }
   if (stream !== undefined) {
     headers = own
     bodyOf = teeStream(ctx, stream, max)
   } else {
     const buffered = bufferedBody(ctx, status, own, max)
-    if (buffered === undefined) return
+    if (buffered === undefined) {
+      abandon()
+      return
+    }
     headers = buffered.headers
     bodyOf = () => buffered.body
   }
@@ -230,11 +248,18 @@ function capture(
     const response: CapturedResponse = {
       status,
       headers,
+      // Outer middleware runs after this one's capture point: what it added
+      // (a session cookie, Cache-Control: private) is on the wire only.
+      sent: sentHeaders(res),
       body: bodyOf(),
       complete: true,
       errored: false,
     }
     void engine.store(miss, response, slot, responseTimeoutOf(ctx))
+  })
+  // A response that never finishes (a failed stream, a client gone) stores nothing.
+  res.once('close', () => {
+    if (!res.writableFinished) abandon()
   })
 }
 
@@ -303,8 +328,14 @@ export function cached<Ctx extends KoaContext = KoaContext>(
       return
     }
     const before = snapshotHeaders(ctx.res)
-    // A downstream error propagates unchanged; nothing is captured, so nothing is stored.
-    await next()
+    // A downstream error propagates unchanged; nothing is captured, so nothing is stored
+    // (and requests waiting for this render stop waiting).
+    try {
+      await next()
+    } catch (error) {
+      engine.settle(result, slot)
+      throw error
+    }
     capture(engine, ctx, result, slot, before)
   }
 

@@ -38,6 +38,7 @@ import type { Slot } from '../../core/slot.js'
 import {
   registerView,
   requestViewOf,
+  routedTarget,
   stubRequestFor,
   ViewCache,
   type ViewCacheOptions,
@@ -70,6 +71,8 @@ const engines = new WeakMap<object, ViewCache<unknown>>()
 interface PlatformRequest {
   readonly raw?: IncomingMessage
   readonly originalUrl?: string
+  readonly baseUrl?: string
+  readonly url?: string
 }
 interface PlatformResponse {
   readonly raw?: ServerResponse
@@ -185,7 +188,8 @@ export class CachetteInterceptor implements NestInterceptor {
     const slot = this.cache.viewSlot()
     const view = requestViewOf(
       rawReq.method ?? 'GET',
-      req.originalUrl ?? rawReq.url ?? '/',
+      // Express: what the router routed (a rewrite keyed apart); Fastify: `request.url`, routed already.
+      routedTarget(req.originalUrl ?? rawReq.url ?? '/', req.url ?? rawReq.url ?? '/', req.baseUrl),
       rawReq.headers,
       req as unknown,
       undefined,

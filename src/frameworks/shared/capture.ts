@@ -16,6 +16,7 @@ import {
   currentHeaders,
   type HeaderPairs,
   headersWith,
+  sentHeaders,
   snapshotHeaders,
   splitHeaders,
   toBuffer,
@@ -45,7 +46,16 @@ export function captureResponse<Req>(
   let chunks: Buffer[] | undefined = []
   let size = 0
   let ended = false
+  // A stream piped into the response that fails mid-way leaves a truncated body,
+  // even when the app then ends the response: such a response failed.
+  let sourceFailed = false
   const max = engine.maxBodySize
+  res.on('pipe', (source: NodeJS.ReadableStream) => {
+    // First in line, so it counts even when the app's own listener ends the response.
+    source.prependOnceListener('error', () => {
+      sourceFailed = true
+    })
+  })
 
   const collect = (chunk: unknown, encoding: unknown): void => {
     if (ended || chunks === undefined || typeof chunk === 'function') return
@@ -84,9 +94,10 @@ export function captureResponse<Req>(
     const response: CapturedResponse = {
       status,
       headers: splitHeaders(headers, before).own,
+      sent: sentHeaders(res),
       body: chunks === undefined ? undefined : Buffer.concat(chunks, size),
       complete: ended,
-      errored: errored(),
+      errored: sourceFailed || errored(),
     }
     chunks = undefined
     void engine.store(miss, response, slot, responseTimeoutOf(res))

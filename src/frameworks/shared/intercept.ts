@@ -84,6 +84,14 @@ export interface HeldResponse {
   status: number
   headers: HeaderPairs
   body: Buffer
+  /**
+   * Whether the response failed while held: its status or headers were
+   * changed after its first body chunk (when Node would have sent the head
+   * already, so only an error handler answering over a started response
+   * does that), or a stream piped into it failed. Such a response is
+   * sent as it came and never stored.
+   */
+  failed?: boolean
 }
 
 /**
@@ -106,6 +114,16 @@ export function holdResponse(
   let chunks: Buffer[] = []
   let size = 0
   let streaming = false
+  /** The status and headers as they were at the first body chunk (Node sends the head then). */
+  let committed: string | undefined
+  let failed = false
+  const signature = () => `${res.statusCode}\u0000${JSON.stringify(currentHeaders(res))}`
+  res.on('pipe', (source: NodeJS.ReadableStream) => {
+    // First in line, so it counts even when the app's own listener ends the response.
+    source.prependOnceListener('error', () => {
+      failed = true
+    })
+  })
 
   const restore = () => {
     res.writeHead = orig.writeHead
@@ -138,6 +156,7 @@ export function holdResponse(
   } as ServerResponse['writeHead']
   res.write = function heldWrite(this: ServerResponse, ...args: unknown[]) {
     const buf = toBuffer(args[0], args[1])
+    if (headers === undefined && committed === undefined) committed = signature()
     if (buf !== undefined && buf.length > 0) {
       size += buf.length
       chunks.push(Buffer.from(buf))
@@ -158,12 +177,15 @@ export function holdResponse(
       restore()
       return res.end()
     }
+    // Headers or status changed after the first chunk: an error handler answered over it.
+    if (committed !== undefined && headers === undefined && signature() !== committed) failed = true
     snapshot()
     const held: HeldResponse = {
       status: status as number,
       headers: headers as HeaderPairs,
       body: Buffer.concat(chunks, size),
     }
+    if (failed) held.failed = true
     chunks = []
     restore()
     decide(held).then(

@@ -28,6 +28,27 @@ export function currentHeaders(res: ServerResponse): HeaderPairs {
   return out
 }
 
+/**
+ * Every header `res` sent, as it went on the wire: Node keeps the head it
+ * wrote (`_header`), which includes what outer middleware set and what
+ * listeners added while the head was being written (the on-headers pattern
+ * that express-session uses for its cookie). Before the head went out, the
+ * headers set so far.
+ */
+export function sentHeaders(res: ServerResponse): HeaderPairs {
+  const head = (res as { _header?: unknown })._header
+  if (typeof head !== 'string') return currentHeaders(res)
+  const out: HeaderPairs = []
+  const lines = head.split('\r\n')
+  // The first line is the status line; the head ends with an empty line.
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string
+    const colon = line.indexOf(':')
+    if (colon > 0) out.push([line.slice(0, colon), line.slice(colon + 1).trim()])
+  }
+  return out
+}
+
 /** `currentHeaders` with the headers passed to `writeHead` applied, as Node applies them. */
 export function headersWith(res: ServerResponse, extra: unknown): HeaderPairs {
   const out = currentHeaders(res)
