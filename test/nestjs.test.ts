@@ -14,43 +14,8 @@ import { ExpressAdapter } from '@nestjs/platform-express'
 import { FastifyAdapter } from '@nestjs/platform-fastify'
 import { Cached, CachetteInterceptor, Memoize } from '../src/frameworks/nestjs/index.js'
 import { Cache, type CacheConfig, ConfigError } from '../src/index.js'
+import { compileFixture } from './fixtures/nest/compile.js'
 import { type RedisServer, startRedis } from './servers/redis.js'
-
-const FIXTURE = new URL('./fixtures/nest/app.ts', import.meta.url)
-const OUT_DIR = fileURLToPath(new URL('../node_modules/.cache/cachette-nest/', import.meta.url))
-
-interface AppFixture {
-  runs: Record<string, number>
-  appModule(config: CacheConfig, async?: boolean): new () => object
-  UsersService: new (...args: never[]) => { find(id: number): Promise<{ loads: number }> }
-}
-
-/** Compiles the fixture with legacy decorators and emitted metadata, as a Nest project's tsc does. */
-async function compileFixture(): Promise<AppFixture> {
-  const ts = await import('typescript')
-  const source = await readFile(FIXTURE, 'utf8')
-  let out = ts.transpileModule(source, {
-    compilerOptions: {
-      experimentalDecorators: true,
-      emitDecoratorMetadata: true,
-      // Imports stay as written: in isolation TypeScript cannot tell that the
-      // constructor parameter types (Cache) are classes, which tsc on the whole
-      // project can, and would drop them.
-      verbatimModuleSyntax: true,
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.ESNext,
-    },
-  }).outputText
-  assert.match(out, /__metadata\("design:paramtypes"/, 'compiled with decorator metadata')
-  // Relative imports point at the TypeScript sources (tsx loads them), by absolute URL.
-  out = out.replace(/from '(\.\.?\/[^']+)\.js'/g, (_m, spec: string) => {
-    return `from '${new URL(`${spec}.ts`, FIXTURE).href}'`
-  })
-  await mkdir(OUT_DIR, { recursive: true })
-  const file = `${OUT_DIR}app.mjs`
-  await writeFile(file, out)
-  return (await import(pathToFileURL(file).href)) as AppFixture
-}
 
 const fixture = await compileFixture()
 const { runs } = fixture

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import express from 'express'
 import { RedisCache } from '../src/backends/redis/index.js'
 import { Cache } from '../src/index.js'
-import { httpRequest, listen, silentLogger } from './helpers.js'
+import { eventually, httpRequest, listen, silentLogger, sleep } from './helpers.js'
 import { type RedisServer, startRedis } from './servers/redis.js'
 
 const serverScript = fileURLToPath(new URL('./fixtures/view-lock-server.ts', import.meta.url))
@@ -94,6 +94,7 @@ describe('cached views: stampede protection over Redis', () => {
     })
     const server = await listen(app)
     try {
+      let leave: () => void = () => {}
       const first = new Promise<string>((resolve) => {
         const req = request({
           host: '127.0.0.1',
@@ -103,14 +104,18 @@ describe('cached views: stampede protection over Redis', () => {
         })
         req.on('error', () => resolve('gone'))
         req.end()
-        setTimeout(() => req.destroy(), 200)
+        leave = () => req.destroy()
       })
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      // The first request is the render the second one waits for.
+      await eventually(async () => runs === 1, 10_000, 'the first render starting')
       const started = Date.now()
-      const second = await httpRequest(server.port, '/abandoned')
+      const second = httpRequest(server.port, '/abandoned')
+      await sleep(100) // lets the second request reach its wait (either way it must get ok2)
+      leave()
       assert.equal(await first, 'gone')
-      assert.equal(second.body.toString(), 'ok2')
-      assert.ok(Date.now() - started < 2000, 'the waiter stopped waiting when the client left')
+      assert.equal((await second).body.toString(), 'ok2')
+      // Well under the 10 s render wait: generous for a loaded machine.
+      assert.ok(Date.now() - started < 8000, 'the waiter stopped waiting when the client left')
     } finally {
       await server.close()
     }
