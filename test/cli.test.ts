@@ -773,7 +773,8 @@ describe('cachette: the executable', () => {
       CACHE_REDIS_PORT: String(server.port),
     })
     assert.equal(run.code, 3, run.stderr)
-    assert.ok(Date.now() - start < 8000, `took ${Date.now() - start} ms`)
+    // It gives up instead of retrying forever; generous, as starting a process on a loaded machine is slow.
+    assert.ok(Date.now() - start < 20_000, `took ${Date.now() - start} ms`)
   })
 
   test('the built bin (npm run build) is dist/cli.js, starts with a shebang and runs', async () => {

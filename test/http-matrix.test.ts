@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { HttpCache, type HttpCacheOptions } from '../src/http/index.js'
 import { ConfigError } from '../src/index.js'
-import { get, type Listening, sleep } from './helpers.js'
+import { eventually, get, type Listening, sleep } from './helpers.js'
 import {
   cacheControl,
   cacheFor,
@@ -281,7 +281,11 @@ function matrix(
       const second = await get(s.port, '/a')
       assert.equal(second.body, 'a1')
       assert.equal(second.headers['x-cache'], 'hit')
-      assert.equal(second.headers.age, '1', 'RFC 9111 §5.1: Age on a stored response')
+      // At least the second waited (a loaded machine may add more).
+      assert.ok(
+        Number(second.headers.age) >= 1,
+        `RFC 9111 §5.1: Age on a stored response: ${second.headers.age}`,
+      )
       assert.equal(calls.get('/a'), 1)
     })
 
@@ -482,9 +486,12 @@ function matrix(
       const stale = await get(s.port, '/swr')
       assert.equal(stale.body, 's1', 'served stale')
       assert.equal(stale.headers['x-cache'], 'hit')
-      await sleep(300)
-      const refreshed = await get(s.port, '/swr')
-      assert.equal(refreshed.body, 's2', 'refreshed in the background')
+      // The background refresh is a request of its own: wait for its outcome, not a fixed time.
+      await eventually(
+        async () => (await get(s.port, '/swr')).body === 's2',
+        10_000,
+        'the background refresh (s2 served)',
+      )
     })
 
     test('RFC 5861 §4: stale-if-error serves the stale entry when the origin fails', async () => {

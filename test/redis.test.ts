@@ -933,11 +933,12 @@ describe('RedisCache: server killed mid-test and restarted', () => {
     raws.push(blocker)
     // DEBUG SLEEP blocks the whole server, like a hung machine (local connections only);
     // 4 s: well past the 1 s commandTimeout even when the get is sent late.
-    const blocked = blocker.call('DEBUG', 'SLEEP', '4').catch(() => {})
-    // The server is blocked once a PING on another connection goes unanswered.
+    // The server is blocked once a PING on another (already connected) connection goes unanswered.
     const probe = new Redis({ port: server.port })
     raws.push(probe)
     await probe.ping()
+    await blocker.ping()
+    const blocked = blocker.call('DEBUG', 'SLEEP', '4').catch(() => {})
     await eventually(
       async () => await Promise.race([probe.ping().then(() => false), sleep(200).then(() => true)]),
       5000,

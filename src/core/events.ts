@@ -22,7 +22,7 @@
  *   the original backend is put back: zero overhead again.
  */
 import diagnosticsChannel from 'node:diagnostics_channel'
-import { type CacheBackend, PEEK } from './backend.js'
+import { boundTo, type CacheBackend, PEEK } from './backend.js'
 import { appContext } from './context.js'
 import { warnOnce } from './log.js'
 import type { Slot } from './slot.js'
@@ -715,12 +715,7 @@ export function instrumentBackend(
       if (prop === PEEK) return undefined
       const value: unknown = Reflect.get(target, prop)
       if (typeof value !== 'function' || prop === 'constructor') return value
-      let fn = bound.get(value)
-      if (fn === undefined) {
-        fn = value.bind(target) as Function
-        bound.set(value, fn)
-      }
-      return fn
+      return boundTo(target, value, bound)
     },
     has(target, prop) {
       return prop === PEEK ? false : Reflect.has(target, prop)

@@ -59,6 +59,8 @@ export {
   whyNotStorable,
 } from './semantics.js'
 export {
+  type CompleteOptions,
+  type DeferredCompletion,
   type HeaderList,
   HttpCache,
   type HttpCacheOptions,

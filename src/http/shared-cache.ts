@@ -194,6 +194,41 @@ export type Lookup =
   /** `only-if-cached` and nothing usable: send 504. */
   | { kind: 'gateway-timeout'; response: HttpResponse }
 
+/** Options of {@link HttpCache.complete} and {@link HttpCache.completeDeferred}. */
+export interface CompleteOptions {
+  /**
+   * The headers that middleware in front of the cache set on this response
+   * (an auth layer's `Cache-Control: private`, a session's `Set-Cookie`,
+   * CORS): never stored, but any of them vetoes storage as the response's
+   * own would, and their `Vary` names select the variant.
+   */
+  outer?: HeaderList
+}
+
+/** What {@link HttpCache.completeDeferred} decided for a response. */
+export interface DeferredCompletion {
+  /** What to send the client now (`undefined`: the origin failed and nothing stale answers). */
+  readonly response: HttpResponse | undefined
+  /** Whether {@link DeferredCompletion.commit} may store anything (else it resolves `false` at once). */
+  readonly pending: boolean
+  /**
+   * Stores the response, once it has gone out: `sent` is every header it
+   * carried as it left (outer middleware's, those added as its head was
+   * written or after the cache returned); any of them vetoes storage as the
+   * response's own would, and their `Vary` names select the variant. Without
+   * `sent`, the headers known when it was decided. Only the first call
+   * stores. Resolves whether it stored.
+   */
+  commit(sent?: HeaderList): Promise<boolean>
+}
+
+/** A response that may be stored once the headers it went out with are known. */
+interface Candidate {
+  entry: StoredResponse
+  /** The headers evaluated so far: the entry's own, with the outer middleware's under them. */
+  evaluated: HeaderList
+}
+
 /** Options of {@link HttpCache}. */
 export interface HttpCacheOptions extends CacheRules {
   /** Where responses are stored: any cachette `Cache`. */
@@ -463,6 +498,13 @@ export class HttpCache {
    * `requestTime`/`responseTime` are when the origin was asked and answered.
    * `originResponse` undefined means the origin failed (an exception):
    * stale-if-error may then answer.
+   *
+   * `originResponse` carries the route's own headers (what is stored);
+   * `options.outer`, those outer middleware set, which are never stored but
+   * veto storage as the route's would. The store happens before this
+   * resolves, so headers added later (as the head is written, or by outer
+   * middleware after the cache returned) are not seen: adapters that can see
+   * them use {@link HttpCache.completeDeferred}.
    */
   async complete(
     req: HttpRequest,
@@ -470,36 +512,122 @@ export class HttpCache {
     originResponse: HttpResponse | undefined,
     requestTime: number,
     responseTime = this.#now(),
+    options: CompleteOptions = {},
   ): Promise<HttpResponse | undefined> {
+    const done = await this.completeDeferred(
+      req,
+      lookup,
+      originResponse,
+      requestTime,
+      responseTime,
+      options,
+    )
+    if (done.pending) await done.commit()
+    return done.response
+  }
+
+  /**
+   * {@link HttpCache.complete} in two phases: decides now what to send the
+   * client (the answer, never delayed by the store) and what it would store,
+   * and stores only when `commit(sent)` is called with every header the
+   * response carried as it left (outer middleware's, those added as its head
+   * was written, those added after the cache returned). Any of them can veto
+   * storage as the response's own would (`Set-Cookie` without `public` or
+   * `s-maxage`, `Cache-Control: private` or `no-store`, `Vary: *`), and the
+   * `Vary` names among them select the variant; none of them is stored.
+   * Invalidations after unsafe methods happen before this resolves.
+   */
+  async completeDeferred(
+    req: HttpRequest,
+    lookup: Lookup,
+    originResponse: HttpResponse | undefined,
+    requestTime: number,
+    responseTime = this.#now(),
+    options: CompleteOptions = {},
+  ): Promise<DeferredCompletion> {
+    const outer = options.outer ?? []
     if (lookup.kind === 'revalidate') {
       const stored = lookup.stored
       if (originResponse === undefined || originResponse.status >= 500) {
         const { lifetime, rules } = this.#freshnessOf(stored)
         const sie = rules.staleIfError
         const age = currentAge(stored.initialAge, stored.responseTime, this.#now())
-        if (sie !== undefined && age - lifetime <= sie) return this.#serve(req, stored, age)
-        return originResponse
+        if (sie !== undefined && age - lifetime <= sie) {
+          return this.#deferred(req, this.#serve(req, stored, age), undefined)
+        }
+        return this.#deferred(req, originResponse, undefined)
       }
       if (originResponse.status === 304) {
         const merged = this.#merge(stored, originResponse.headers, requestTime, responseTime)
-        await this.#store(req, merged)
-        return this.#serve(
+        const answer = this.#serve(
           req,
           merged,
           currentAge(merged.initialAge, merged.responseTime, this.#now()),
         )
+        return this.#deferred(req, answer, this.#candidate(req, merged, outer))
       }
     }
-    if (originResponse === undefined) return undefined
+    if (originResponse === undefined) return this.#deferred(req, undefined, undefined)
     if (lookup.kind === 'pass' && req.method !== 'GET' && req.method !== 'HEAD') {
       if (originResponse.status >= 200 && originResponse.status < 400)
         await this.#invalidateAfter(req, originResponse)
-      return this.#mark(originResponse)
+      return this.#deferred(req, this.#mark(originResponse), undefined)
     }
-    if (lookup.kind !== 'pass' && req.method === 'GET' && originResponse.body !== undefined) {
-      await this.#maybeStore(req, originResponse, requestTime, responseTime)
+    const entry =
+      lookup.kind !== 'pass' && req.method === 'GET' && originResponse.body !== undefined
+        ? this.#storable(req, originResponse, requestTime, responseTime)
+        : undefined
+    return this.#deferred(
+      req,
+      this.#mark(originResponse),
+      entry === undefined ? undefined : this.#candidate(req, entry, outer),
+    )
+  }
+
+  /**
+   * What may be stored for `req`, checked against the response as it goes
+   * out with the outer middleware's headers (`outer`, under the entry's own,
+   * as they are sent): `undefined` when they veto it.
+   */
+  #candidate(req: HttpRequest, entry: StoredResponse, outer: HeaderList): Candidate | undefined {
+    const own = new Set(entry.headers.map(([n]) => n.toLowerCase()))
+    const evaluated: HeaderList = [
+      ...outer.filter(([n]) => !own.has(n.toLowerCase())),
+      ...entry.headers,
+    ]
+    return this.#vetoed(req, entry.status, evaluated) ? undefined : { entry, evaluated }
+  }
+
+  /** Whether any of `headers` (a response of `status` as it goes out) keeps it out of the cache. */
+  #vetoed(req: HttpRequest, status: number, headers: HeaderList): boolean {
+    return whyNotStorable(req, { status, headers: headerBag(headers) }, this.#rules) !== undefined
+  }
+
+  #deferred(
+    req: HttpRequest,
+    response: HttpResponse | undefined,
+    candidate: Candidate | undefined,
+  ): DeferredCompletion {
+    let pending = candidate
+    return {
+      response,
+      pending: pending !== undefined,
+      commit: async (sent) => {
+        const c = pending
+        pending = undefined
+        if (c === undefined) return false
+        let headers = c.evaluated
+        if (sent !== undefined) {
+          // The response as it left; the entry's headers it did not carry (a 304's) as evaluated.
+          const names = new Set(sent.map(([n]) => n.toLowerCase()))
+          headers = [...headers.filter(([n]) => !names.has(n.toLowerCase())), ...sent]
+          if (this.#vetoed(req, c.entry.status, headers)) return false
+        }
+        // Every Vary name on the response as it left selects the variant, the outer ones too.
+        const vary = parseVary(headerValue(headerBag(headers), 'vary'))
+        return this.#store(req, c.entry, vary)
+      },
     }
-    return this.#mark(originResponse)
   }
 
   #mark(res: HttpResponse): HttpResponse {
@@ -543,19 +671,22 @@ export class HttpCache {
     }
   }
 
-  async #maybeStore(
+  /** The entry `res` would be stored as, or `undefined` when its own headers (or the request) keep it out. */
+  #storable(
     req: HttpRequest,
     res: HttpResponse,
     requestTime: number,
     responseTime: number,
-  ): Promise<void> {
-    if (this.#exempt(req.url) || (res.body?.length ?? 0) > this.#maxBody) return
+  ): StoredResponse | undefined {
+    if (this.#exempt(req.url) || (res.body?.length ?? 0) > this.#maxBody) return undefined
     // A body that is not what its Content-Length says (a source that failed mid-way, an
     // error page after a first chunk) is a failed response: every hit would desynchronise.
-    if (res.body === undefined || !framedBy(res.headers, res.body.length)) return
-    if (this.#requestControls && requestControls(req).noStore) return
+    if (res.body === undefined || !framedBy(res.headers, res.body.length)) return undefined
+    if (this.#requestControls && requestControls(req).noStore) return undefined
     const bag = headerBag(res.headers)
-    if (whyNotStorable(req, { status: res.status, headers: bag }, this.#rules) !== undefined) return
+    if (whyNotStorable(req, { status: res.status, headers: bag }, this.#rules) !== undefined) {
+      return undefined
+    }
     const cc = parseCacheControl(headerValue(bag, 'cache-control'))
     const connectionListed = (headerValue(bag, 'connection') ?? '')
       .split(',')
@@ -568,18 +699,16 @@ export class HttpCache {
       ...qualifiedFields(cc, 'no-cache'),
       ...(this.#rules.shared ? qualifiedFields(cc, 'private') : []),
     ])
-    const headers = without(res.headers, drop)
-    await this.#store(req, {
+    return {
       status: res.status,
-      headers,
-      body: res.body as Buffer,
+      headers: without(res.headers, drop),
+      body: res.body,
       requestTime,
       responseTime,
       initialAge: initialAge({ status: res.status, headers: bag }, requestTime, responseTime),
-    })
+    }
   }
 
-  /** Writes the entry and its resource's metadata, with a store timeout covering its useful life. */
   /** A stored entry's freshness lifetime and staleness rules (computed when it was stored). */
   #freshnessOf(stored: StoredResponse): { lifetime: number; rules: StaleRules } {
     if (stored.lifetime !== undefined && stored.stale !== undefined) {
@@ -592,7 +721,12 @@ export class HttpCache {
     }
   }
 
-  async #store(req: HttpRequest, fresh: StoredResponse): Promise<void> {
+  /**
+   * Writes the entry and its resource's metadata (naming `vary`, the fields
+   * that select the variant), with a store timeout covering its useful life.
+   * Resolves whether it wrote.
+   */
+  async #store(req: HttpRequest, fresh: StoredResponse, vary: string[]): Promise<boolean> {
     const bag = headerBag(fresh.headers)
     const res = { status: fresh.status, headers: bag }
     const lifetime = freshnessLifetime(res, fresh.responseTime, this.#rules)
@@ -606,16 +740,16 @@ export class HttpCache {
       hasValidator ? Math.max(lifetime, 3600) : 0,
     )
     const ttl = Math.max(1, Math.ceil(lifetime - entry.initialAge + extra))
-    if (lifetime - entry.initialAge + extra <= 0) return
+    if (lifetime - entry.initialAge + extra <= 0) return false
     const resource = this.#resource(req.host, req.url)
     const metaKey = this.#metaKey(resource)
-    const vary = parseVary(headerValue(bag, 'vary'))
     let meta = await this.#readMeta(metaKey)
     if (meta === undefined || meta.vary.join(',') !== vary.join(',')) {
       meta = { salt: meta?.salt ?? randomBytes(8).toString('hex'), vary }
     }
     await this.#cache.set(metaKey, meta, ttl)
     await this.#cache.set(this.#variantKey(resource, meta, req.headers), entry, ttl)
+    return true
   }
 
   /** Invalidates the target URI, and Location/Content-Location on the same host (RFC 9111 §4.4). */

@@ -8,7 +8,7 @@
  * freshness).
  */
 import assert from 'node:assert/strict'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { after, describe, it } from 'node:test'
 import { createAdaptorServer } from '@hono/node-server'
 import express from 'express'
@@ -22,8 +22,8 @@ import * as koaHttp from '../../src/frameworks/koa/index.js'
 import { HttpCache } from '../../src/http/index.js'
 import { Cache } from '../../src/index.js'
 import { get, type Listening, listen } from '../helpers.js'
+import { type Outer, outerNode } from './outer.js'
 
-type Outer = 'private' | 'no-store' | 'cookie' | 'late-cookie'
 /** How the route makes its page fresh. */
 type Freshness = 'expires' | 'last-modified'
 
@@ -33,25 +33,6 @@ const LAST_MODIFIED = new Date(Date.now() - 86_400_000 * 30).toUTCString()
 /** The route's headers: freshness chosen by the request's `X-Fresh`. */
 function freshness(kind: string | undefined): Record<string, string> {
   return kind === 'last-modified' ? { 'Last-Modified': LAST_MODIFIED } : { Expires: EXPIRES() }
-}
-
-/** The on-headers pattern (express-session): a header added when the head is written. */
-function atHeaderWrite(res: ServerResponse, name: string, value: string): void {
-  const writeHead = res.writeHead
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    this.setHeader(name, value)
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
-  } as ServerResponse['writeHead']
-}
-
-/** Outer middleware on a node:http response. */
-function outerNode(req: IncomingMessage, res: ServerResponse): void {
-  const outer = req.headers['x-outer'] as Outer | undefined
-  const user = String(req.headers['x-user'] ?? 'anon')
-  if (outer === 'private') res.setHeader('Cache-Control', 'private')
-  if (outer === 'no-store') res.setHeader('Cache-Control', 'no-store')
-  if (outer === 'cookie') res.setHeader('Set-Cookie', `sid=${user}`)
-  if (outer === 'late-cookie') atHeaderWrite(res, 'Set-Cookie', `sid=${user}`)
 }
 
 const account = (user: string | undefined) => `account of ${user ?? 'anon'}`

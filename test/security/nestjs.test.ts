@@ -13,40 +13,13 @@ import { NestFactory } from '@nestjs/core'
 import { ExpressAdapter } from '@nestjs/platform-express'
 import { FastifyAdapter } from '@nestjs/platform-fastify'
 import type { FastifyInstance } from 'fastify'
-import { viewsSettled } from '../../src/core/view.js'
 import { Cache } from '../../src/index.js'
 import { compileFixture } from '../fixtures/nest/compile.js'
-import { get } from '../helpers.js'
+import { get, storesSettled } from '../helpers.js'
+import { outerNode } from './outer.js'
 
 const fixture = await compileFixture('security')
 const count = (name: string): number => fixture.runs[name] ?? 0
-
-/** Outer middleware: what `X-Outer` asks for, before the handler runs. */
-function outer(req: IncomingMessage, res: ServerResponse): void {
-  const what = req.headers['x-outer']
-  const user = String(req.headers['x-user'] ?? 'anon')
-  if (what === 'private') res.setHeader('Cache-Control', 'private')
-  if (what === 'cookie') res.setHeader('Set-Cookie', `sid=${user}`)
-  if (what === 'late-cookie') {
-    // The on-headers pattern (express-session): a cookie added as the head is written.
-    const writeHead = res.writeHead
-    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      this.setHeader('Set-Cookie', `sid=${user}`)
-      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
-    } as ServerResponse['writeHead']
-  }
-}
-
-async function settled(): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    viewsSettled(),
-    new Promise((resolve) => {
-      timer = setTimeout(resolve, 10_000)
-    }),
-  ])
-  clearTimeout(timer)
-}
 
 for (const platform of ['express', 'fastify'] as const) {
   describe(`security: @Cached() on NestJS (${platform})`, () => {
@@ -54,7 +27,7 @@ for (const platform of ['express', 'fastify'] as const) {
     let port = 0
     const request = async (path: string, headers: Record<string, string> = {}) => {
       const reply = await get(port, path, headers)
-      await settled()
+      await storesSettled()
       return reply
     }
 
@@ -66,12 +39,12 @@ for (const platform of ['express', 'fastify'] as const) {
       )
       if (platform === 'express') {
         app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
-          outer(req, res)
+          outerNode(req, res)
           next()
         })
       } else {
         const fastify = app.getHttpAdapter().getInstance() as FastifyInstance
-        fastify.addHook('onRequest', async (req, reply) => outer(req.raw, reply.raw))
+        fastify.addHook('onRequest', async (req, reply) => outerNode(req.raw, reply.raw))
       }
       await app.listen(0, '127.0.0.1')
       port = Number(new URL((await app.getUrl()).replace('[::1]', '127.0.0.1')).port)

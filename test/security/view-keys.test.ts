@@ -12,7 +12,7 @@
  * keep their order.
  */
 import assert from 'node:assert/strict'
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, describe, it } from 'node:test'
 import { serve } from '@hono/node-server'
@@ -20,29 +20,17 @@ import express from 'express'
 import Fastify from 'fastify'
 import { Hono } from 'hono'
 import Koa, { type Context as KoaContext } from 'koa'
-import { viewsSettled } from '../../src/core/view.js'
 import { cachette as fastifyCachette } from '../../src/frameworks/fastify/index.js'
 import { cached as honoCached } from '../../src/frameworks/hono/index.js'
 import { cached as koaCached } from '../../src/frameworks/koa/index.js'
 import { Cache } from '../../src/index.js'
-import { get } from '../helpers.js'
-
-/** Waits until every render's store decision was made (bounded: a stuck render fails the assertion after it, not the wait). */
-async function settled(): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    viewsSettled(),
-    new Promise((resolve) => {
-      timer = setTimeout(resolve, 10_000)
-    }),
-  ])
-  clearTimeout(timer)
-}
+import { get, storesSettled } from '../helpers.js'
+import { type Outer, outerNode } from './outer.js'
 
 /** A request, then the wait for its store decision. */
 async function request(port: number, path: string, headers: Record<string, string> = {}) {
   const reply = await get(port, path, headers)
-  await settled()
+  await storesSettled()
   return reply
 }
 
@@ -52,9 +40,6 @@ const OPTIONS = {
   query: { timeout: 300, queryString: true },
   tenant: { timeout: 300, varyHeaders: ['host'] },
 } as const
-
-/** What the outer middleware does, chosen per request by its `X-Outer` header. */
-type Outer = 'private' | 'no-store' | 'cookie' | 'late-cookie'
 
 /** The body of each route, from the request's facts. */
 const body = {
@@ -100,25 +85,6 @@ async function listening(
         server.closeAllConnections()
       }),
   }
-}
-
-/** The on-headers pattern (express-session): a header added when the response's head is written. */
-function atHeaderWrite(res: ServerResponse, name: string, value: string): void {
-  const writeHead = res.writeHead
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    this.setHeader(name, value)
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
-  } as ServerResponse['writeHead']
-}
-
-/** Node-style outer middleware: what `X-Outer` asks for, before the route runs. */
-function outerNode(req: IncomingMessage, res: ServerResponse): void {
-  const outer = req.headers['x-outer'] as Outer | undefined
-  const user = String(req.headers['x-user'] ?? 'anon')
-  if (outer === 'private') res.setHeader('Cache-Control', 'private')
-  if (outer === 'no-store') res.setHeader('Cache-Control', 'no-store')
-  if (outer === 'cookie') res.setHeader('Set-Cookie', `sid=${user}`)
-  if (outer === 'late-cookie') atHeaderWrite(res, 'Set-Cookie', `sid=${user}`)
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

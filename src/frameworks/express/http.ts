@@ -24,6 +24,7 @@ import {
   currentHeaders,
   originOf,
   requestOf,
+  sentHeaders,
   snapshotHeaders,
   splitHeaders,
   withOuterHeaders,
@@ -134,7 +135,12 @@ export function preconditions(
  *
  * Headers that outer middleware set before it ran (CORS, a request id) are
  * not stored: every response, stored or not, gets this request's, under the
- * response's own (which win on a name both have).
+ * response's own (which win on a name both have). Every header the response
+ * goes out with (those, and those added as its head is written, as
+ * express-session does) can veto storage as the route's own would
+ * (`Set-Cookie`, `Cache-Control: private` or `no-store`, `Vary: *`), and
+ * their `Vary` names select the variant: a miss is stored once its response
+ * has been sent.
  */
 export function httpCache(
   engineOrOptions: HttpCache | HttpCacheOptions,
@@ -192,8 +198,23 @@ export function httpCache(
           const origin: HttpResponse = { status: held.status, headers: own, body: held.body }
           // A response that failed while held is the origin failing: sent as it came, never stored.
           const answer = held.failed || answeredByErrorHandler(res) ? undefined : origin
-          const final = await engine.complete(request, lookup, answer, requestTime, engine.now())
-          return withOuterHeaders(final ?? origin, kept)
+          // Outer middleware's headers veto storage now; those added as the head is written
+          // (a session's cookie) when it has gone out: every header sent can keep it out.
+          const done = await engine.completeDeferred(
+            request,
+            lookup,
+            answer,
+            requestTime,
+            engine.now(),
+            { outer: kept },
+          )
+          if (done.pending) {
+            res.once('finish', () => {
+              // The cache's own calls fail open; this catch is for anything else.
+              done.commit(sentHeaders(res)).catch(() => {})
+            })
+          }
+          return withOuterHeaders(done.response ?? origin, kept)
         })
         next()
       },

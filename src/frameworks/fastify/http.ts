@@ -57,6 +57,7 @@ import { applyQueuedModifiers, queueModifier } from '../shared/intercept.js'
 import {
   chunkBuffer,
   originOf,
+  sentHeaders,
   snapshotOf,
   splitHeaders,
   withOuterHeaders,
@@ -488,6 +489,12 @@ export type HttpCachePlugin = HttpPlugin & {
  * background; successful unsafe methods invalidate the URL and its
  * Location/Content-Location before their response is sent.
  *
+ * Headers that earlier hooks set (CORS, an auth layer's `Cache-Control:
+ * private`, a session's `Set-Cookie`) are not stored, but every header the
+ * response goes out with, those added as its head is written too, can veto
+ * storage as the route's own would, and their `Vary` names select the
+ * variant: a miss is stored once its response has been sent.
+ *
  * Register it before `validation()` (its `onRequest` must run first, as
  * Express's middleware would be mounted first) and await it before
  * declaring routes on the same instance.
@@ -535,8 +542,22 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
             const origin = { status: held.status, headers: own, body: held.body }
             // An error handler's page: the origin failed; sent as it came, never stored.
             const answer = held.failed ? undefined : origin
-            const final = await engine.complete(req, lookup, answer, requestTime, engine.now())
-            return withOuterHeaders(final ?? origin, kept)
+            // Earlier hooks' headers veto storage now; every header sent (those added as the
+            // head is written too) once the response has gone out.
+            const done = await engine.completeDeferred(
+              req,
+              lookup,
+              answer,
+              requestTime,
+              engine.now(),
+              { outer: kept },
+            )
+            if (done.pending) {
+              reply.raw.once('finish', () => {
+                done.commit(sentHeaders(reply.raw)).catch(() => {})
+              })
+            }
+            return withOuterHeaders(done.response ?? origin, kept)
           },
         })
         done()

@@ -22,6 +22,7 @@ import {
 } from '../../http/directives.js'
 import type { Validators } from '../../http/semantics.js'
 import {
+  type DeferredCompletion,
   HttpCache,
   type HttpCacheOptions,
   type HttpRequest,
@@ -31,6 +32,7 @@ import {
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
 import {
   type HeaderPairs,
+  keepAlive,
   originOf,
   pairKey,
   pairKeys,
@@ -433,6 +435,70 @@ function originRequest(c: Context, lookup: Lookup): void {
 }
 
 /**
+ * Calls `done.commit` with the headers of the request's final response (`c.res`
+ * once the chain has finished, with what outer middleware added after `await
+ * next()`): when its body has been read to the end, as the runtime sends it.
+ * `c.res` is replaced by a response with the same status and headers whose
+ * body passes through unchanged. A response without a body is committed at
+ * once, with the headers known now; one whose body is cancelled or fails is
+ * never stored.
+ */
+function commitWhenSent(c: Context, done: DeferredCompletion): void {
+  const res = c.res
+  const commit = () =>
+    keepAlive(
+      c,
+      done.commit(pairsOf(c.res.headers)).catch(() => false),
+    )
+  let source: ReadableStream<unknown> | null
+  try {
+    source = res.body
+  } catch {
+    source = null
+  }
+  if (source === null) {
+    commit()
+    return
+  }
+  let reader: ReadableStreamDefaultReader<unknown>
+  try {
+    reader = source.getReader()
+  } catch {
+    return // locked by someone else: not stored
+  }
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let result: Awaited<ReturnType<typeof reader.read>>
+        try {
+          result = await reader.read()
+        } catch (error) {
+          controller.error(error)
+          return
+        }
+        if (result.done) {
+          controller.close()
+          commit()
+        } else {
+          controller.enqueue(result.value as Uint8Array)
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason)
+      },
+    },
+    { highWaterMark: 0 },
+  )
+  const replacement = new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  })
+  c.res = undefined
+  c.res = replacement
+}
+
+/**
  * The RFC 9111 shared response cache in front of the routes after it (see
  * `HttpCache`): stored responses are answered without running the route,
  * with `Age` and the hit indicator; misses run the route and store what the
@@ -443,7 +509,12 @@ function originRequest(c: Context, lookup: Lookup): void {
  * must see every request).
  *
  * Headers that outer middleware set before it ran (`requestId()`, `cors()`)
- * are not stored: every response, stored or not, gets this request's.
+ * are not stored: every response, stored or not, gets this request's. Every
+ * header the response goes out with (those, and those outer middleware add
+ * to `c.res` after `await next()`) can veto storage as the route's own would
+ * (`Set-Cookie`, `Cache-Control: private` or `no-store`, `Vary: *`), and
+ * their `Vary` names select the variant: a miss is stored once its body has
+ * been read out to the client.
  * A response whose handler threw (`c.error`) is never stored; on a
  * revalidation it is the origin failing, so `stale-if-error` may answer.
  * Bodies above `maxBodyBytes` and event streams are sent through as they
@@ -499,13 +570,18 @@ export function httpCache<E extends Env = Env>(
     const held = await hold(c, prior, engine.maxBodyBytes)
     if (held === undefined) return undefined
     const origin: HttpResponse | undefined = c.error === undefined ? held : undefined
-    let final: HttpResponse
+    // Outer middleware's headers so far veto storage now; what they add after this returns,
+    // once the final response's body has been read out: every header sent can keep it out.
+    let done: DeferredCompletion | undefined
     try {
-      final = (await engine.complete(request, lookup, origin, requestTime, engine.now())) ?? held
+      done = await engine.completeDeferred(request, lookup, origin, requestTime, engine.now(), {
+        outer: held.kept,
+      })
     } catch {
-      final = held
+      done = undefined
     }
-    send(c, final, held.kept)
+    send(c, done?.response ?? held, held.kept)
+    if (done?.pending) commitWhenSent(c, done)
     return undefined
   }
   return Object.assign(middleware as HttpMiddleware<E>, { engine })

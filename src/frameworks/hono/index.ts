@@ -41,6 +41,7 @@ import {
   type ViewMiss,
 } from '../../core/view.js'
 import {
+  keepAlive,
   originOf,
   pairKey,
   pairKeys,
@@ -190,17 +191,6 @@ function replay(c: Context, hit: ViewHit): Response {
   )
 }
 
-/** Hands a promise to the runtime's `waitUntil` where there is one (Workers, Deno Deploy), so the store is not cut off. */
-function keepAlive(c: Context, work: Promise<unknown>): void {
-  let ctx: { waitUntil?: (p: Promise<unknown>) => void } | undefined
-  try {
-    ctx = c.executionCtx
-  } catch {
-    return // no ExecutionContext (Node, Bun): the process outlives the response anyway
-  }
-  ctx?.waitUntil?.(work)
-}
-
 /**
  * Captures the response the rest of the chain produced (`c.res`) and stores
  * it once its body has been delivered. A bodiless response is stored at once.
@@ -258,6 +248,7 @@ function capture(
   try {
     source = res.body
   } catch {
+    engine.settle(miss, slot)
     return // a status no Response may carry a body with (an upgrade): not ours
   }
   if (source === null) {
@@ -268,6 +259,7 @@ function capture(
   try {
     reader = source.getReader()
   } catch {
+    engine.settle(miss, slot)
     return // already read or locked by someone else: leave it alone
   }
   const max = engine.maxBodySize
@@ -288,7 +280,9 @@ function capture(
         }
         if (result.done) {
           controller.close()
+          // Over maxBodySize or not bytes: nothing is stored, and waiters stop waiting.
           if (chunks !== undefined) store(Buffer.concat(chunks, size))
+          else engine.settle(miss, slot)
           chunks = undefined
           return
         }
@@ -318,6 +312,7 @@ function capture(
     replacement = new Response(tapped, res)
   } catch {
     reader.releaseLock()
+    engine.settle(miss, slot)
     return
   }
   c.res = replacement

@@ -94,3 +94,14 @@ export function originOf(c: Context): string {
   if (socket?.localPort !== undefined) return socketOrigin(socket)
   return new URL(c.req.url).origin
 }
+
+/** Hands a promise to the runtime's `waitUntil` where there is one (Workers, Deno Deploy), so the store is not cut off. */
+export function keepAlive(c: Context, work: Promise<unknown>): void {
+  let ctx: { waitUntil?: (p: Promise<unknown>) => void } | undefined
+  try {
+    ctx = c.executionCtx
+  } catch {
+    return // no ExecutionContext (Node, Bun): the process outlives the response anyway
+  }
+  ctx?.waitUntil?.(work)
+}

@@ -24,7 +24,12 @@ import {
 } from '../../http/directives.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { Validators } from '../../http/semantics.js'
-import { HttpCache, type HttpCacheOptions, type HttpResponse } from '../../http/shared-cache.js'
+import {
+  type DeferredCompletion,
+  HttpCache,
+  type HttpCacheOptions,
+  type HttpResponse,
+} from '../../http/shared-cache.js'
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
 import {
   applyQueuedModifiersToResponse,
@@ -38,6 +43,7 @@ import {
   type HeaderSnapshot,
   originOf,
   requestOf,
+  sentHeaders,
   snapshotHeaders,
   splitHeaders,
 } from '../shared/node-response.js'
@@ -308,7 +314,11 @@ export function preconditions<Ctx extends KoaContext = KoaContext>(
  * background; `stale-if-error` also answers when the route throws; unsafe
  * methods invalidate the URL and its Location/Content-Location (before the
  * response goes out). Mount it before the routes (and after anything that
- * must see every request). A response the app writes to `ctx.res` itself
+ * must see every request). Headers that outer middleware set are not
+ * stored, but every header the response goes out with (those set before it
+ * ran, and those added after it returned, such as a session's `Set-Cookie`)
+ * can veto storage as the route's own would, and their `Vary` names select
+ * the variant: a miss is stored once Koa has sent it. A response the app writes to `ctx.res` itself
  * (`ctx.respond = false`) is sent as it is and not stored.
  *
  * @param engineOrOptions - an `HttpCache`, or its options (`{ cache }` at least)
@@ -372,13 +382,25 @@ export function httpCache(
     }
     const captured = await capture(ctx, before, engine.maxBodyBytes)
     if (captured === undefined) return
-    let final: HttpResponse | undefined
+    // Outer middleware's headers so far veto storage now; what they add after this returns,
+    // once Koa has sent the response: every header sent can keep it out.
+    const { kept } = splitHeaders(currentHeaders(ctx.res), before)
+    let done: DeferredCompletion | undefined
     try {
-      final = await engine.complete(request, lookup, captured, requestTime, engine.now())
+      done = await engine.completeDeferred(request, lookup, captured, requestTime, engine.now(), {
+        outer: kept,
+      })
     } catch (error) {
       report(ctx, error)
     }
-    send(ctx, final ?? captured, before)
+    send(ctx, done?.response ?? captured, before)
+    if (done?.pending) {
+      const { commit } = done
+      const res = ctx.res
+      res.once('finish', () => {
+        commit(sentHeaders(res)).catch((error: unknown) => report(ctx, error))
+      })
+    }
   }
   return Object.assign(middleware, { engine })
 }
