@@ -21,10 +21,10 @@ import { HttpCache, type HttpCacheOptions, type HttpResponse } from '../../http/
 import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
 import { holdResponse, queueModifier } from '../shared/intercept.js'
 import {
+  commitWhenSent,
   currentHeaders,
   originOf,
   requestOf,
-  sentHeaders,
   snapshotHeaders,
   splitHeaders,
   withOuterHeaders,
@@ -208,12 +208,7 @@ export function httpCache(
             engine.now(),
             { outer: kept },
           )
-          if (done.pending) {
-            res.once('finish', () => {
-              // The cache's own calls fail open; this catch is for anything else.
-              done.commit(sentHeaders(res)).catch(() => {})
-            })
-          }
+          commitWhenSent(res, done)
           return withOuterHeaders(done.response ?? origin, kept)
         })
         next()

@@ -56,8 +56,8 @@ import { bodyETag, checkPreconditions, validateResponse } from '../../http/valid
 import { applyQueuedModifiers, queueModifier } from '../shared/intercept.js'
 import {
   chunkBuffer,
+  commitWhenSent,
   originOf,
-  sentHeaders,
   snapshotOf,
   splitHeaders,
   withOuterHeaders,
@@ -552,11 +552,7 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
               engine.now(),
               { outer: kept },
             )
-            if (done.pending) {
-              reply.raw.once('finish', () => {
-                done.commit(sentHeaders(reply.raw)).catch(() => {})
-              })
-            }
+            commitWhenSent(reply.raw, done)
             return withOuterHeaders(done.response ?? origin, kept)
           },
         })

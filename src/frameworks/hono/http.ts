@@ -187,7 +187,8 @@ interface Held {
 /**
  * Replaces `c.res` by a response with the same status and headers whose
  * body is what was read so far (`read`), then the rest of `reader`
- * (then `failure`, if reading failed), as the client reads it.
+ * (then `failure`, if reading failed), as the client reads it; `ended` runs
+ * once the whole body has been read.
  */
 function passThrough(
   c: Context,
@@ -195,6 +196,7 @@ function passThrough(
   read: unknown[],
   reader: ReadableStreamDefaultReader<unknown>,
   failure?: { error: unknown },
+  ended?: () => void,
 ): void {
   const queued = [...read]
   const body = new ReadableStream<Uint8Array>(
@@ -210,8 +212,10 @@ function passThrough(
         }
         try {
           const result = await reader.read()
-          if (result.done) controller.close()
-          else controller.enqueue(result.value as Uint8Array)
+          if (result.done) {
+            controller.close()
+            ended?.()
+          } else controller.enqueue(result.value as Uint8Array)
         } catch (error) {
           controller.error(error)
         }
@@ -466,36 +470,7 @@ function commitWhenSent(c: Context, done: DeferredCompletion): void {
   } catch {
     return // locked by someone else: not stored
   }
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let result: Awaited<ReturnType<typeof reader.read>>
-        try {
-          result = await reader.read()
-        } catch (error) {
-          controller.error(error)
-          return
-        }
-        if (result.done) {
-          controller.close()
-          commit()
-        } else {
-          controller.enqueue(result.value as Uint8Array)
-        }
-      },
-      cancel(reason) {
-        return reader.cancel(reason)
-      },
-    },
-    { highWaterMark: 0 },
-  )
-  const replacement = new Response(body, {
-    status: res.status,
-    statusText: res.statusText,
-    headers: res.headers,
-  })
-  c.res = undefined
-  c.res = replacement
+  passThrough(c, res, [], reader, undefined, commit)
 }
 
 /**

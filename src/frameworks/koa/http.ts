@@ -38,12 +38,12 @@ import {
 } from '../shared/intercept.js'
 import {
   chunkBuffer,
+  commitWhenSent,
   currentHeaders,
   type HeaderPairs,
   type HeaderSnapshot,
   originOf,
   requestOf,
-  sentHeaders,
   snapshotHeaders,
   splitHeaders,
 } from '../shared/node-response.js'
@@ -394,13 +394,7 @@ export function httpCache(
       report(ctx, error)
     }
     send(ctx, done?.response ?? captured, before)
-    if (done?.pending) {
-      const { commit } = done
-      const res = ctx.res
-      res.once('finish', () => {
-        commit(sentHeaders(res)).catch((error: unknown) => report(ctx, error))
-      })
-    }
+    if (done !== undefined) commitWhenSent(ctx.res, done, (error) => report(ctx, error))
   }
   return Object.assign(middleware, { engine })
 }

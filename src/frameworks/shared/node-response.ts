@@ -49,6 +49,23 @@ export function sentHeaders(res: ServerResponse): HeaderPairs {
   return out
 }
 
+/**
+ * Runs a deferred HTTP-cache store (`HttpCache.completeDeferred`) once `res`
+ * has gone out, with every header it was sent with, so a header added as the
+ * head was written can still keep it out of the cache. The cache's own calls
+ * fail open; `onError` hears anything else.
+ */
+export function commitWhenSent(
+  res: ServerResponse,
+  done: { readonly pending: boolean; commit(sent: HeaderPairs): Promise<unknown> },
+  onError: (error: unknown) => void = () => {},
+): void {
+  if (!done.pending) return
+  res.once('finish', () => {
+    done.commit(sentHeaders(res)).catch(onError)
+  })
+}
+
 /** `currentHeaders` with the headers passed to `writeHead` applied, as Node applies them. */
 export function headersWith(res: ServerResponse, extra: unknown): HeaderPairs {
   const out = currentHeaders(res)
