@@ -297,6 +297,27 @@ function matrix(
       assert.equal(calls.get('/plain'), 2)
     })
 
+    test('Set-Cookie is never replayed: a public or s-maxage response is stored without it', async () => {
+      const { calls, count } = counter()
+      const withCookie = (path: string) => () => ({
+        headers: { 'Set-Cookie': `sid=sess-${count(path)}-secret` },
+        body: 'shared page',
+      })
+      const s = await cached([
+        GET('/public', [cacheControl({ public: true, maxAge: 60 })], withCookie('/public')),
+        GET('/smaxage', [cacheControl({ sMaxage: 60 })], withCookie('/smaxage')),
+      ])
+      for (const path of ['/public', '/smaxage']) {
+        const first = await get(s.port, path)
+        assert.match(String(first.headers['set-cookie']), /sid=sess-1-secret/, 'its own cookie')
+        const next = await get(s.port, path)
+        assert.equal(next.headers['x-cache'], 'hit', path)
+        assert.equal(next.body, 'shared page')
+        assert.equal(next.headers['set-cookie'], undefined, `${path}: no other client's cookie`)
+        assert.equal(calls.get(path), 1)
+      }
+    })
+
     test('RFC 9111 §5.2.2.7/§5.2.2.5/§3.5: private, no-store and Authorization are not stored; s-maxage allows Authorization', async () => {
       const { calls, count } = counter()
       const numbered = (path: string) => () => ({ body: String(count(path)) })

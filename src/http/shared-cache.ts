@@ -41,6 +41,14 @@ import {
 /** Header fields as ordered `[name, value]` pairs (names as sent). */
 export type HeaderList = [string, string][]
 
+/**
+ * Fields a shared cache never stores, even on a response it may store: a
+ * `Set-Cookie` on a `public` or `s-maxage` response was meant for the client
+ * that got it (its session), and replaying it would hand that session to the
+ * next client, as Varnish and CDNs also refuse to. That client still gets it.
+ */
+const PER_CLIENT_FIELDS: readonly string[] = ['set-cookie']
+
 /** A request as adapters describe it. Header names lower-case. */
 export interface HttpRequest {
   method: string
@@ -655,6 +663,7 @@ export class HttpCache {
       'transfer-encoding',
       'content-range',
       ...HOP_BY_HOP_HEADERS,
+      ...(this.#rules.shared ? PER_CLIENT_FIELDS : []),
     ])
     const replaced = new Set(update.map(([n]) => n.toLowerCase()).filter((n) => !skip.has(n)))
     const headers: HeaderList = [
@@ -697,7 +706,7 @@ export class HttpCache {
       'age',
       ...(this.#hitHeader ? [this.#hitHeader.toLowerCase()] : []),
       ...qualifiedFields(cc, 'no-cache'),
-      ...(this.#rules.shared ? qualifiedFields(cc, 'private') : []),
+      ...(this.#rules.shared ? [...qualifiedFields(cc, 'private'), ...PER_CLIENT_FIELDS] : []),
     ])
     return {
       status: res.status,
