@@ -22,7 +22,7 @@ import * as koaHttp from '../../src/frameworks/koa/index.js'
 import { HttpCache } from '../../src/http/index.js'
 import { Cache } from '../../src/index.js'
 import { get, type Listening, listen } from '../helpers.js'
-import { type Outer, outerNode } from './outer.js'
+import { outerHono, outerNode } from './outer.js'
 
 /** How the route makes its page fresh. */
 type Freshness = 'expires' | 'last-modified'
@@ -96,15 +96,7 @@ const frameworks: { name: string; start(engine: HttpCache): Promise<Listening> }
     name: 'hono',
     async start(engine) {
       const app = new Hono()
-      app.use('*', async (c, next) => {
-        const outer = c.req.header('x-outer') as Outer | undefined
-        const user = c.req.header('x-user') ?? 'anon'
-        if (outer === 'private') c.header('Cache-Control', 'private')
-        if (outer === 'no-store') c.header('Cache-Control', 'no-store')
-        if (outer === 'cookie') c.header('Set-Cookie', `sid=${user}`)
-        await next()
-        if (outer === 'late-cookie') c.res.headers.append('Set-Cookie', `sid=${user}`)
-      })
+      app.use('*', outerHono)
       app.use('*', honoHttp.httpCache(engine))
       app.get('/account', (c) => {
         for (const [k, v] of Object.entries(freshness(c.req.header('x-fresh')))) c.header(k, v)

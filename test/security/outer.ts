@@ -5,6 +5,7 @@
  * the route or as the head is written) does it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { MiddlewareHandler } from 'hono'
 
 /** What the outer middleware does. */
 export type Outer = 'private' | 'no-store' | 'cookie' | 'late-cookie'
@@ -26,4 +27,18 @@ export function outerNode(req: IncomingMessage, res: ServerResponse): void {
   if (outer === 'no-store') res.setHeader('Cache-Control', 'no-store')
   if (outer === 'cookie') res.setHeader('Set-Cookie', `sid=${user}`)
   if (outer === 'late-cookie') atHeaderWrite(res, 'Set-Cookie', `sid=${user}`)
+}
+
+/**
+ * The same for Hono: headers set before `await next()` (on the response the
+ * route builds), and the late cookie appended to the final `c.res` after it.
+ */
+export const outerHono: MiddlewareHandler = async (c, next) => {
+  const outer = c.req.header('x-outer') as Outer | undefined
+  const user = c.req.header('x-user') ?? 'anon'
+  if (outer === 'private') c.header('Cache-Control', 'private')
+  if (outer === 'no-store') c.header('Cache-Control', 'no-store')
+  if (outer === 'cookie') c.header('Set-Cookie', `sid=${user}`)
+  await next()
+  if (outer === 'late-cookie') c.res.headers.append('Set-Cookie', `sid=${user}-late`)
 }

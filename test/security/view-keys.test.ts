@@ -25,7 +25,7 @@ import { cached as honoCached } from '../../src/frameworks/hono/index.js'
 import { cached as koaCached } from '../../src/frameworks/koa/index.js'
 import { Cache } from '../../src/index.js'
 import { get, storesSettled } from '../helpers.js'
-import { type Outer, outerNode } from './outer.js'
+import { outerHono, outerNode } from './outer.js'
 
 /** A request, then the wait for its store decision. */
 async function request(port: number, path: string, headers: Record<string, string> = {}) {
@@ -323,15 +323,7 @@ const frameworks: { name: string; start(cache: Cache): Promise<Running> }[] = [
     async start(cache) {
       const { hit, calls } = counter()
       const app = new Hono()
-      app.use('*', async (c, next) => {
-        const outer = c.req.header('x-outer') as Outer | undefined
-        const user = c.req.header('x-user') ?? 'anon'
-        if (outer === 'private') c.header('Cache-Control', 'private')
-        if (outer === 'no-store') c.header('Cache-Control', 'no-store')
-        if (outer === 'cookie') c.header('Set-Cookie', `sid=${user}`)
-        await next()
-        if (outer === 'late-cookie') c.res.headers.append('Set-Cookie', `sid=${user}-late`)
-      })
+      app.use('*', outerHono)
       const c = (o: object = OPTIONS.plain) => honoCached(cache, o)
       app.get('/account', c(), (ctx) => {
         hit('account')
