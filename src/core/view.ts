@@ -9,7 +9,7 @@
  * that decides *what* is cached, under which key and for how long lives here;
  * the adapter only moves bytes.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { type CacheBackend, PEEK, type PeekableBackend } from './backend.js'
 import {
   HOP_BY_HOP_HEADERS,
@@ -609,11 +609,10 @@ export function routedTarget(received: string, routed: string, mount?: string): 
  * is put in that form.
  */
 export function requestTarget(path: string): string {
-  return NOT_ON_REQUEST_LINE.test(path) ? path.replace(NOT_ON_REQUEST_LINES, encodeChar) : path
+  return path.replace(NOT_ON_REQUEST_LINE, encodeChar)
 }
 
-const NOT_ON_REQUEST_LINE = /[^\x21-\x7e]|["<>\\^`{|}]/u
-const NOT_ON_REQUEST_LINES = /[^\x21-\x7e]|["<>\\^`{|}]/gu
+const NOT_ON_REQUEST_LINE = /[^\x21-\x7e]|["<>\\^`{|}]/gu
 
 function encodeChar(c: string): string {
   try {
@@ -968,7 +967,6 @@ const MAX_STORED_TAGS = 1024
 /** A header value that can go on the wire: no CR, LF or NUL (Node rejects them, and they would split a response). */
 const SAFE_HEADER_VALUE = /^[^\r\n\0]*$/
 
-/** Whether `value` is a dense array of at most `max` elements (a sparse or huge one is never walked). */
 /** Whether `value` is a dense list of at most `max` `[string, string]` pairs. */
 function stringPairs(value: unknown, max: number): value is [string, string][] {
   if (!denseArray(value, max)) return false
@@ -978,6 +976,7 @@ function stringPairs(value: unknown, max: number): value is [string, string][] {
   return true
 }
 
+/** Whether `value` is a dense array of at most `max` elements (a sparse or huge one is never walked). */
 function denseArray(value: unknown, max: number): value is unknown[] {
   if (!Array.isArray(value) || value.length > max) return false
   for (let i = 0; i < value.length; i++) if (!(i in value)) return false
@@ -994,11 +993,8 @@ export function safeHeaderPairs(
   headers: unknown,
   max = MAX_STORED_HEADERS,
 ): headers is [string, string][] {
-  if (!denseArray(headers, max)) return false
-  for (const h of headers) {
-    if (!denseArray(h, 2) || h.length !== 2) return false
-    const [name, value] = h
-    if (typeof name !== 'string' || typeof value !== 'string') return false
+  if (!stringPairs(headers, max)) return false
+  for (const [name, value] of headers) {
     if (!TOKEN.test(name) || !SAFE_HEADER_VALUE.test(value)) return false
   }
   return true
@@ -1858,8 +1854,11 @@ function headerDigest(names: readonly string[], view: Pick<RequestView, 'header'
   const text = selecting(names, view)
     .map(([n, v]) => `${n}:${v}`)
     .join('\n')
-  return createHash('sha256').update(text).digest('hex').slice(0, 32)
+  return sha256(text).toString('hex', 0, 16)
 }
+
+/** SHA-256, the one-shot form where Node has it (hash.ts). */
+const sha256 = resolveHashMethod('sha256')
 
 /** The base key of the variant of `key` that a request selects under `marker`. */
 function variantBase(key: string, marker: VaryMarker, view: Pick<RequestView, 'header'>): string {
