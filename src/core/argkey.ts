@@ -81,7 +81,7 @@ function repr(v: unknown, ancestors: object[] | undefined): string {
     case 'bigint':
       return `big:${v}`
     case 'symbol':
-      return `sym:${symbolKey(v)}`
+      return `sym:${symbolToken(v)}`
     case 'function':
       return `fn:${objectToken(v)}`
   }
@@ -97,11 +97,6 @@ function repr(v: unknown, ancestors: object[] | undefined): string {
   } finally {
     stack.pop()
   }
-}
-
-function symbolKey(sym: symbol): string {
-  const registered = Symbol.keyFor(sym)
-  return registered === undefined ? symbolToken(sym) : `for:${JSON.stringify(registered)}`
 }
 
 const TYPED_TAGS = new Map<object, string>([
@@ -152,31 +147,12 @@ function reprObject(obj: object, stack: object[]): string {
   }
   if (proto === Map.prototype) {
     noOwnState(obj)
-    const items: string[] = []
-    let i = 0
-    for (const [k, val] of obj as Map<unknown, unknown>) {
-      try {
-        items.push(`${repr(k, stack)}=>${repr(val, stack)}`)
-      } catch (error) {
-        throw within(error, `.entries()[${i}]`)
-      }
-      i++
-    }
-    return `map{${items.sort().join(',')}}`
+    const entry = ([k, val]: [unknown, unknown]) => `${repr(k, stack)}=>${repr(val, stack)}`
+    return `map{${sortedItems(obj as Map<unknown, unknown>, '.entries()', entry)}}`
   }
   if (proto === Set.prototype) {
     noOwnState(obj)
-    const items: string[] = []
-    let i = 0
-    for (const x of obj as Set<unknown>) {
-      try {
-        items.push(repr(x, stack))
-      } catch (error) {
-        throw within(error, `.values()[${i}]`)
-      }
-      i++
-    }
-    return `set{${items.sort().join(',')}}`
+    return `set{${sortedItems(obj as Set<unknown>, '.values()', (x) => repr(x, stack))}}`
   }
   if (proto === URL.prototype) {
     noOwnState(obj)
@@ -193,14 +169,9 @@ function reprObject(obj: object, stack: object[]): string {
   const boxed = reprBoxed(obj, proto as object)
   if (boxed !== undefined) return boxed
   const custom = obj as { cachingId?: unknown; __caching_id__?: unknown }
-  const idOf =
-    typeof custom.cachingId === 'function'
-      ? custom.cachingId
-      : typeof custom.__caching_id__ === 'function'
-        ? custom.__caching_id__
-        : undefined
-  if (idOf !== undefined) {
-    const id: unknown = (idOf as () => unknown).call(obj)
+  const idOf = typeof custom.cachingId === 'function' ? custom.cachingId : custom.__caching_id__
+  if (typeof idOf === 'function') {
+    const id: unknown = idOf.call(obj)
     if (typeof id !== 'string' && typeof id !== 'number' && typeof id !== 'bigint') {
       throw refused(obj, `has a cachingId() that returned a ${id === null ? 'null' : typeof id}`)
     }
@@ -211,6 +182,24 @@ function reprObject(obj: object, stack: object[]): string {
     obj,
     'has no cachingId() and its state may live where cachette cannot see it (#private or non-enumerable fields, closures)',
   )
+}
+
+/**
+ * The entries of a Map or Set, each keyed by `each`, sorted so that insertion
+ * order does not matter; a refusal names the entry at `segment[i]`.
+ */
+function sortedItems<T>(entries: Iterable<T>, segment: string, each: (entry: T) => string): string {
+  const items: string[] = []
+  let i = 0
+  for (const entry of entries) {
+    try {
+      items.push(each(entry))
+    } catch (error) {
+      throw within(error, `${segment}[${i}]`)
+    }
+    i++
+  }
+  return items.sort().join(',')
 }
 
 function reprBoxed(obj: object, proto: object): string | undefined {
@@ -247,8 +236,9 @@ function refused(obj: object, why: string): Refused {
 function reprPlain(obj: object, nullProto: boolean, stack: object[]): string {
   const keys = Object.keys(obj)
   const symbols = Object.getOwnPropertySymbols(obj)
-  if (Object.getOwnPropertyNames(obj).length !== keys.length) {
-    const hidden = Object.getOwnPropertyNames(obj).find((k) => !keys.includes(k))
+  const names = Object.getOwnPropertyNames(obj)
+  if (names.length !== keys.length) {
+    const hidden = names.find((k) => !keys.includes(k))
     throw new Refused(
       `is an object with a non-enumerable property ${hidden}, which is hidden state`,
     )
@@ -271,7 +261,7 @@ function reprPlain(obj: object, nullProto: boolean, stack: object[]): string {
             `is an object with a non-enumerable property ${String(sym)}, which is hidden state`,
           )
         }
-        items.push(`[${symbolKey(sym)}]:${repr((obj as Record<symbol, unknown>)[sym], stack)}`)
+        items.push(`[${symbolToken(sym)}]:${repr((obj as Record<symbol, unknown>)[sym], stack)}`)
       }
       out += (keys.length > 0 ? ',' : '') + items.sort().join(',')
     }
@@ -303,7 +293,8 @@ function reprArray(arr: unknown[], stack: object[]): string {
   return `${out}]`
 }
 
-const classIds = new WeakMap<object, string>()
+/** Each class's identity by its prototype; `null` for a class refused as a duplicate. */
+const classIds = new WeakMap<object, string | null>()
 const seenClassIds = new Set<string>()
 
 /**
@@ -311,11 +302,27 @@ const seenClassIds = new Set<string>()
  * names and source text of the class and its ancestors. Two different
  * classes with the same name differ; two distinct class objects with the
  * same name and source (a class made by a factory, a module loaded twice)
- * are refused, since their instances could not be told apart.
+ * are refused, since their instances could not be told apart. Either way the
+ * source is hashed once per class.
  */
 function classIdentity(obj: object, proto: object): string {
-  const known = classIds.get(proto)
-  if (known !== undefined) return known
+  let id = classIds.get(proto)
+  if (id === undefined) {
+    id = hashClass(proto)
+    if (seenClassIds.has(id)) id = null
+    else seenClassIds.add(id)
+    classIds.set(proto, id)
+  }
+  if (id === null) {
+    throw refused(
+      obj,
+      'is an instance of a class with the same name and source as another class already seen in this process (a class made by a factory, or a module loaded twice), so their cachingId() values could collide',
+    )
+  }
+  return id
+}
+
+function hashClass(proto: object): string {
   const hash = createHash('sha256')
   for (let p: object | null = proto; p !== null && p !== Object.prototype; ) {
     const ctor = (p as { constructor?: unknown }).constructor
@@ -328,14 +335,5 @@ function classIdentity(obj: object, proto: object): string {
   }
   const ctor = (proto as { constructor?: unknown }).constructor
   const name = typeof ctor === 'function' ? ctor.name : ''
-  const id = `${JSON.stringify(name)}#${hash.digest('base64').slice(0, 12)}`
-  if (seenClassIds.has(id)) {
-    throw refused(
-      obj,
-      'is an instance of a class with the same name and source as another class already seen in this process (a class made by a factory, or a module loaded twice), so their cachingId() values could collide',
-    )
-  }
-  seenClassIds.add(id)
-  classIds.set(proto, id)
-  return id
+  return `${JSON.stringify(name)}#${hash.digest('base64').slice(0, 12)}`
 }

@@ -89,10 +89,14 @@ export function objectToken(obj: object): string {
 
 const symbolIds = new Map<symbol, string>()
 
-/** A stable token for a symbol: its registry key, or a per-process unique id. */
+/**
+ * A stable token for a symbol: `for:` and its registry key as JSON for a
+ * registered symbol (the same in every process), else an id unique to it in
+ * this process.
+ */
 export function symbolToken(sym: symbol): string {
   const registered = Symbol.keyFor(sym)
-  if (registered !== undefined) return `Symbol.for(${registered})`
+  if (registered !== undefined) return `for:${JSON.stringify(registered)}`
   let id = symbolIds.get(sym)
   if (id === undefined) {
     id = `${PROCESS_TOKEN}.s${++counter}`
@@ -134,7 +138,7 @@ export function instanceIdentity(instance: unknown): string {
  */
 export function parameterNames(fn: Function): (string | undefined)[] {
   const src = Function.prototype.toString.call(fn)
-  let start = src.indexOf('(')
+  const start = src.indexOf('(')
   const arrow = src.indexOf('=>')
   if (arrow >= 0 && (start < 0 || arrow < start)) {
     const single = src
@@ -160,7 +164,6 @@ export function parameterNames(fn: Function): (string | undefined)[] {
     } else current += c
   }
   if (current.trim()) parts.push(current)
-  start = 0
   return parts.map((p) => {
     const m = /^\s*(?:\.\.\.)?\s*([\w$]+)/.exec(p)
     return m ? m[1] : undefined

@@ -110,6 +110,10 @@ interface MemoInfo {
   readonly name: string
   /** `name` as JSON: the start of every key's hash input, so no name is a prefix of another. */
   readonly prefix: string
+  /** `[name + '_memver']`, the function's version key, which every call reads; never mutated. */
+  readonly versionKeys: readonly string[]
+  /** The function's source, appended to the key input when source checking is on. */
+  readonly source: string
   readonly isMethod: boolean
   /** A plain function whose result may depend on `this`: its receiver is part of the key. */
   readonly keysThis: boolean
@@ -210,28 +214,25 @@ export class Memoizer {
   #wrapFunction(fn: Function, options: MemoizeOptions, skip: Function): Function {
     const { site, perInstance } = callerSite(skip)
     const siteName = `${site}:${fn.name || 'anonymous'}`
-    let name: string
-    if (options.makeName) name = options.makeName(siteName)
-    else if (perInstance) name = `${siteName}#${objectToken(fn)}`
-    else {
-      const first = this.#sites.get(siteName)
-      if (first === undefined) this.#sites.set(siteName, new WeakRef(fn))
-      else if (first.deref() !== fn) {
-        throw new TypeError(
-          `memoize: ${siteName} already memoizes a different function on this Cache. Functions ` +
-            'created at one place (a factory such as makeLoader(tenant), a request handler, a ' +
-            'helper around cache.memoize) get the same name, so they would share results and one ' +
-            'caller could receive a result computed for another. Memoize the function once, ' +
-            'outside the factory, or pass a name per function: ' +
-            "cache.memoize(fn, { makeName: (site) => site + ':' + tenant }).",
-        )
-      }
-      name = siteName
+    // #wrap applies makeName.
+    if (options.makeName) return this.#wrap(fn, options, siteName, false)
+    if (perInstance) return this.#wrap(fn, options, `${siteName}#${objectToken(fn)}`, false)
+    const first = this.#sites.get(siteName)
+    if (first === undefined) this.#sites.set(siteName, new WeakRef(fn))
+    else if (first.deref() !== fn) {
+      throw new TypeError(
+        `memoize: ${siteName} already memoizes a different function on this Cache. Functions ` +
+          'created at one place (a factory such as makeLoader(tenant), a request handler, a ' +
+          'helper around cache.memoize) get the same name, so they would share results and one ' +
+          'caller could receive a result computed for another. Memoize the function once, ' +
+          'outside the factory, or pass a name per function: ' +
+          "cache.memoize(fn, { makeName: (site) => site + ':' + tenant }).",
+      )
     }
-    return this.#wrap(fn, options, name, false)
+    return this.#wrap(fn, options, siteName, false)
   }
 
-  #wrap(fn: Function, options: MemoizeOptions, givenName: string, isMethod: boolean): Function {
+  #wrap(fn: Function, options: MemoizeOptions, defaultName: string, isMethod: boolean): Function {
     const names = parameterNames(fn)
     const ignore = new Set<number>()
     let ignoreThis = false
@@ -248,14 +249,16 @@ export class Memoizer {
         ignore.add(i)
       }
     }
-    // A plain function's name is final; a method's default name still goes through makeName.
-    const name = !isMethod || !options.makeName ? givenName : options.makeName(givenName)
+    const name = options.makeName ? options.makeName(defaultName) : defaultName
+    const source = Function.prototype.toString.call(fn)
     const info: MemoInfo = {
       fn,
       name,
       prefix: JSON.stringify(name),
+      versionKeys: [name + VERSION_SUFFIX],
+      source,
       isMethod,
-      keysThis: !isMethod && mayUseThis(fn),
+      keysThis: !isMethod && mayUseThis(fn, source),
       ignoreThis,
       ignore,
       digest:
@@ -283,7 +286,7 @@ export class Memoizer {
       },
       makeCacheKey: {
         value(this: unknown, ...args: unknown[]) {
-          return memoizer.#keyFor(info, isMethod || info.keysThis ? this : undefined, args)
+          return memoizer.#keyFor(info, this, args)
         },
       },
       deleteMemoized: { value: () => memoizer.deleteMemoized(wrapper, []) },
@@ -304,11 +307,24 @@ export class Memoizer {
     return info.digest ?? slot.settings.digest
   }
 
-  #versionKeys(info: MemoInfo, instance: unknown): string[] {
-    const base = info.name + VERSION_SUFFIX
-    if (!info.isMethod || info.ignoreThis || instance === undefined || instance === null)
-      return [base]
-    return [base, `${info.name}.${instanceIdentity(instance)}${VERSION_SUFFIX}`]
+  /**
+   * The receiver's part of the key: a method's instance (unless `argsToIgnore`
+   * has `'this'`), or the `this` of a plain function that may use it; `''` when
+   * the receiver is not part of the key. Computed once per call, as it may run
+   * the receiver's `cachingId()`.
+   */
+  #receiverKey(info: MemoInfo, instance: unknown): string {
+    if (info.ignoreThis || instance === undefined || instance === null) return ''
+    if (info.isMethod) return instanceIdentity(instance)
+    // A plain function used as a method: its receiver, as a decorated method's.
+    if (info.keysThis && instance !== globalThis) return `this:${instanceIdentity(instance)}`
+    return ''
+  }
+
+  /** The function's version key, then, for a method on an instance, the instance's. */
+  #versionKeys(info: MemoInfo, receiver: string): readonly string[] {
+    if (!info.isMethod || receiver === '') return info.versionKeys
+    return [info.versionKeys[0] as string, `${info.name}.${receiver}${VERSION_SUFFIX}`]
   }
 
   /**
@@ -316,19 +332,11 @@ export class Memoizer {
    * `TypeError` for an argument that cannot be keyed exactly (see
    * `argumentsKey`), before any backend round trip.
    */
-  #keyInput(info: MemoInfo, slot: Slot, instance: unknown, args: readonly unknown[]): string {
+  #keyInput(info: MemoInfo, slot: Slot, receiver: string, args: readonly unknown[]): string {
     const keyed =
       info.ignore.size === 0 ? args : args.map((a, i) => (info.ignore.has(i) ? undefined : a))
-    let self = ''
-    if (!info.ignoreThis && instance != null) {
-      if (info.isMethod) self = instanceIdentity(instance)
-      // A plain function used as a method: its receiver, as a decorated method's.
-      else if (info.keysThis && instance !== globalThis) self = `this:${instanceIdentity(instance)}`
-    }
-    let input = `${info.prefix}${self}${argumentsKey(keyed)}`
-    if (info.sourceCheck ?? slot.settings.sourceCheck)
-      input += Function.prototype.toString.call(info.fn)
-    return input
+    const input = `${info.prefix}${receiver}${argumentsKey(keyed)}`
+    return (info.sourceCheck ?? slot.settings.sourceCheck) ? input + info.source : input
   }
 
   #entryKey(info: MemoInfo, slot: Slot, input: string, versions: readonly string[]): string {
@@ -337,9 +345,10 @@ export class Memoizer {
 
   async #keyFor(info: MemoInfo, instance: unknown, args: readonly unknown[]): Promise<string> {
     const slot = this.slot()
-    const input = this.#keyInput(info, slot, instance, args)
+    const receiver = this.#receiverKey(info, instance)
+    const input = this.#keyInput(info, slot, receiver, args)
     const backend = slot.backend ?? (await slot.ready)
-    const versions = await tokensFor(backend, this.#versionKeys(info, instance))
+    const versions = await tokensFor(backend, this.#versionKeys(info, receiver))
     return this.#entryKey(info, slot, input, versions)
   }
 
@@ -349,16 +358,16 @@ export class Memoizer {
       return fn.apply(self, args)
     }
     const slot = this.slot()
-    const instance = info.isMethod || info.keysThis ? self : undefined
-    const input = this.#keyInput(info, slot, instance, args)
+    const receiver = this.#receiverKey(info, self)
+    const input = this.#keyInput(info, slot, receiver, args)
     let key: string
-    let versionKeys: string[]
+    let versionKeys: readonly string[]
     let versions: string[]
     let forced: boolean
     let tags: readonly string[]
     try {
       const backend = slot.backend ?? (await slot.ready)
-      versionKeys = this.#versionKeys(info, instance)
+      versionKeys = this.#versionKeys(info, receiver)
       versions = await tokensFor(backend, versionKeys)
       key = this.#entryKey(info, slot, input, versions)
       forced = options.forcedUpdate
@@ -401,7 +410,7 @@ export class Memoizer {
     const slot = this.slot()
     const backend = slot.backend ?? (await slot.ready)
     if (args.length === 0) {
-      const keys = this.#versionKeys(info, instance)
+      const keys = this.#versionKeys(info, this.#receiverKey(info, instance))
       // The last version key is the instance's for a bound method, else the function's.
       await backend.set(keys[keys.length - 1] as string, newToken(), 0)
       return
@@ -429,7 +438,7 @@ export class Memoizer {
     const { info, instance } = this.#resolve(fn)
     const slot = this.slot()
     const backend = slot.backend ?? (await slot.ready)
-    const keys = this.#versionKeys(info, instance)
+    const keys = this.#versionKeys(info, this.#receiverKey(info, instance))
     await backend.deleteMany([keys[keys.length - 1] as string])
   }
 }
@@ -514,8 +523,7 @@ async function refreshVersions(
  * function whose source never says `this`, `super` or `eval`. Errs towards
  * yes (a `this` in a comment), which only makes keys narrower.
  */
-function mayUseThis(fn: Function): boolean {
-  const src = Function.prototype.toString.call(fn)
+function mayUseThis(fn: Function, src: string): boolean {
   if (fn.name.startsWith('bound ') && src.includes('[native code]')) return false
   if (!Object.hasOwn(fn, 'prototype') && /^(?:async\s*)?(?:\([^)]*\)|[\w$]+)\s*=>/.test(src))
     return false
