@@ -50,6 +50,11 @@ export type Directives = Map<string, string | true>
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
+/** Whether `value` is an RFC 9110 token: what a field name or a directive name must be. */
+export function isToken(value: string): boolean {
+  return TOKEN.test(value)
+}
+
 /**
  * Splits a list-based field on commas outside quoted strings (RFC 9110 §5.6.1).
  * Empty elements are dropped.

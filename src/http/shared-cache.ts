@@ -21,6 +21,7 @@ import {
   type HeaderBag,
   headerBag,
   headerValue,
+  isToken,
   parseCacheControl,
   parseHttpDate,
   parseVary,
@@ -92,9 +93,6 @@ interface Metadata {
 /** The most `Vary` field names a resource's metadata may list; more is not a metadata entry. */
 const MAX_VARY_FIELDS = 64
 
-/** A field name (RFC 9110 token). */
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-
 /** Whether `n` is a finite number, at least `min`. */
 function finiteAtLeast(n: unknown, min: number): n is number {
   return typeof n === 'number' && Number.isFinite(n) && n >= min
@@ -112,7 +110,7 @@ function asMetadata(value: unknown): Metadata | undefined {
   if (!Array.isArray(vary) || vary.length > MAX_VARY_FIELDS) return undefined
   for (let i = 0; i < vary.length; i++) {
     const name: unknown = vary[i]
-    if (typeof name !== 'string' || (name !== '*' && !FIELD_NAME.test(name))) return undefined
+    if (typeof name !== 'string' || (name !== '*' && !isToken(name))) return undefined
   }
   return { salt, vary: vary as string[] }
 }
@@ -183,7 +181,7 @@ function framedBy(headers: readonly (readonly [string, string])[], length: numbe
 }
 
 /** Framing headers: a response's own are recomputed from its body when it is sent from the cache. */
-const FRAMING = new Set(['content-length', 'transfer-encoding'])
+const FRAMING = ['content-length', 'transfer-encoding']
 
 /** What the cache decided for a request. */
 export type Lookup =
@@ -304,6 +302,10 @@ export class HttpCache {
   readonly #masterSalt: string
   readonly #requestControls: boolean
   readonly #hitHeader: string | false
+  /** {@link HttpCache.#hitHeader} lower-cased, for matching names. */
+  readonly #hitName: string | undefined
+  /** The stored fields a hit never repeats: recomputed (`Age`, framing) or its own (the hit header). */
+  readonly #servedOver: ReadonlySet<string>
   readonly #maxBody: number
   readonly #prefix: string
   readonly #now: () => number
@@ -321,6 +323,8 @@ export class HttpCache {
     this.#masterSalt = options.masterSalt ?? ''
     this.#requestControls = options.requestControlsCache ?? true
     this.#hitHeader = options.hitHeader === undefined ? 'X-Cache' : options.hitHeader
+    this.#hitName = this.#hitHeader ? this.#hitHeader.toLowerCase() : undefined
+    this.#servedOver = new Set(['age', ...FRAMING, ...(this.#hitName ? [this.#hitName] : [])])
     this.#maxBody = options.maxBodyBytes ?? 5 << 20
     this.#prefix = options.keyPrefix ?? 'http:'
     this.#now = options.clock ?? Date.now
@@ -464,9 +468,7 @@ export class HttpCache {
    * body for HEAD.
    */
   #serve(req: HttpRequest, stored: StoredResponse, age: number, hit = true): HttpResponse {
-    const drop = new Set(['age', ...FRAMING])
-    if (this.#hitHeader) drop.add(this.#hitHeader.toLowerCase())
-    const headers = without(stored.headers, drop)
+    const headers = without(stored.headers, this.#servedOver)
     // The framing is the body's own, whatever was stored.
     if (stored.status !== 204) headers.push(['Content-Length', String(stored.body.length)])
     headers.push(['Age', String(age)])
@@ -486,7 +488,7 @@ export class HttpCache {
       if (result === 'not-modified') {
         const kept = notModifiedHeaders(bag)
         const names = new Set(Object.keys(kept))
-        if (this.#hitHeader) names.add(this.#hitHeader.toLowerCase())
+        if (this.#hitName) names.add(this.#hitName)
         return {
           status: 304,
           headers: res.headers.filter(([n]) => names.has(n.toLowerCase())),
@@ -515,21 +517,9 @@ export class HttpCache {
    * them use {@link HttpCache.completeDeferred}.
    */
   async complete(
-    req: HttpRequest,
-    lookup: Lookup,
-    originResponse: HttpResponse | undefined,
-    requestTime: number,
-    responseTime = this.#now(),
-    options: CompleteOptions = {},
+    ...args: Parameters<HttpCache['completeDeferred']>
   ): Promise<HttpResponse | undefined> {
-    const done = await this.completeDeferred(
-      req,
-      lookup,
-      originResponse,
-      requestTime,
-      responseTime,
-      options,
-    )
+    const done = await this.completeDeferred(...args)
     if (done.pending) await done.commit()
     return done.response
   }
@@ -561,9 +551,9 @@ export class HttpCache {
         const sie = rules.staleIfError
         const age = currentAge(stored.initialAge, stored.responseTime, this.#now())
         if (sie !== undefined && age - lifetime <= sie) {
-          return this.#deferred(req, this.#serve(req, stored, age), undefined)
+          return this.#deferred(req, this.#serve(req, stored, age))
         }
-        return this.#deferred(req, originResponse, undefined)
+        return this.#deferred(req, originResponse)
       }
       if (originResponse.status === 304) {
         const merged = this.#merge(stored, originResponse.headers, requestTime, responseTime)
@@ -575,11 +565,11 @@ export class HttpCache {
         return this.#deferred(req, answer, this.#candidate(req, merged, outer))
       }
     }
-    if (originResponse === undefined) return this.#deferred(req, undefined, undefined)
+    if (originResponse === undefined) return this.#deferred(req, undefined)
     if (lookup.kind === 'pass' && req.method !== 'GET' && req.method !== 'HEAD') {
       if (originResponse.status >= 200 && originResponse.status < 400)
         await this.#invalidateAfter(req, originResponse)
-      return this.#deferred(req, this.#mark(originResponse), undefined)
+      return this.#deferred(req, this.#mark(originResponse))
     }
     const entry =
       lookup.kind !== 'pass' && req.method === 'GET' && originResponse.body !== undefined
@@ -603,23 +593,24 @@ export class HttpCache {
       ...outer.filter(([n]) => !own.has(n.toLowerCase())),
       ...entry.headers,
     ]
-    return this.#vetoed(req, entry.status, evaluated) ? undefined : { entry, evaluated }
+    return this.#vetoed(req, entry.status, headerBag(evaluated)) ? undefined : { entry, evaluated }
   }
 
   /** Whether any of `headers` (a response of `status` as it goes out) keeps it out of the cache. */
-  #vetoed(req: HttpRequest, status: number, headers: HeaderList): boolean {
-    return whyNotStorable(req, { status, headers: headerBag(headers) }, this.#rules) !== undefined
+  #vetoed(req: HttpRequest, status: number, headers: HeaderBag): boolean {
+    return whyNotStorable(req, { status, headers }, this.#rules) !== undefined
   }
 
+  /** The completion answering `response`, whose `commit` stores `candidate` (if any) once. */
   #deferred(
     req: HttpRequest,
     response: HttpResponse | undefined,
-    candidate: Candidate | undefined,
+    candidate?: Candidate,
   ): DeferredCompletion {
     let pending = candidate
     return {
       response,
-      pending: pending !== undefined,
+      pending: candidate !== undefined,
       commit: async (sent) => {
         const c = pending
         pending = undefined
@@ -629,22 +620,21 @@ export class HttpCache {
           // The response as it left; the entry's headers it did not carry (a 304's) as evaluated.
           const names = new Set(sent.map(([n]) => n.toLowerCase()))
           headers = [...headers.filter(([n]) => !names.has(n.toLowerCase())), ...sent]
-          if (this.#vetoed(req, c.entry.status, headers)) return false
         }
+        const bag = headerBag(headers)
+        if (sent !== undefined && this.#vetoed(req, c.entry.status, bag)) return false
         // Every Vary name on the response as it left selects the variant, the outer ones too.
-        const vary = parseVary(headerValue(headerBag(headers), 'vary'))
-        return this.#store(req, c.entry, vary)
+        return this.#store(req, c.entry, parseVary(headerValue(bag, 'vary')))
       },
     }
   }
 
   #mark(res: HttpResponse): HttpResponse {
     if (!this.#hitHeader) return res
-    const name = this.#hitHeader.toLowerCase()
     return {
       ...res,
       headers: [
-        ...res.headers.filter(([n]) => n.toLowerCase() !== name),
+        ...res.headers.filter(([n]) => n.toLowerCase() !== this.#hitName),
         [this.#hitHeader, 'miss'],
       ],
     }
@@ -704,7 +694,7 @@ export class HttpCache {
       ...HOP_BY_HOP_HEADERS,
       ...connectionListed,
       'age',
-      ...(this.#hitHeader ? [this.#hitHeader.toLowerCase()] : []),
+      ...(this.#hitName ? [this.#hitName] : []),
       ...qualifiedFields(cc, 'no-cache'),
       ...(this.#rules.shared ? [...qualifiedFields(cc, 'private'), ...PER_CLIENT_FIELDS] : []),
     ])

@@ -172,13 +172,15 @@ async function fastifyApp(mode: Mode, cache: Cache, calls: Map<string, number>):
       .type('text/plain')
       .send(`fresh#${counter(calls, '/fresh')}`),
   )
-  route('/chunk-then-throw', (reply) => {
-    counter(calls, '/chunk-then-throw')
+  // A stream's failure after its first chunk is how both paths fail here.
+  const failing = (path: string) => (reply: FastifyReply) => {
+    counter(calls, path)
     return reply
       .header('Cache-Control', FRESH)
       .type('text/plain')
       .send(failingNodeStream('partial '))
-  })
+  }
+  route('/chunk-then-throw', failing('/chunk-then-throw'))
   route('/throw', () => {
     counter(calls, '/throw')
     throw new Error('boom')
@@ -192,13 +194,7 @@ async function fastifyApp(mode: Mode, cache: Cache, calls: Map<string, number>):
       .type('text/plain')
       .send(Readable.from([Buffer.from('123456')]))
   })
-  route('/stream-error', (reply) => {
-    counter(calls, '/stream-error')
-    return reply
-      .header('Cache-Control', FRESH)
-      .type('text/plain')
-      .send(failingNodeStream('partial '))
-  })
+  route('/stream-error', failing('/stream-error'))
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as import('node:net').AddressInfo).port
   return { port, calls, close: () => app.close() }
@@ -219,6 +215,15 @@ async function koaApp(mode: Mode, cache: Cache, calls: Map<string, number>): Pro
     }
   })
   app.use(mode === 'cached' ? koaView.cached(cache) : koaView.httpCache({ cache }))
+  // A stream's failure after its first chunk is how both paths fail here.
+  const failing =
+    (path: string): Middleware =>
+    (ctx: KoaContext) => {
+      counter(calls, path)
+      ctx.set('Cache-Control', FRESH)
+      ctx.type = 'text/plain'
+      ctx.body = failingNodeStream('partial ')
+    }
   const routes: Record<string, Middleware> = {
     '/ok': (ctx: KoaContext) => {
       ctx.set('Cache-Control', FRESH)
@@ -230,12 +235,7 @@ async function koaApp(mode: Mode, cache: Cache, calls: Map<string, number>): Pro
       ctx.type = 'text/plain'
       ctx.body = `fresh#${counter(calls, '/fresh')}`
     },
-    '/chunk-then-throw': (ctx: KoaContext) => {
-      counter(calls, '/chunk-then-throw')
-      ctx.set('Cache-Control', FRESH)
-      ctx.type = 'text/plain'
-      ctx.body = failingNodeStream('partial ')
-    },
+    '/chunk-then-throw': failing('/chunk-then-throw'),
     '/throw': () => {
       counter(calls, '/throw')
       throw new Error('boom')
@@ -247,12 +247,7 @@ async function koaApp(mode: Mode, cache: Cache, calls: Map<string, number>): Pro
       ctx.body = '123456'
       ctx.set('Content-Length', '12')
     },
-    '/stream-error': (ctx: KoaContext) => {
-      counter(calls, '/stream-error')
-      ctx.set('Cache-Control', FRESH)
-      ctx.type = 'text/plain'
-      ctx.body = failingNodeStream('partial ')
-    },
+    '/stream-error': failing('/stream-error'),
   }
   app.use((ctx, next) => {
     const handler = routes[ctx.path]
@@ -277,13 +272,15 @@ async function honoApp(mode: Mode, cache: Cache, calls: Map<string, number>): Pr
     c.header('Cache-Control', 'no-store')
     return c.text(`fresh#${counter(calls, '/fresh')}`)
   })
-  app.get('/chunk-then-throw', (c: Context) => {
-    counter(calls, '/chunk-then-throw')
+  // A stream's failure after its first chunk is how both paths fail here.
+  const failing = (path: string) => (c: Context) => {
+    counter(calls, path)
     return c.body(failingWebStream('partial '), 200, {
       'Cache-Control': FRESH,
       'Content-Type': 'text/plain',
     })
-  })
+  }
+  app.get('/chunk-then-throw', failing('/chunk-then-throw'))
   app.get('/throw', () => {
     counter(calls, '/throw')
     throw new Error('boom')
@@ -296,15 +293,24 @@ async function honoApp(mode: Mode, cache: Cache, calls: Map<string, number>): Pr
       'Content-Length': '12',
     })
   })
-  app.get('/stream-error', (c: Context) => {
-    counter(calls, '/stream-error')
-    return c.body(failingWebStream('partial '), 200, {
-      'Cache-Control': FRESH,
-      'Content-Type': 'text/plain',
-    })
-  })
+  app.get('/stream-error', failing('/stream-error'))
   const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server)
   return { ...server, calls }
+}
+
+/** Starts `framework`'s app on `cache` in `mode`, runs `use` on it, and closes it whatever happens. */
+export async function withApp(
+  framework: Framework,
+  mode: Mode,
+  cache: Cache,
+  use: (app: App) => Promise<void>,
+): Promise<void> {
+  const app = await startApp(framework, mode, cache)
+  try {
+    await use(app)
+  } finally {
+    await app.close()
+  }
 }
 
 /** A response read off a raw socket, with what its framing says. */

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Cache, ConfigError, InvalidKeyError, UnserializableValueError } from '../../src/index.js'
 import { collectingLogger } from '../helpers.js'
-import { FRAMEWORKS, type Mode, rawGet, startApp } from './apps.js'
+import { FRAMEWORKS, type Mode, rawGet, withApp } from './apps.js'
 
 /**
  * A backend written from scratch (as a JavaScript user would, so `as never` where
@@ -82,8 +82,7 @@ for (const mode of MODES) {
       }, async () => {
         const logger = collectingLogger()
         const cache = new Cache({ CACHE_TYPE: MinimalBackend as never, logger })
-        const app = await startApp(framework, mode, cache)
-        try {
+        await withApp(framework, mode, cache, async (app) => {
           const headers = { 'Accept-Encoding': 'gzip, br' }
           const first = await rawGet(app.port, '/ok', headers)
           assert.equal(first.status, 200)
@@ -92,9 +91,7 @@ for (const mode of MODES) {
           assert.equal(second.status, 200)
           assert.equal(second.body, 'ok#1', 'a hit')
           assert.deepEqual(logger.errors, [])
-        } finally {
-          await app.close()
-        }
+        })
       })
     }
   })
@@ -106,8 +103,7 @@ for (const mode of MODES) {
       }, async () => {
         const logger = collectingLogger()
         const cache = new Cache({ CACHE_TYPE: BuggyClientBackend as never, logger })
-        const app = await startApp(framework, mode, cache)
-        try {
+        await withApp(framework, mode, cache, async (app) => {
           for (const n of [1, 2]) {
             const reply = await rawGet(app.port, '/ok')
             assert.equal(reply.status, 200)
@@ -117,9 +113,7 @@ for (const mode of MODES) {
             logger.errors.some((e) => e.includes('read')),
             `logged: ${JSON.stringify(logger.errors)}`,
           )
-        } finally {
-          await app.close()
-        }
+        })
       })
     }
   })
