@@ -1000,6 +1000,20 @@ export function safeHeaderPairs(
   return true
 }
 
+/**
+ * Whether a body of `length` bytes is what the `Content-Length` among
+ * `headers` says (true without one). A response whose body is not (a source
+ * that failed mid-way, an error page after a first chunk) failed, and a hit
+ * replaying it would desynchronise the client's connection. Shared by the
+ * view and HTTP caches.
+ */
+export function framedBy(headers: readonly (readonly [string, string])[], length: number): boolean {
+  for (const [n, v] of headers) {
+    if (n.toLowerCase() === 'content-length' && v.trim() !== String(length)) return false
+  }
+  return true
+}
+
 /** A backend value's body bytes as a Buffer: a Buffer, any `Uint8Array`, or JSON's `{ type: 'Buffer', data }`; `undefined` otherwise or above `max` bytes. */
 export function storedBody(b: unknown, max: number): Buffer | undefined {
   let body: Buffer
@@ -1641,16 +1655,9 @@ export class ViewCache<Req = unknown> {
     if (response.errored) return 'errored'
     if (!this.#statusOk(response.status)) return 'status'
     if (response.body === undefined || response.body.length > this.maxBodySize) return 'size'
-    for (const [name, value] of response.headers) {
-      // A body that is not what its Content-Length says (a source that failed mid-way,
-      // an error page appended to a first chunk) is a failed response.
-      if (
-        name.toLowerCase() === 'content-length' &&
-        value.trim() !== String(response.body.length)
-      ) {
-        return 'framing'
-      }
-    }
+    // A body that is not what its Content-Length says (a source that failed mid-way,
+    // an error page appended to a first chunk) is a failed response.
+    if (!framedBy(response.headers, response.body.length)) return 'framing'
     // Every header on the response as it left may veto, whoever set it.
     const sent = response.sent ?? response.headers
     let cacheControl: string | undefined

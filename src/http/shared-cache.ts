@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Cache } from '../cache.js'
 import { HOP_BY_HOP_HEADERS, repeatedHeaders, requestInBackground } from '../core/background.js'
-import { safeHeaderPairs, storedBody } from '../core/view.js'
+import { framedBy, safeHeaderPairs, storedBody } from '../core/view.js'
 import {
   type Directives,
   type HeaderBag,
@@ -170,14 +170,6 @@ function asStoredResponse(value: unknown, maxBody: number): StoredResponse | und
     }
   }
   return out
-}
-
-/** Whether every `Content-Length` in `headers` says `length` (none at all is fine: the length is the body's). */
-function framedBy(headers: readonly (readonly [string, string])[], length: number): boolean {
-  for (const [n, v] of headers) {
-    if (n.toLowerCase() === 'content-length' && v.trim() !== String(length)) return false
-  }
-  return true
 }
 
 /** Framing headers: a response's own are recomputed from its body when it is sent from the cache. */
