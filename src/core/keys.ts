@@ -56,15 +56,24 @@ export const ESCAPED_KEY_MARKER = '~u~'
 /**
  * The form of `key` for a store that keeps keys as UTF-8 bytes (file names,
  * Redis), lossless for every string. A well-formed key (`isWellFormed()`)
- * that does not start with `~u~` is itself; any other key becomes `~u~`
- * followed by the key with `\` written `\\` and each lone surrogate written
- * `\uXXXX` (uppercase hex). UTF-8 would turn every lone surrogate into
- * U+FFFD, so without this `'\uD800'`, `'\uDC00'` and `'\uFFFD'` would be one
- * entry; escaped keys all start with the marker and plain ones never do, so
- * no two keys meet. {@link keyFromStorage} reverses it.
+ * that does not start with `~u~` is itself; any other key becomes its
+ * {@link escapedKey}. UTF-8 would turn every lone surrogate into U+FFFD, so
+ * without this `'\uD800'`, `'\uDC00'` and `'\uFFFD'` would be one entry;
+ * escaped keys all start with the marker and plain ones never do, so no two
+ * keys meet. {@link keyFromStorage} reverses it.
  */
 export function storageKey(key: string): string {
-  if (isWellFormedKey(key) && !key.startsWith(ESCAPED_KEY_MARKER)) return key
+  return isWellFormedKey(key) && !key.startsWith(ESCAPED_KEY_MARKER) ? key : escapedKey(key)
+}
+
+/**
+ * `~u~` followed by `key` with `\` written `\\` and each lone surrogate
+ * written `\uXXXX` (uppercase hex), whatever the key: the form
+ * {@link storageKey} gives a key that needs escaping. The escaped form of a
+ * prefix of a key is a prefix of the key's escaped form (unless the prefix
+ * ends with a high surrogate that the key pairs).
+ */
+export function escapedKey(key: string): string {
   let out = ESCAPED_KEY_MARKER
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i)

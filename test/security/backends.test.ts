@@ -101,6 +101,24 @@ describe('keys that are not well-formed UTF-16', () => {
     await cache.clear()
   })
 
+  test('RedisCache: keys(prefix) lists escaped keys under a plain prefix', async () => {
+    const cache = await redisCache('sec-keys-prefix:')
+    await cache.clear()
+    const stored = ['user:a', 'user:\uD800', 'user:a\\b\uDC00', '~u~x', '\uD800\uDC00', 'other']
+    for (const key of stored) await cache.set(key, 1)
+    const list = async (prefix: string): Promise<string[]> => {
+      const out: string[] = []
+      for await (const key of cache.keys(prefix)) out.push(key)
+      return out.sort()
+    }
+    assert.deepEqual(await list('user:'), ['user:a', 'user:a\\b\uDC00', 'user:\uD800'].sort())
+    assert.deepEqual(await list('user:a\\'), ['user:a\\b\uDC00'])
+    assert.deepEqual(await list('~u'), ['~u~x'])
+    assert.deepEqual(await list('\uD800'), ['\uD800\uDC00'])
+    assert.deepEqual(await list(''), [...stored].sort())
+    await cache.clear()
+  })
+
   test('Cache facade over SimpleCache, FileSystemCache and Redis: same three entries', async () => {
     const s = await redisServer()
     const configs = [

@@ -56,7 +56,7 @@ import {
   InvalidTimeoutError,
   NotAnIntegerError,
 } from '../../core/errors.js'
-import { ESCAPED_KEY_MARKER, keyFromStorage, storageKey } from '../../core/keys.js'
+import { escapedKey, keyFromStorage, storageKey } from '../../core/keys.js'
 import { ErrorReporter, warnOnce } from '../../core/log.js'
 import {
   type ClusterClient,
@@ -886,17 +886,17 @@ export abstract class BaseRedisCache extends BaseCache {
    */
   async *keys(prefix: string): AsyncIterable<string> {
     await this.#ready()
-    // Plain keys match `prefix*`; escaped ones (lone surrogates, or starting
-    // with the marker) live under `~u~` and are decoded and filtered here. A
-    // trailing high surrogate is dropped from the escaped pattern, since in
-    // a longer key it may be half of a pair.
-    const escapedPrefix = storageKey(prefix.replace(/[\uD800-\uDBFF]$/, '')).slice(
-      ESCAPED_KEY_MARKER.length,
-    )
-    const patterns = [
-      `${escapeGlob(this.keyPrefix + prefix)}*`,
-      `${escapeGlob(this.keyPrefix + ESCAPED_KEY_MARKER + escapedPrefix)}*`,
-    ]
+    // Plain keys match `prefix*`, escaped ones (lone surrogates, or starting
+    // with the marker) the escaped prefix; both are decoded and filtered by
+    // `prefix` here. A trailing high surrogate is left out of the patterns,
+    // since in a longer key it may be half of a pair. A prefix that needs
+    // escaping starts no plain key; for one the plain pattern covers (`''`,
+    // `'~'`), one scan does.
+    const base = prefix.replace(/[\uD800-\uDBFF]$/, '')
+    const escaped = escapedKey(base)
+    const starts =
+      storageKey(base) !== base ? [escaped] : escaped.startsWith(base) ? [base] : [base, escaped]
+    const patterns = starts.map((start) => `${escapeGlob(this.keyPrefix + start)}*`)
     const strip = Buffer.byteLength(this.keyPrefix)
     const seen = new Set<string>()
     for (const pattern of patterns) {
