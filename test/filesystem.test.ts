@@ -36,17 +36,14 @@ async function tempDir(): Promise<string> {
 const silent = { warn: () => {}, error: () => {} }
 
 const contractClock = { now: 1_700_000_000_000 }
-let contractDir = ''
 backendContract('FileSystemCache', {
-  create: async () => {
-    contractDir = await tempDir()
-    return new FileSystemCache({ dir: contractDir, threshold: 0, clock: () => contractClock.now })
-  },
+  create: async () =>
+    new FileSystemCache({ dir: await tempDir(), threshold: 0, clock: () => contractClock.now }),
   advanceTime: (ms) => {
     contractClock.now += ms
   },
-  writeRaw: async (key, bytes) => {
-    const path = entryPath(contractDir, key)
+  writeRaw: async (key, bytes, backend) => {
+    const path = entryPath((backend as FileSystemCache).dir, key)
     await mkdir(join(path, '..'), { recursive: true })
     const header = Buffer.alloc(16)
     header.write('CCFS', 'latin1')

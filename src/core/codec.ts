@@ -8,9 +8,10 @@ import type { Serializer } from './serializers.js'
  * a safe integer is stored as its ASCII decimal digits (so Redis `INCRBY` and
  * Memcached `incr` work on it; a decimal beyond the safe range, written by
  * another program, decodes to an exact `bigint`; other numbers, such as
- * `2 ** 53 + 2` or `1e300`, go through the serializer), a string as `"` followed by its UTF-8 bytes (no
- * serializer round trip for the most common value, and readable in
- * `redis-cli`), anything else as `!` followed by the serializer's bytes.
+ * `2 ** 53 + 2` or `1e300`, go through the serializer), a string as `"`
+ * followed by its UTF-8 bytes (no serializer round trip for the most common
+ * value, and readable in `redis-cli`), anything else as `!` followed by the
+ * serializer's bytes.
  */
 const BANG = 0x21
 const QUOTE = 0x22

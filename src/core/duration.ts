@@ -87,7 +87,7 @@ export function parseTimeout(value: unknown, what = 'timeout'): number | undefin
         `${what} must be a non-negative number of seconds or a duration string like '10m', got ${String(value)}`,
       )
     }
-    return value > MAX_TIMEOUT_SECONDS ? 0 : value
+    return checkSeconds(value, what)
   }
   if (typeof value === 'string') {
     const text = value.trim().toLowerCase()

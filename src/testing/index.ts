@@ -52,12 +52,13 @@ export interface ContractOptions {
    */
   storesNothing?: boolean
   /**
-   * Stores `bytes` at `key` as another program would, bypassing the backend's
-   * encoding (for Redis a raw `SET` under the key prefix). Give it for a
-   * byte-oriented backend: the suite then checks how foreign bytes decode
-   * (a 400-digit decimal must not read as `Infinity`).
+   * Stores `bytes` at `key` of `backend` (the one `create` built) as another
+   * program would, bypassing the backend's encoding (for Redis a raw `SET`
+   * under the key prefix). Give it for a byte-oriented backend: the suite
+   * then checks how foreign bytes decode (a 400-digit decimal must not read
+   * as `Infinity`).
    */
-  writeRaw?(key: string, bytes: Buffer): Promise<void> | void
+  writeRaw?(key: string, bytes: Buffer, backend: CacheBackend): Promise<void> | void
   /** The test runner. @default node:test */
   runner?: TestRunner
 }
@@ -218,7 +219,7 @@ export function backendContract(name: string, options: ContractOptions): void {
     })
 
     if (options.writeRaw) {
-      const writeRaw = options.writeRaw
+      const writeRaw = (key: string, bytes: Buffer) => options.writeRaw?.(key, bytes, backend)
       t.it('a decimal written by another program decodes exactly, never to Infinity', async () => {
         const digits = `9${'8'.repeat(399)}`
         await writeRaw('raw:huge', Buffer.from(digits, 'latin1'))

@@ -165,7 +165,7 @@ async function mapLimit<T, R>(
 
 /** An opened entry file, or something at an entry's path that is not a regular file. */
 type Opened =
-  | { readonly fh: FileHandle; readonly stat: Stats; readonly foreign?: undefined }
+  | { readonly fh: FileHandle; readonly stat: Stats }
   | { readonly fh?: undefined; readonly foreign: string; readonly ino: number }
 
 /**

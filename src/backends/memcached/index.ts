@@ -401,6 +401,8 @@ export class MemcachedCache extends BaseCache {
   readonly #maxChunks: number
   /** Each server's `item_size_max` once known (`null`: it does not say), or the pending query. */
   readonly #itemLimits: (number | null | Promise<number | null> | undefined)[]
+  /** When each server's item size limit may be asked again after a failed query (ms since the epoch). */
+  readonly #itemLimitRetryAt: number[]
 
   /**
    * Connects lazily, on the first call that needs a server.
@@ -440,6 +442,7 @@ export class MemcachedCache extends BaseCache {
     this.#gens = servers.map(() => undefined)
     this.#genPending = servers.map(() => undefined)
     this.#itemLimits = servers.map(() => undefined)
+    this.#itemLimitRetryAt = servers.map(() => 0)
   }
 
   // ---- item size -----------------------------------------------------------------
@@ -448,11 +451,13 @@ export class MemcachedCache extends BaseCache {
    * The server's item size limit (`stats settings` → `item_size_max`), asked
    * once per server over a short-lived connection; `null` when the server
    * does not tell (then its answer to the write decides). A failed query is
-   * asked again next time.
+   * asked again once `maxRetryDelay` has passed, not on every write: a
+   * server that is down or refuses `stats` costs no extra connection per set.
    */
   #itemLimit(server: number): number | null | Promise<number | null> {
     const known = this.#itemLimits[server]
     if (known !== undefined) return known
+    if (Date.now() < (this.#itemLimitRetryAt[server] as number)) return null
     const pending = serverStats(
       this.#addresses[server] as ServerAddress,
       this.#settings,
@@ -466,6 +471,7 @@ export class MemcachedCache extends BaseCache {
       })
       .catch(() => {
         this.#itemLimits[server] = undefined
+        this.#itemLimitRetryAt[server] = Date.now() + this.#settings.maxRetryDelay
         return null
       })
     this.#itemLimits[server] = pending
@@ -479,8 +485,7 @@ export class MemcachedCache extends BaseCache {
    * that does not fit is refused here and the old value survives.
    */
   async #fits(server: number, key: string, bytes: number): Promise<boolean> {
-    const known = this.#itemLimits[server]
-    const limit = typeof known === 'number' ? known : await this.#itemLimit(server)
+    const limit = await this.#itemLimit(server)
     if (limit === null || bytes + ITEM_OVERHEAD <= limit) return true
     this.#tooLarge(key, bytes)
     return false
