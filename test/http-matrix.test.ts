@@ -9,7 +9,7 @@
  * `MATRIX=koa,hono` runs a subset while developing an adapter.
  */
 import assert from 'node:assert/strict'
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { HttpCache, type HttpCacheOptions } from '../src/http/index.js'
 import { ConfigError } from '../src/index.js'
 import { eventually, get, type Listening, sleep } from './helpers.js'
@@ -17,33 +17,15 @@ import {
   cacheControl,
   cacheFor,
   counter,
-  type Helper,
   type HttpDriver,
   newCache,
-  newEngine,
   noStore,
   preconditions,
   type RouteSpec,
   type StartOptions,
   vary,
 } from './http-matrix/driver.js'
-import { expressDriver } from './http-matrix/express.js'
-import { fastifyDriver } from './http-matrix/fastify.js'
-import { honoDriver } from './http-matrix/hono.js'
-import { koaDriver } from './http-matrix/koa.js'
-
-const only = process.env.MATRIX?.split(',').map((s) => s.trim())
-const drivers = [expressDriver, fastifyDriver, koaDriver, honoDriver].filter(
-  (driver) => !only || only.includes(driver.name),
-)
-
-/** A GET (and HEAD) route. */
-const GET = (path: string, helpers: Helper[], handler: RouteSpec['handler']): RouteSpec => ({
-  method: 'GET',
-  path,
-  helpers,
-  handler,
-})
+import { describeMatrix, GET } from './http-matrix/drivers.js'
 
 const LAST_MODIFIED = 'Sat, 21 Nov 2026 00:00:00 GMT'
 
@@ -62,29 +44,7 @@ const documents: RouteSpec[] = [
   { method: 'POST', path: '/doc', handler: () => ({ body: 'posted' }) },
 ]
 
-// The drivers run side by side (their tests sleep for the clock); each one's tests run in turn.
-describe('HTTP caching matrix', { concurrency: true }, () => {
-  for (const driver of drivers) {
-    describe(driver.name, { concurrency: 1 }, () => {
-      const running: Listening[] = []
-      after(() => Promise.all(running.map((s) => s.close())))
-
-      /** A server for `options`, closed after this driver's tests. */
-      async function start(options: StartOptions): Promise<Listening> {
-        const s = await driver.start(options)
-        running.push(s)
-        return s
-      }
-
-      /** A server with the shared cache (on a new cache) and validation in front of `routes`. */
-      function cached(routes: RouteSpec[], options: Partial<HttpCacheOptions> = {}) {
-        return start({ httpCache: newEngine(options), validation: true, routes })
-      }
-
-      matrix(driver, start, cached)
-    })
-  }
-})
+describeMatrix('HTTP caching matrix', (driver, { start, cached }) => matrix(driver, start, cached))
 
 /**
  * Every behaviour, for `driver`: `start` starts a server (closed after the
@@ -462,12 +422,15 @@ function matrix(
       const s = await cached([
         GET('/r', [], (req) => {
           seen = req.headers['if-none-match']
-          return { headers: { 'Cache-Control': `max-age=${60 * count('/r')}` }, body: 'same body' }
+          const headers = { ETag: '"v1"', 'Cache-Control': `max-age=${60 * count('/r')}` }
+          // The route answers its own validator's precondition (validation() leaves the cache's alone).
+          if (seen === '"v1"') return { status: 304, headers, body: '' }
+          return { headers, body: 'same body' }
         }),
       ])
-      const first = await get(s.port, '/r')
+      await get(s.port, '/r')
       const r = await get(s.port, '/r', { 'cache-control': 'no-cache' })
-      assert.equal(seen, first.headers.etag, 'the origin got the stored validator')
+      assert.equal(seen, '"v1"', 'the origin got the validator it issued')
       assert.equal(r.status, 200)
       assert.equal(r.body, 'same body')
       assert.equal(
@@ -482,6 +445,33 @@ function matrix(
         'the merged entry is stored',
       )
       assert.equal(calls.get('/r'), 2)
+    })
+
+    test('RFC 9111 §4.3.1: a revalidation never sends the ETag validation() made; the full response replaces the entry', async () => {
+      const { calls, count } = counter()
+      let seen: string | string[] | undefined = 'not called'
+      const s = await cached([
+        GET('/g', [], (req) => {
+          seen = req.headers['if-none-match']
+          const n = count('/g')
+          return {
+            headers: { 'Cache-Control': 'max-age=60', 'X-Version': String(n) },
+            body: 'same body',
+          }
+        }),
+      ])
+      const first = await get(s.port, '/g')
+      assert.ok(first.headers.etag, 'validation() added an ETag')
+      const r = await get(s.port, '/g', { 'cache-control': 'no-cache' })
+      assert.equal(seen, undefined, 'no If-None-Match reached the route')
+      assert.equal(r.status, 200)
+      assert.equal(r.headers['x-version'], '2', "the origin's new header reached the client")
+      assert.equal(r.headers['x-cache'], 'miss')
+      assert.equal(r.headers.etag, first.headers.etag, 'the same body has the same ETag')
+      const again = await get(s.port, '/g')
+      assert.equal(again.headers['x-version'], '2', 'the new response is stored')
+      assert.equal(again.headers['x-cache'], 'hit')
+      assert.equal(calls.get('/g'), 2)
     })
 
     test('a stale entry is revalidated; a changed response replaces it', async () => {

@@ -35,7 +35,9 @@ import {
   type RequestInfo,
   type ResponseInfo,
   requestControls,
+  responseDirectives,
   staleRules,
+  storableStatus,
   type Validators,
   whyNotStorable,
 } from '../src/http/semantics.js'
@@ -252,11 +254,19 @@ describe('HTTP-date (RFC 9110 §5.6.7)', () => {
     assert.equal(parseHttpDate('Sun, 06 Nov 1994 08:49:37 +0000'), undefined)
   })
 
-  test('RFC 9110 §5.6.7: HTTP-date is case-sensitive (lower-case month, day or gmt rejected)', () => {
-    assert.equal(parseHttpDate('Sun, 06 nov 1994 08:49:37 GMT'), undefined)
-    assert.equal(parseHttpDate('sun, 06 Nov 1994 08:49:37 GMT'), undefined)
-    assert.equal(parseHttpDate('Sun, 06 Nov 1994 08:49:37 gmt'), undefined)
-    assert.equal(parseHttpDate('SUN, 06 NOV 1994 08:49:37 GMT'), undefined)
+  test('RFC 9111 §4.2: a cache matches HTTP-dates case-insensitively (lower- or upper-case month, day, GMT)', () => {
+    const t = Date.UTC(1994, 10, 6, 8, 49, 37)
+    assert.equal(parseHttpDate('Sun, 06 nov 1994 08:49:37 GMT'), t)
+    assert.equal(parseHttpDate('sun, 06 Nov 1994 08:49:37 GMT'), t)
+    assert.equal(parseHttpDate('Sun, 06 Nov 1994 08:49:37 gmt'), t)
+    assert.equal(parseHttpDate('SUN, 06 NOV 1994 08:49:37 GMT'), t)
+    assert.equal(parseHttpDate('sunday, 06-nov-94 08:49:37 gmt'), t)
+    assert.equal(parseHttpDate('sun nov  6 08:49:37 1994'), t)
+    assert.equal(
+      parseHttpDate('Sun, 06 Nox 1994 08:49:37 GMT'),
+      undefined,
+      'not a month in any case',
+    )
   })
 
   test('RFC 9110 §5.6.7: extra whitespace inside an HTTP-date is rejected', () => {
@@ -563,6 +573,35 @@ describe('Storing responses (whyNotStorable, RFC 9111 §3)', () => {
     assert.notEqual(whyNotStorable(get(), res(302, { 'cache-control': 'no-cache' })), undefined)
   })
 
+  test('RFC 9111 §3: every final status with explicit freshness is storable (299, 4xx, 5xx, 599)', () => {
+    for (const status of [201, 299, 400, 401, 403, 409, 429, 500, 502, 503, 599]) {
+      for (const v of ['max-age=60', 'public', 's-maxage=60']) {
+        assert.equal(
+          whyNotStorable(get(), res(status, { 'cache-control': v })),
+          undefined,
+          `${status} ${v}`,
+        )
+      }
+      const expires = { expires: http(T + 60 * SEC), date: http(T) }
+      assert.equal(whyNotStorable(get(), res(status, expires)), undefined, `${status} Expires`)
+      assert.ok(storableStatus(status), String(status))
+    }
+    for (const status of [100, 103, 199, 206, 304, 600, 200.5])
+      assert.ok(!storableStatus(status), String(status))
+  })
+
+  test('RFC 9111 §4.2.2: heuristic freshness stays limited to the heuristically cacheable statuses', () => {
+    const lm = { 'last-modified': http(T - 10 * DAY), date: http(T) }
+    for (const status of [200, 404, 410, 501]) {
+      assert.equal(whyNotStorable(get(), res(status, lm)), undefined, String(status))
+      assert.ok(freshnessLifetime(res(status, lm), T) > 0, String(status))
+    }
+    for (const status of [201, 302, 403, 500, 503, 599]) {
+      assert.notEqual(whyNotStorable(get(), res(status, lm)), undefined, String(status))
+      assert.equal(freshnessLifetime(res(status, lm), T), 0, String(status))
+    }
+  })
+
   test('RFC 9111 §3: 206 Partial Content is never stored (no range support)', () => {
     const r = res(206, { 'cache-control': 'public, max-age=60', 'content-range': 'bytes 0-9/100' })
     assert.notEqual(whyNotStorable(get(), r), undefined)
@@ -570,6 +609,66 @@ describe('Storing responses (whyNotStorable, RFC 9111 §3)', () => {
 
   test('RFC 9111 §4.3.4: a 304 is never stored as a response in its own right', () => {
     assert.notEqual(whyNotStorable(get(), res(304, { 'cache-control': 'max-age=60' })), undefined)
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Targeted cache control
+// ---------------------------------------------------------------------------
+
+describe('Targeted cache control (responseDirectives, RFC 9213 §2.2)', () => {
+  const CDN: CacheRules = { shared: true, targetedFields: ['cdn-cache-control'] }
+  const cdn = (cc: string | undefined, targeted: string, extra: HeaderBag = {}): ResponseInfo =>
+    res(200, {
+      ...(cc === undefined ? {} : { 'cache-control': cc }),
+      'cdn-cache-control': targeted,
+      ...extra,
+    })
+
+  test('RFC 9213 §2.2: a valid targeted field replaces Cache-Control for storing, freshness and staleness', () => {
+    assert.equal(whyNotStorable(get(), cdn('no-store', 'max-age=600'), CDN), undefined)
+    assert.equal(freshnessLifetime(cdn('max-age=5', 'max-age=600'), T, CDN), 600)
+    assert.notEqual(whyNotStorable(get(), cdn('max-age=60', 'no-store'), CDN), undefined)
+    assert.notEqual(whyNotStorable(get(), cdn('public, max-age=60', 'private'), CDN), undefined)
+    assert.equal(freshnessLifetime(cdn('max-age=60', 'no-cache, max-age=60'), T, CDN), 0)
+    assert.equal(staleRules(cdn(undefined, 'max-age=1, must-revalidate'), CDN).mustRevalidate, true)
+    assert.equal(staleRules(cdn('must-revalidate', 'max-age=1'), CDN).mustRevalidate, false)
+  })
+
+  test('a cachette choice: Cache-Control: private still keeps a response out under a targeted field (it says whose the page is)', () => {
+    assert.notEqual(whyNotStorable(get(), cdn('private', 'max-age=600'), CDN), undefined)
+    assert.notEqual(
+      whyNotStorable(get(), cdn('private, max-age=60', 'public, max-age=600'), CDN),
+      undefined,
+    )
+    assert.equal(
+      whyNotStorable(get(), cdn('private', 'max-age=600'), { ...CDN, shared: false }),
+      undefined,
+    )
+    assert.equal(
+      whyNotStorable(get(), cdn('no-store', 'max-age=600'), CDN),
+      undefined,
+      'no-store is overridden (RFC 9213 §3.1)',
+    )
+  })
+
+  test('RFC 9213 §2.2: Expires is ignored when a targeted field governs', () => {
+    const r = cdn(undefined, 'max-age=10', { expires: http(T + DAY), date: http(T) })
+    assert.equal(freshnessLifetime(r, T, CDN), 10)
+    assert.equal(freshnessLifetime(r, T), 86_400, 'without a target list, Expires counts')
+  })
+
+  test('RFC 9213 §2.2: an invalid or empty targeted field falls back to Cache-Control', () => {
+    for (const bad of ['Max-Age=60', 'max-age=60,', '']) {
+      const r = cdn('max-age=5', bad)
+      assert.equal(responseDirectives(r, CDN).targeted, false, bad)
+      assert.equal(freshnessLifetime(r, T, CDN), 5, bad)
+    }
+  })
+
+  test('RFC 9213 §2.2: the functions obey no targeted field unless given a target list', () => {
+    assert.notEqual(whyNotStorable(get(), cdn('no-store', 'max-age=600')), undefined)
+    assert.equal(responseDirectives(cdn('no-store', 'max-age=600')).targeted, false)
   })
 })
 
@@ -994,12 +1093,32 @@ describe('Conditional requests (evaluatePreconditions, RFC 9110 §13)', () => {
     }
   })
 
+  test('RFC 9111 §4.3.2: without Last-Modified, If-Modified-Since is compared with the Date (or when received)', () => {
+    const dated: Validators = { etag: undefined, date: LM + 500 }
+    assert.equal(evaluatePreconditions(get({ 'if-modified-since': same }), dated), 'not-modified')
+    assert.equal(evaluatePreconditions(get({ 'if-modified-since': after }), dated), 'not-modified')
+    assert.equal(evaluatePreconditions(get({ 'if-modified-since': before }), dated), 'proceed')
+    assert.equal(
+      evaluatePreconditions(get({ 'if-modified-since': before }), {
+        lastModified: LM - 120 * SEC,
+        date: LM,
+      }),
+      'not-modified',
+      'Last-Modified, when there is one, decides',
+    )
+    assert.equal(
+      evaluatePreconditions(put({ 'if-unmodified-since': before }), dated),
+      'proceed',
+      'If-Unmodified-Since never uses the Date',
+    )
+  })
+
   test('RFC 9110 §13.1.3: an invalid If-Modified-Since date is ignored', () => {
     for (const v of [
       '2024-01-01',
       '0',
       'Mon, 01 Jan 2024 00:00:00',
-      'mon, 01 jan 2024 00:00:00 gmt',
+      'Mon, 01 Jan 2024 00:00:00 UTC',
     ]) {
       assert.equal(evaluatePreconditions(get({ 'if-modified-since': v }), current), 'proceed', v)
     }

@@ -141,9 +141,12 @@ const DAYS = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
 const LONG_DAYS = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)'
 const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
 const TIME = '(\\d{2}):(\\d{2}):(\\d{2})'
-const IMF_FIXDATE = new RegExp(`^${DAYS}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`)
-const RFC850 = new RegExp(`^${LONG_DAYS}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`)
-const ASCTIME = new RegExp(`^${DAYS} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`)
+// Case-insensitive: RFC 9110 §5.6.7 makes day and month names case-sensitive for senders,
+// but recipients parse dates leniently, and a cache that read `sun, 06 nov 1994 ...` as
+// invalid would treat a valid Expires as already expired.
+const IMF_FIXDATE = new RegExp(`^${DAYS}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i')
+const RFC850 = new RegExp(`^${LONG_DAYS}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i')
+const ASCTIME = new RegExp(`^${DAYS} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`, 'i')
 
 function utc(
   year: number,
@@ -159,7 +162,8 @@ function utc(
   if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return undefined
   // setUTCFullYear: Date.UTC would read years 0-99 as 1900-1999.
   const d = new Date(0)
-  d.setUTCFullYear(year, MONTHS.indexOf(month), day)
+  const monthIndex = MONTHS.findIndex((name) => name.toLowerCase() === month.toLowerCase())
+  d.setUTCFullYear(year, monthIndex, day)
   d.setUTCHours(hh, mm, Math.min(ss, 59), 0)
   // Reject dates that roll over (Feb 30).
   return d.getUTCDate() === day ? d.getTime() : undefined

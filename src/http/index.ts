@@ -40,6 +40,13 @@ export {
   weakMatch,
 } from './headers.js'
 export {
+  type ByteRange,
+  ifRangeAllows,
+  parseRange,
+  type RangeValidators,
+  rangeAnswer,
+} from './range.js'
+export {
   type CacheRules,
   currentAge,
   evaluatePreconditions,
@@ -50,10 +57,13 @@ export {
   type PreconditionResult,
   type RequestControls,
   type RequestInfo,
+  type ResponseDirectives,
   type ResponseInfo,
   requestControls,
+  responseDirectives,
   type StaleRules,
   staleRules,
+  storableStatus,
   UNDERSTOOD_STATUSES,
   type Validators,
   whyNotStorable,
@@ -67,8 +77,11 @@ export {
   type HttpRequest,
   type HttpResponse,
   type Lookup,
+  ORIGIN_REQUEST_DROPS,
   REFRESH_HEADER,
   REFRESH_HOST_HEADER,
   type StoredResponse,
 } from './shared-cache.js'
+export { parseTargetedField, targetedDirectives } from './targeted.js'
 export { bodyETag, checkPreconditions, preconditionFailed, validateResponse } from './validate.js'
+export { variantValue } from './vary.js'

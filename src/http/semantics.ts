@@ -4,6 +4,7 @@
  * takes lower-case header bags and never throws on malformed headers.
  */
 import {
+  type Directives,
   deltaSeconds,
   type HeaderBag,
   headerValue,
@@ -16,6 +17,7 @@ import {
   strongMatch,
   weakMatch,
 } from './headers.js'
+import { targetedDirectives } from './targeted.js'
 
 /** A request as the cache sees it. */
 export interface RequestInfo {
@@ -29,10 +31,27 @@ export interface ResponseInfo {
   headers: HeaderBag
 }
 
-/** Status codes this cache understands and may store (RFC 9111 §3; 206 and 304 are not stored). */
+/**
+ * Status codes whose semantics this cache understands, for `must-understand`
+ * (RFC 9111 §5.2.2.3): a response with that directive is stored only with
+ * one of these (206 and 304 are never stored: see {@link storableStatus}).
+ */
 export const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
   200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
 ])
+
+/**
+ * Whether a response of `status` may be stored at all (RFC 9111 §3): any
+ * final status (200 to 599) but 206, whose parts this cache does not
+ * combine, and 304, which only updates a stored response. Whether it is
+ * stored still depends on its freshness: explicit for any status, heuristic
+ * only for {@link HEURISTIC_STATUSES}.
+ */
+export function storableStatus(status: number): boolean {
+  return (
+    Number.isInteger(status) && status >= 200 && status <= 599 && status !== 206 && status !== 304
+  )
+}
 
 /** Heuristically cacheable status codes (RFC 9110 §15.1), less 206 (no range support). */
 export const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([
@@ -52,6 +71,42 @@ export interface CacheRules {
   heuristicFraction?: number
   /** Cap of heuristic freshness, seconds. @default 86400 */
   heuristicMax?: number
+  /**
+   * The targeted cache-control fields this cache obeys (RFC 9213), most
+   * specific first (`['ExampleCDN-Cache-Control', 'CDN-Cache-Control']`):
+   * the first one a response carries with a valid value replaces its
+   * `Cache-Control` and `Expires`. `HttpCache` defaults to
+   * `['CDN-Cache-Control']`; these functions to none.
+   */
+  targetedFields?: readonly string[]
+}
+
+/** The directives a response's caching is decided by. */
+export interface ResponseDirectives {
+  directives: Directives
+  /** Whether they come from a targeted field (RFC 9213), so `Expires` does not count. */
+  targeted: boolean
+}
+
+/**
+ * The directives that govern `res` in this cache (RFC 9213 §2.2): those of
+ * the first field of `rules.targetedFields` it carries with a valid,
+ * non-empty value, else its `Cache-Control`.
+ */
+export function responseDirectives(res: ResponseInfo, rules: CacheRules = {}): ResponseDirectives {
+  const fields = rules.targetedFields
+  const targeted =
+    fields === undefined || fields.length === 0
+      ? undefined
+      : targetedDirectives(res.headers, fields)
+  return targeted === undefined
+    ? { directives: parseCacheControl(headerValue(res.headers, 'cache-control')), targeted: false }
+    : { directives: targeted, targeted: true }
+}
+
+/** The response's `Expires`, unless a targeted field governs it (RFC 9213 §2.2: then it is ignored). */
+function expiresOf(res: ResponseInfo, governing: ResponseDirectives): string | undefined {
+  return governing.targeted ? undefined : headerValue(res.headers, 'expires')
 }
 
 /** Why a response is not stored, or `undefined` when it may be. */
@@ -64,14 +119,22 @@ export function whyNotStorable(
   if (req.method !== 'GET') return 'only GET responses are stored'
   const reqCc = parseCacheControl(headerValue(req.headers, 'cache-control'))
   if (reqCc.has('no-store')) return 'request no-store (RFC 9111 §5.2.1.5)'
-  const cc = parseCacheControl(headerValue(res.headers, 'cache-control'))
-  const understood = UNDERSTOOD_STATUSES.has(res.status)
+  const governing = responseDirectives(res, rules)
+  const cc = governing.directives
   if (cc.has('must-understand')) {
-    if (!understood)
+    if (!UNDERSTOOD_STATUSES.has(res.status))
       return 'must-understand with a status this cache does not understand (§5.2.2.3)'
   } else if (cc.has('no-store')) return 'response no-store (§5.2.2.5)'
-  if (!understood) return `status ${res.status} is not stored`
+  if (!storableStatus(res.status)) return `status ${res.status} is not stored`
   if (shared && cc.get('private') === true) return 'private (§5.2.2.7)'
+  if (
+    shared &&
+    governing.targeted &&
+    parseCacheControl(headerValue(res.headers, 'cache-control')).get('private') === true
+  ) {
+    // RFC 9213 lets the targeted field override it; but `private` says whose the page is.
+    return "Cache-Control: private under a targeted field (a cachette choice: a shared cache would hand one user's page to others)"
+  }
   if (parseVary(headerValue(res.headers, 'vary'))[0] === '*') return 'Vary: * (§4.1)'
   const explicitShared = cc.has('public') || deltaSeconds(cc.get('s-maxage')) !== undefined
   if (shared && headerValue(req.headers, 'authorization') !== undefined) {
@@ -83,7 +146,7 @@ export function whyNotStorable(
     return "Set-Cookie without public or s-maxage (a shared cache would hand one user's cookie to others)"
   }
   const hasFreshness =
-    headerValue(res.headers, 'expires') !== undefined ||
+    expiresOf(res, governing) !== undefined ||
     deltaSeconds(cc.get('max-age')) !== undefined ||
     cc.has('public') ||
     (shared && deltaSeconds(cc.get('s-maxage')) !== undefined) ||
@@ -102,7 +165,8 @@ function heuristicApplies(res: ResponseInfo, rules: CacheRules): boolean {
 /**
  * The freshness lifetime in seconds (RFC 9111 §4.2.1): `s-maxage` (shared),
  * else `max-age`, else `Expires − Date` (an invalid `Expires` means already
- * expired), else heuristic, else 0. `no-cache` makes it 0.
+ * expired), else heuristic, else 0. `no-cache` makes it 0. A targeted field
+ * (`rules.targetedFields`) replaces `Cache-Control` and `Expires`.
  */
 export function freshnessLifetime(
   res: ResponseInfo,
@@ -110,7 +174,8 @@ export function freshnessLifetime(
   rules: CacheRules = {},
 ): number {
   const shared = rules.shared ?? true
-  const cc = parseCacheControl(headerValue(res.headers, 'cache-control'))
+  const governing = responseDirectives(res, rules)
+  const cc = governing.directives
   if (cc.get('no-cache') === true) return 0
   // An invalid s-maxage makes the response stale in a shared cache (§4.2.1).
   if (shared && cc.has('s-maxage')) return deltaSeconds(cc.get('s-maxage')) ?? 0
@@ -118,7 +183,7 @@ export function freshnessLifetime(
   if (maxAge !== undefined) return maxAge
   // A max-age present but invalid: treated as stale (conservative).
   if (cc.has('max-age')) return 0
-  const expiresRaw = headerValue(res.headers, 'expires')
+  const expiresRaw = expiresOf(res, governing)
   if (expiresRaw !== undefined) {
     const expires = parseHttpDate(expiresRaw)
     if (expires === undefined) return 0
@@ -192,9 +257,14 @@ export interface StaleRules {
   staleIfError?: number
 }
 
-/** Reads the stored response's directives about staleness. */
-export function staleRules(res: ResponseInfo, shared = true): StaleRules {
-  const cc = parseCacheControl(headerValue(res.headers, 'cache-control'))
+/**
+ * Reads the stored response's directives about staleness. `rules`: whether
+ * the cache is shared (a boolean, as before), or its {@link CacheRules}.
+ */
+export function staleRules(res: ResponseInfo, rules: boolean | CacheRules = true): StaleRules {
+  const options = typeof rules === 'boolean' ? { shared: rules } : rules
+  const shared = options.shared ?? true
+  const cc = responseDirectives(res, options).directives
   return {
     mustRevalidate:
       cc.has('must-revalidate') || (shared && (cc.has('proxy-revalidate') || cc.has('s-maxage'))),
@@ -211,6 +281,12 @@ export type PreconditionResult = 'proceed' | 'not-modified' | 'failed'
 export interface Validators {
   etag?: string
   lastModified?: number
+  /**
+   * For a stored response without `Last-Modified`: its `Date`, or when it was
+   * received (ms). `If-Modified-Since` is then evaluated against it
+   * (RFC 9111 §4.3.2); `If-Unmodified-Since` never is.
+   */
+  date?: number
 }
 
 /**
@@ -254,8 +330,10 @@ export function evaluatePreconditions(req: RequestInfo, current: Validators): Pr
   }
   if (safe) {
     const ims = parseHttpDate(headerValue(req.headers, 'if-modified-since'))
-    if (ims !== undefined && lastModified !== undefined && lastModified <= ims)
-      return 'not-modified'
+    const modified =
+      lastModified ??
+      (current.date === undefined ? undefined : Math.floor(current.date / 1000) * 1000)
+    if (ims !== undefined && modified !== undefined && modified <= ims) return 'not-modified'
   }
   return 'proceed'
 }

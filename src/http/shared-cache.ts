@@ -26,6 +26,7 @@ import {
   parseHttpDate,
   parseVary,
 } from './headers.js'
+import { ifRangeAllows, parseRange, rangeAnswer } from './range.js'
 import {
   type CacheRules,
   currentAge,
@@ -34,10 +35,13 @@ import {
   initialAge,
   notModifiedHeaders,
   requestControls,
+  responseDirectives,
   type StaleRules,
   staleRules,
   whyNotStorable,
 } from './semantics.js'
+import { bodyETag } from './validate.js'
+import { variantValue } from './vary.js'
 
 /** Header fields as ordered `[name, value]` pairs (names as sent). */
 export type HeaderList = [string, string][]
@@ -175,20 +179,44 @@ function asStoredResponse(value: unknown, maxBody: number): StoredResponse | und
 /** Framing headers: a response's own are recomputed from its body when it is sent from the cache. */
 const FRAMING = ['content-length', 'transfer-encoding']
 
+/**
+ * The request header fields a miss or a revalidation does not forward to the
+ * origin: the client's preconditions (the cache answers them, and a
+ * revalidation sends the stored validators instead) and its `Range` (the
+ * cache asks for the whole representation, stores it, and answers the range
+ * from it, as Varnish does).
+ */
+export const ORIGIN_REQUEST_DROPS: readonly string[] = [
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'if-range',
+  'range',
+]
+
 /** What the cache decided for a request. */
 export type Lookup =
   /** Not for the cache (unsafe method, exempt path...): run the origin, then call `complete`. */
   | { kind: 'pass' }
-  /** Nothing usable stored: run the origin, then call `complete`. */
-  | { kind: 'miss' }
+  /**
+   * Nothing usable stored: run the origin without the request fields `drop`
+   * names, then call `complete`.
+   */
+  | { kind: 'miss'; drop: readonly string[] }
   /** Send `response`. `refresh`: revalidate in the background (stale-while-revalidate). */
   | { kind: 'hit'; response: HttpResponse; refresh: boolean }
   /**
-   * A stored response needs revalidation: run the origin with `headers`
-   * (conditional headers from the stored validators) added to the request,
-   * then call `complete`.
+   * A stored response needs revalidation: run the origin without the request
+   * fields `drop` names and with `headers` (conditional headers from the
+   * validators the origin issued) added, then call `complete`.
    */
-  | { kind: 'revalidate'; headers: Record<string, string>; stored: StoredResponse }
+  | {
+      kind: 'revalidate'
+      drop: readonly string[]
+      headers: Record<string, string>
+      stored: StoredResponse
+    }
   /** `only-if-cached` and nothing usable: send 504. */
   | { kind: 'gateway-timeout'; response: HttpResponse }
 
@@ -250,6 +278,39 @@ export interface HttpCacheOptions extends CacheRules {
   keyPrefix?: string
   /** The clock (ms), for tests. @default Date.now */
   clock?: () => number
+  /**
+   * The targeted cache-control fields obeyed (RFC 9213), most specific first:
+   * the first one a response carries with a valid value replaces its
+   * `Cache-Control` and `Expires` here (`private`, `no-cache`, `no-store`
+   * included). `[]` obeys none. @default ['CDN-Cache-Control']
+   */
+  targetedFields?: readonly string[]
+  /**
+   * Whether responses leave with the {@link HttpCacheOptions.targetedFields}
+   * they carry. `false` removes them (they were for this cache, not for the
+   * caches downstream). @default true
+   */
+  forwardTargetedFields?: boolean
+  /**
+   * How `Accept-Language` and `Accept-Encoding` values select a `Vary`
+   * variant. Both are always compared case-insensitively, ignoring
+   * whitespace, repeated members and the order of members of different
+   * weights. `'significant'`: members of the same weight in another order
+   * are another variant, because negotiation libraries (Express's
+   * `req.acceptsLanguages()`, Koa's `ctx.acceptsLanguages()`) prefer the
+   * earlier one. `'ignored'`: they share a variant (`en, fr` and `fr,EN`),
+   * for apps whose choice does not depend on that order.
+   * @default 'significant'
+   */
+  acceptOrder?: 'significant' | 'ignored'
+  /**
+   * Store a POST response for later GETs of the same URI when it has
+   * explicit freshness (`max-age`, `s-maxage`, `Expires`) and a
+   * `Content-Location` equal to the request's URI (RFC 9111 §4, RFC 9110
+   * §9.3.3), under the same rules as a GET's (no `private`, no `Set-Cookie`
+   * without `public`/`s-maxage`...). @default false
+   */
+  storePostResponses?: boolean
 }
 
 function hashHex(text: string): string {
@@ -301,22 +362,36 @@ export class HttpCache {
   readonly #maxBody: number
   readonly #prefix: string
   readonly #now: () => number
+  /** The targeted fields taken off what is sent (lower-case), when they are not forwarded. */
+  readonly #unforwarded: ReadonlySet<string>
+  readonly #acceptOrder: 'significant' | 'ignored'
+  readonly #storePost: boolean
   /** The secret a background refresh request carries, so clients cannot force misses. */
   readonly refreshToken = randomBytes(16).toString('hex')
 
   constructor(options: HttpCacheOptions) {
     this.#cache = options.cache
+    const targeted = (options.targetedFields ?? ['CDN-Cache-Control']).map((n) => n.toLowerCase())
     this.#rules = {
       shared: options.shared ?? true,
       heuristicFraction: options.heuristicFraction,
       heuristicMax: options.heuristicMax,
+      targetedFields: targeted,
     }
+    this.#unforwarded = new Set(options.forwardTargetedFields === false ? targeted : [])
+    this.#acceptOrder = options.acceptOrder ?? 'significant'
+    this.#storePost = options.storePostResponses ?? false
     this.#exemptions = [...(options.resourceExemptions ?? [])]
     this.#masterSalt = options.masterSalt ?? ''
     this.#requestControls = options.requestControlsCache ?? true
     this.#hitHeader = options.hitHeader === undefined ? 'X-Cache' : options.hitHeader
     this.#hitName = this.#hitHeader ? this.#hitHeader.toLowerCase() : undefined
-    this.#servedOver = new Set(['age', ...FRAMING, ...(this.#hitName ? [this.#hitName] : [])])
+    this.#servedOver = new Set([
+      'age',
+      ...FRAMING,
+      ...(this.#hitName ? [this.#hitName] : []),
+      ...this.#unforwarded,
+    ])
     this.#maxBody = options.maxBodyBytes ?? 5 << 20
     this.#prefix = options.keyPrefix ?? 'http:'
     this.#now = options.clock ?? Date.now
@@ -341,7 +416,10 @@ export class HttpCache {
   }
 
   #variantKey(resource: string, meta: Metadata, headers: HeaderBag): string {
-    const values = meta.vary.map((name) => `${name}\u0001${headerValue(headers, name) ?? '\u0002'}`)
+    const values = meta.vary.map(
+      (name) =>
+        `${name}\u0001${variantValue(name, headerValue(headers, name), this.#acceptOrder) ?? '\u0002'}`,
+    )
     return `${this.#prefix}r:${hashHex(`${this.#masterSalt}\u0000${resource}\u0000${meta.salt}\u0000${values.join('\u0000')}`)}`
   }
 
@@ -381,16 +459,18 @@ export class HttpCache {
 
   /** Decides how to answer `req`. Never throws: a failing store is a miss. */
   async lookup(req: HttpRequest): Promise<Lookup> {
+    if (req.method === 'POST' && this.#storePost && !this.#exempt(req.url)) {
+      // The origin answers it as any POST (its preconditions included); its response may be kept.
+      return { kind: 'miss', drop: [] }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'pass' }
     if (this.#exempt(req.url)) return { kind: 'pass' }
     if (headerValue(req.headers, REFRESH_HEADER) === this.refreshToken) {
       // A background refresh: store under the host the original request named.
       req.host = headerValue(req.headers, REFRESH_HOST_HEADER) ?? req.host
-      return { kind: 'miss' }
+      return { kind: 'miss', drop: ORIGIN_REQUEST_DROPS }
     }
     const controls = this.#requestControls ? requestControls(req) : undefined
-    // A range request is answered by the origin (this cache does not do ranges).
-    if (headerValue(req.headers, 'range') !== undefined) return { kind: 'pass' }
     const resource = this.#resource(req.host, req.url)
     const meta = await this.#readMeta(this.#metaKey(resource))
     const stored =
@@ -400,7 +480,7 @@ export class HttpCache {
     if (stored === undefined) {
       if (controls?.onlyIfCached)
         return { kind: 'gateway-timeout', response: this.#gatewayTimeout() }
-      return { kind: 'miss' }
+      return { kind: 'miss', drop: ORIGIN_REQUEST_DROPS }
     }
     const now = this.#now()
     const age = currentAge(stored.initialAge, stored.responseTime, now)
@@ -436,28 +516,39 @@ export class HttpCache {
       return { kind: 'hit', response: this.#serve(req, stored, age), refresh: true }
     }
     if (controls?.onlyIfCached) return { kind: 'gateway-timeout', response: this.#gatewayTimeout() }
-    return { kind: 'revalidate', headers: this.#conditionalHeaders(stored), stored }
+    return {
+      kind: 'revalidate',
+      drop: ORIGIN_REQUEST_DROPS,
+      headers: this.#conditionalHeaders(stored),
+      stored,
+    }
   }
 
   #gatewayTimeout(): HttpResponse {
     return { status: 504, headers: [['Content-Length', '0']], body: Buffer.alloc(0) }
   }
 
-  /** The validators of a stored response as conditional request headers (RFC 9111 §4.3.1). */
+  /**
+   * The validators the origin issued for a stored response, as conditional
+   * request headers (RFC 9111 §4.3.1). An ETag that is the body's own hash,
+   * as `validation()` makes, is this side's: the origin never issued it and
+   * cannot match it, and a 304 for it made on this side would keep the
+   * stored headers when the origin has new ones.
+   */
   #conditionalHeaders(stored: StoredResponse): Record<string, string> {
     const bag = headerBag(stored.headers)
     const out: Record<string, string> = {}
     const etag = headerValue(bag, 'etag')
     const lastModified = headerValue(bag, 'last-modified')
-    if (etag !== undefined) out['if-none-match'] = etag
+    if (etag !== undefined && etag !== bodyETag(stored.body)) out['if-none-match'] = etag
     if (lastModified !== undefined) out['if-modified-since'] = lastModified
     return out
   }
 
   /**
    * The response for a stored entry: its headers with `Age` and the hit
-   * indicator; a 304 when the client's own conditional headers match; no
-   * body for HEAD.
+   * indicator; a 304 when the client's own conditional headers match; the
+   * requested range of it (206 or 416); no body for HEAD.
    */
   #serve(req: HttpRequest, stored: StoredResponse, age: number, hit = true): HttpResponse {
     const headers = without(stored.headers, this.#servedOver)
@@ -465,17 +556,48 @@ export class HttpCache {
     if (stored.status !== 204) headers.push(['Content-Length', String(stored.body.length)])
     headers.push(['Age', String(age)])
     if (this.#hitHeader) headers.push([this.#hitHeader, hit ? 'hit' : 'miss'])
-    return this.#conditional(req, { status: stored.status, headers, body: stored.body })
+    const res = { status: stored.status, headers, body: stored.body }
+    return this.#ranged(req, this.#conditional(req, res, stored.responseTime))
   }
 
-  /** Applies the client's If-None-Match / If-Modified-Since to a 200 (RFC 9110 §13.2). */
-  #conditional(req: HttpRequest, res: HttpResponse): HttpResponse {
+  /**
+   * The client's range of a complete 200 (RFC 9110 §14): a 206 with
+   * `Content-Range`, or a 416 for a range past its end; the whole response
+   * for a multi-range or malformed `Range`, an `If-Range` that does not
+   * match (§13.1.5), and for methods other than GET (§14.2).
+   */
+  #ranged(req: HttpRequest, res: HttpResponse): HttpResponse {
+    if (req.method !== 'GET' || res.status !== 200 || res.body === undefined) return res
+    const range = parseRange(headerValue(req.headers, 'range'), res.body.length)
+    if (range === undefined) return res
+    const bag = headerBag(res.headers)
+    const lastModified = parseHttpDate(headerValue(bag, 'last-modified'))
+    const date = parseHttpDate(headerValue(bag, 'date'))
+    const validators = {
+      etag: headerValue(bag, 'etag'),
+      lastModified,
+      // RFC 9110 §8.8.2.2: a Last-Modified at least a second before the response's Date is strong.
+      lastModifiedIsStrong:
+        lastModified !== undefined && date !== undefined && date - lastModified >= 1000,
+    }
+    if (!ifRangeAllows(headerValue(req.headers, 'if-range'), validators)) return res
+    return rangeAnswer(range, res.body, res.headers)
+  }
+
+  /**
+   * Applies the client's If-None-Match / If-Modified-Since to a 200 (RFC 9110
+   * §13.2). `receivedAt`: when the stored response arrived, the date
+   * If-Modified-Since is compared with when it has neither `Last-Modified`
+   * nor `Date` (RFC 9111 §4.3.2).
+   */
+  #conditional(req: HttpRequest, res: HttpResponse, receivedAt: number): HttpResponse {
     const head = req.method === 'HEAD'
     if (res.status === 200 && (req.method === 'GET' || head) && hasConditionals(req.headers)) {
       const bag = headerBag(res.headers)
       const result = evaluatePreconditions(req, {
         etag: headerValue(bag, 'etag'),
         lastModified: parseHttpDate(headerValue(bag, 'last-modified')),
+        date: parseHttpDate(headerValue(bag, 'date')) ?? receivedAt,
       })
       if (result === 'not-modified') {
         const kept = notModifiedHeaders(bag)
@@ -558,20 +680,67 @@ export class HttpCache {
       }
     }
     if (originResponse === undefined) return this.#deferred(req, undefined)
-    if (lookup.kind === 'pass' && req.method !== 'GET' && req.method !== 'HEAD') {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
       if (originResponse.status >= 200 && originResponse.status < 400)
         await this.#invalidateAfter(req, originResponse)
-      return this.#deferred(req, this.#mark(originResponse))
+      // RFC 9110 §9.3.3: a POST response that says it is the target's representation.
+      const asGet = lookup.kind === 'miss' ? this.#postAsGet(req, originResponse) : undefined
+      const entry =
+        asGet === undefined
+          ? undefined
+          : this.#storable(asGet, originResponse, requestTime, responseTime)
+      return this.#deferred(
+        req,
+        this.#mark(originResponse),
+        entry === undefined || asGet === undefined
+          ? undefined
+          : this.#candidate(asGet, entry, outer),
+        asGet,
+      )
     }
     const entry =
       lookup.kind !== 'pass' && req.method === 'GET' && originResponse.body !== undefined
         ? this.#storable(req, originResponse, requestTime, responseTime)
         : undefined
+    // The origin was asked without the client's preconditions and Range: they are answered
+    // here, from the whole representation it sent (RFC 9111 §4.3.2, RFC 9110 §14).
+    const answer = this.#conditional(req, this.#mark(originResponse), responseTime)
     return this.#deferred(
       req,
-      this.#mark(originResponse),
+      this.#ranged(req, answer),
       entry === undefined ? undefined : this.#candidate(req, entry, outer),
     )
+  }
+
+  /**
+   * For a POST whose response may be stored for later GETs (with
+   * `storePostResponses`): the GET it answers, or `undefined`. It needs a
+   * `Content-Location` naming the request's own URI on its own host, and
+   * explicit freshness (RFC 9110 §9.3.3); the rest is checked as a GET's.
+   */
+  #postAsGet(req: HttpRequest, res: HttpResponse): HttpRequest | undefined {
+    if (!this.#storePost || req.method !== 'POST' || res.body === undefined) return undefined
+    const bag = headerBag(res.headers)
+    const location = headerValue(bag, 'content-location')
+    if (location === undefined) return undefined
+    let target: URL
+    try {
+      target = new URL(location, `http://${req.host}${req.url}`)
+    } catch {
+      return undefined
+    }
+    if (target.host !== req.host || `${target.pathname}${target.search}` !== req.url) {
+      return undefined
+    }
+    const { directives, targeted } = responseDirectives(
+      { status: res.status, headers: bag },
+      this.#rules,
+    )
+    const explicit =
+      directives.has('max-age') ||
+      (this.#rules.shared === true && directives.has('s-maxage')) ||
+      (!targeted && headerValue(bag, 'expires') !== undefined)
+    return explicit ? { ...req, method: 'GET' } : undefined
   }
 
   /**
@@ -593,11 +762,16 @@ export class HttpCache {
     return whyNotStorable(req, { status, headers }, this.#rules) !== undefined
   }
 
-  /** The completion answering `response`, whose `commit` stores `candidate` (if any) once. */
+  /**
+   * The completion answering `response`, whose `commit` stores `candidate`
+   * (if any) once, for `storedAs` (the request it answers: `req`, or the GET
+   * a POST's response answers).
+   */
   #deferred(
     req: HttpRequest,
     response: HttpResponse | undefined,
     candidate?: Candidate,
+    storedAs: HttpRequest = req,
   ): DeferredCompletion {
     let pending = candidate
     return {
@@ -614,22 +788,22 @@ export class HttpCache {
           headers = [...headers.filter(([n]) => !names.has(n.toLowerCase())), ...sent]
         }
         const bag = headerBag(headers)
-        if (sent !== undefined && this.#vetoed(req, c.entry.status, bag)) return false
+        if (sent !== undefined && this.#vetoed(storedAs, c.entry.status, bag)) return false
         // Every Vary name on the response as it left selects the variant, the outer ones too.
-        return this.#store(req, c.entry, parseVary(headerValue(bag, 'vary')))
+        return this.#store(storedAs, c.entry, parseVary(headerValue(bag, 'vary')))
       },
     }
   }
 
+  /** The origin's response as it is sent: marked a miss, without the targeted fields not forwarded. */
   #mark(res: HttpResponse): HttpResponse {
-    if (!this.#hitHeader) return res
-    return {
-      ...res,
-      headers: [
-        ...res.headers.filter(([n]) => n.toLowerCase() !== this.#hitName),
-        [this.#hitHeader, 'miss'],
-      ],
-    }
+    if (!this.#hitHeader && this.#unforwarded.size === 0) return res
+    const headers = res.headers.filter(([n]) => {
+      const name = n.toLowerCase()
+      return name !== this.#hitName && !this.#unforwarded.has(name)
+    })
+    if (this.#hitHeader) headers.push([this.#hitHeader, 'miss'])
+    return { ...res, headers }
   }
 
   /** Stored headers updated from a 304 (RFC 9111 §3.2), with new times. */
@@ -678,7 +852,17 @@ export class HttpCache {
     if (whyNotStorable(req, { status: res.status, headers: bag }, this.#rules) !== undefined) {
       return undefined
     }
-    const cc = parseCacheControl(headerValue(bag, 'cache-control'))
+    // Field names `no-cache="..."` and `private="..."` qualify in Cache-Control and in the
+    // governing targeted field alike: whichever names a field, it is not stored.
+    const plain = parseCacheControl(headerValue(bag, 'cache-control'))
+    const governing = responseDirectives(
+      { status: res.status, headers: bag },
+      this.#rules,
+    ).directives
+    const qualified = (name: string) => [
+      ...qualifiedFields(plain, name),
+      ...qualifiedFields(governing, name),
+    ]
     const connectionListed = (headerValue(bag, 'connection') ?? '')
       .split(',')
       .map((s) => s.trim().toLowerCase())
@@ -687,8 +871,8 @@ export class HttpCache {
       ...connectionListed,
       'age',
       ...(this.#hitName ? [this.#hitName] : []),
-      ...qualifiedFields(cc, 'no-cache'),
-      ...(this.#rules.shared ? [...qualifiedFields(cc, 'private'), ...PER_CLIENT_FIELDS] : []),
+      ...qualified('no-cache'),
+      ...(this.#rules.shared ? [...qualified('private'), ...PER_CLIENT_FIELDS] : []),
     ])
     return {
       status: res.status,
@@ -708,7 +892,7 @@ export class HttpCache {
     const res = { status: stored.status, headers: headerBag(stored.headers) }
     return {
       lifetime: freshnessLifetime(res, stored.responseTime, this.#rules),
-      rules: staleRules(res, this.#rules.shared),
+      rules: staleRules(res, this.#rules),
     }
   }
 
@@ -721,7 +905,7 @@ export class HttpCache {
     const bag = headerBag(fresh.headers)
     const res = { status: fresh.status, headers: bag }
     const lifetime = freshnessLifetime(res, fresh.responseTime, this.#rules)
-    const rules = staleRules(res, this.#rules.shared)
+    const rules = staleRules(res, this.#rules)
     const entry: StoredResponse = { ...fresh, lifetime, stale: rules }
     const hasValidator =
       headerValue(bag, 'etag') !== undefined || headerValue(bag, 'last-modified') !== undefined

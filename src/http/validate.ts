@@ -19,6 +19,29 @@ export function bodyETag(body: Uint8Array): string {
   return `"${createHash('sha1').update(body).digest('base64url')}"`
 }
 
+/**
+ * The framework requests (a Node `IncomingMessage`, a web `Request`) that
+ * carry the shared cache's own revalidation of a stored response: their
+ * conditional headers are the cache's, never a client's.
+ */
+const revalidations = new WeakSet<object>()
+
+/**
+ * Marks `request` as the shared cache's revalidation, before the origin runs:
+ * `validation()` then adds its ETag but answers no precondition on it, so
+ * the cache gets the origin's full response (in-process, the body is there
+ * anyway) and replaces the stored headers with its own, instead of a 304
+ * that would keep the stale ones.
+ */
+export function markRevalidation(request: object): void {
+  revalidations.add(request)
+}
+
+/** Whether {@link markRevalidation} marked `request`. */
+export function isRevalidation(request: object): boolean {
+  return revalidations.has(request)
+}
+
 /** An empty 412 Precondition Failed. */
 export function preconditionFailed(): HttpResponse {
   return { status: 412, headers: [['Content-Length', '0']], body: Buffer.alloc(0) }
@@ -28,12 +51,13 @@ export function preconditionFailed(): HttpResponse {
  * Validation of a GET or HEAD response: adds a strong ETag to a 200 without
  * one (when `etag` is on and the body is known), then answers the request's
  * conditional headers: a 304 with the RFC 9110 §15.4.5 fields, or a 412.
- * Other responses come back unchanged.
+ * Other responses come back unchanged. `preconditions: false` (the shared
+ * cache's own revalidation, see {@link markRevalidation}) only adds the ETag.
  */
 export function validateResponse(
   req: RequestInfo,
   res: HttpResponse,
-  options: { etag?: boolean } = {},
+  options: { etag?: boolean; preconditions?: boolean } = {},
 ): HttpResponse {
   if (res.status !== 200 || (req.method !== 'GET' && req.method !== 'HEAD')) return res
   let headers = res.headers
@@ -47,6 +71,7 @@ export function validateResponse(
     headers = [...headers, ['ETag', bodyETag(res.body)]]
     bag = headerBag(headers)
   }
+  if (options.preconditions === false) return { ...res, headers }
   const result = evaluatePreconditions(req, {
     etag: headerValue(bag, 'etag'),
     lastModified: parseHttpDate(headerValue(bag, 'last-modified')),

@@ -85,6 +85,14 @@ export interface RouteResponse {
   status?: number
   headers?: Record<string, string>
   body: string
+  /**
+   * A `103 Early Hints` to send before the final response (a `link` is
+   * required, as Node's `writeEarlyHints` skips hints without one), the way
+   * the framework's users send it: Express's `res.writeEarlyHints`,
+   * Fastify's `reply.writeEarlyHints`, Koa's `ctx.res.writeEarlyHints`,
+   * Hono's through `@hono/node-server`'s `c.env.outgoing`.
+   */
+  earlyHints?: Record<string, string | string[]>
 }
 
 /** One route. A handler that throws (or rejects) goes to the framework's own error handling. */

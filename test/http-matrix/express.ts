@@ -35,6 +35,7 @@ function expressApp(options: StartOptions): express.Express {
         url: req.originalUrl,
         headers: req.headers,
       })
+      if (answer.earlyHints) res.writeEarlyHints(answer.earlyHints)
       if (answer.status !== undefined) res.status(answer.status)
       for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value)
       res.send(answer.body)

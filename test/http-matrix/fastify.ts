@@ -34,6 +34,7 @@ export async function fastifyApp(options: StartOptions): Promise<FastifyInstance
           url: req.url,
           headers: req.headers,
         })
+        if (answer.earlyHints) reply.writeEarlyHints(answer.earlyHints)
         if (answer.status !== undefined) reply.code(answer.status)
         reply.headers(answer.headers ?? {})
         return answer.body

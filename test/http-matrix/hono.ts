@@ -4,7 +4,7 @@
  * from `cachette/hono`, served by `@hono/node-server`.
  */
 import type { Server } from 'node:http'
-import { createAdaptorServer } from '@hono/node-server'
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server'
 import { Hono, type MiddlewareHandler } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import * as cachette from '../../src/frameworks/hono/index.js'
@@ -32,7 +32,11 @@ export function honoApp(options: StartOptions): Hono {
         url: url.pathname + url.search,
         headers: c.req.header(),
       })
+      // @hono/node-server hands the Node response over as `c.env.outgoing`.
+      if (answer.earlyHints) (c.env as HttpBindings).outgoing.writeEarlyHints(answer.earlyHints)
       for (const [name, value] of Object.entries(answer.headers ?? {})) c.header(name, value)
+      // A web Response of a null-body status cannot carry a body, even an empty one.
+      if (answer.status === 204 || answer.status === 304) return c.body(null, answer.status)
       return c.text(answer.body, (answer.status ?? 200) as ContentfulStatusCode)
     }
     app.on(route.method, [route.path], ...(route.helpers ?? []).map(helper), handler)

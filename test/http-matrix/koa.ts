@@ -47,6 +47,7 @@ export function koaApp(options: StartOptions): Koa {
           url: ctx.url,
           headers: ctx.headers,
         })
+        if (answer.earlyHints) ctx.res.writeEarlyHints(answer.earlyHints)
         if (answer.status !== undefined) ctx.status = answer.status
         ctx.set(answer.headers ?? {})
         ctx.body = answer.body

@@ -18,7 +18,13 @@ import {
 import type { HeaderBag } from '../../http/headers.js'
 import type { Validators } from '../../http/semantics.js'
 import { HttpCache, type HttpCacheOptions, type HttpResponse } from '../../http/shared-cache.js'
-import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
+import {
+  bodyETag,
+  checkPreconditions,
+  isRevalidation,
+  markRevalidation,
+  validateResponse,
+} from '../../http/validate.js'
 import { holdResponse, queueModifier } from '../shared/intercept.js'
 import {
   commitWhenSent,
@@ -93,7 +99,11 @@ export function validation(options: ValidationOptions = {}): HttpMiddleware {
     holdResponse(res, max, async (held) => {
       // Outer middleware's headers are left out of the 304's filtering and kept, as on a hit.
       const { own, kept } = splitHeaders(held.headers, before)
-      const response = validateResponse(request, { ...held, headers: own }, { etag: addETag })
+      const response = validateResponse(
+        request,
+        { ...held, headers: own },
+        { etag: addETag, preconditions: !isRevalidation(req) },
+      )
       return withOuterHeaders(response, kept)
     })
     next()
@@ -178,16 +188,11 @@ export function httpCache(
           return
         }
         // Miss or revalidation: ask the origin for a full (or conditional) response.
-        for (const name of [
-          'if-none-match',
-          'if-modified-since',
-          'if-match',
-          'if-unmodified-since',
-          'if-range',
-        ]) {
-          delete req.headers[name]
+        for (const name of lookup.drop) delete req.headers[name]
+        if (lookup.kind === 'revalidate') {
+          Object.assign(req.headers, lookup.headers)
+          markRevalidation(req)
         }
-        if (lookup.kind === 'revalidate') Object.assign(req.headers, lookup.headers)
         // What outer middleware set so far is this request's: kept on the answer, never stored.
         const before = snapshotHeaders(res)
         const requestTime = engine.now()

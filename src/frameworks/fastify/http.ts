@@ -52,7 +52,13 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from '../../http/shared-cache.js'
-import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
+import {
+  bodyETag,
+  checkPreconditions,
+  isRevalidation,
+  markRevalidation,
+  validateResponse,
+} from '../../http/validate.js'
 import { applyQueuedModifiers, queueModifier } from '../shared/intercept.js'
 import {
   chunkBuffer,
@@ -395,7 +401,11 @@ export function validation(options: ValidationOptions = {}): HttpPlugin {
       const info = { method: request.method, headers: request.headers as HeaderBag }
       stateOf(reply).stages.push({
         max,
-        decide: async (held) => validateResponse(info, held, { etag: addETag }),
+        decide: async (held) =>
+          validateResponse(info, held, {
+            etag: addETag,
+            preconditions: !isRevalidation(request.raw),
+          }),
       })
     }
     done()
@@ -447,15 +457,6 @@ export function preconditions<Req extends FastifyRequest = FastifyRequest>(
 }
 
 // ------------------------------------------------------------ shared cache
-
-/** The conditional request headers a client may send; the cache asks the origin with its own. */
-const CONDITIONAL = [
-  'if-none-match',
-  'if-modified-since',
-  'if-match',
-  'if-unmodified-since',
-  'if-range',
-]
 
 function requestOf(request: FastifyRequest): HttpRequest {
   return {
@@ -532,8 +533,11 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
         }
         // Miss or revalidation: ask the origin for a full (or conditional) response.
         const headers = request.raw.headers
-        for (const name of CONDITIONAL) delete headers[name]
-        if (lookup.kind === 'revalidate') Object.assign(headers, lookup.headers)
+        for (const name of lookup.drop) delete headers[name]
+        if (lookup.kind === 'revalidate') {
+          Object.assign(headers, lookup.headers)
+          markRevalidation(request.raw)
+        }
         const requestTime = engine.now()
         stateOf(reply).stages.push({
           max: engine.maxBodyBytes,

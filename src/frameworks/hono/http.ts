@@ -29,7 +29,13 @@ import {
   type HttpResponse,
   type Lookup,
 } from '../../http/shared-cache.js'
-import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
+import {
+  bodyETag,
+  checkPreconditions,
+  isRevalidation,
+  markRevalidation,
+  validateResponse,
+} from '../../http/validate.js'
 import {
   type HeaderPairs,
   keepAlive,
@@ -368,7 +374,10 @@ export function validation<E extends Env = Env>(
     const held = await hold(c, prior, max, wantBody)
     if (held === undefined) return
     const request = { method, headers: c.req.header() }
-    const final = validateResponse(request, held, { etag: addETag })
+    const final = validateResponse(request, held, {
+      etag: addETag,
+      preconditions: !isRevalidation(c.req.raw),
+    })
     if (held.body === undefined) {
       if (final.status === held.status) return // unchanged: leave the body streaming
       discardBody(original)
@@ -401,15 +410,6 @@ export function preconditions<E extends Env = Env>(
 
 // ---------------------------------------------------------------- the shared cache
 
-/** The request's conditional headers: the cache decides them, never the client, on a miss. */
-const CONDITIONAL = [
-  'if-none-match',
-  'if-modified-since',
-  'if-match',
-  'if-unmodified-since',
-  'if-range',
-]
-
 function requestOf(c: Context): HttpRequest {
   let host = c.req.header('host')
   if (host === undefined) {
@@ -427,15 +427,23 @@ function requestOf(c: Context): HttpRequest {
   }
 }
 
-/** `c.req.raw` without the client's conditional headers, with a revalidation's own. */
-function originRequest(c: Context, lookup: Lookup): void {
+/**
+ * `c.req.raw` without the request fields the lookup drops (the client's
+ * conditional headers, its Range), with a revalidation's own validators
+ * (marked, so `validation()` hands the cache the whole response).
+ */
+function originRequest(
+  c: Context,
+  lookup: Exclude<Lookup, { kind: 'pass' | 'hit' | 'gateway-timeout' }>,
+): void {
   const raw = c.req.raw
   const extra = lookup.kind === 'revalidate' ? Object.entries(lookup.headers) : []
-  if (extra.length === 0 && !CONDITIONAL.some((name) => raw.headers.has(name))) return
+  if (extra.length === 0 && !lookup.drop.some((name) => raw.headers.has(name))) return
   const headers = new Headers(raw.headers)
-  for (const name of CONDITIONAL) headers.delete(name)
+  for (const name of lookup.drop) headers.delete(name)
   for (const [name, value] of extra) headers.set(name, value)
   c.req.raw = new Request(raw, { headers })
+  if (lookup.kind === 'revalidate') markRevalidation(c.req.raw)
 }
 
 /**

@@ -30,7 +30,13 @@ import {
   type HttpCacheOptions,
   type HttpResponse,
 } from '../../http/shared-cache.js'
-import { bodyETag, checkPreconditions, validateResponse } from '../../http/validate.js'
+import {
+  bodyETag,
+  checkPreconditions,
+  isRevalidation,
+  markRevalidation,
+  validateResponse,
+} from '../../http/validate.js'
 import {
   applyQueuedModifiersToResponse,
   discardQueuedModifiers,
@@ -52,15 +58,6 @@ import type { KoaContext, KoaNext } from './index.js'
 
 /** A Koa middleware, as `app.use()` and a router's route take it. */
 export type HttpMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>
-
-/** The request headers a miss or a revalidation must not forward to the route. */
-const CONDITIONAL_HEADERS = [
-  'if-none-match',
-  'if-modified-since',
-  'if-match',
-  'if-unmodified-since',
-  'if-range',
-] as const
 
 // ---------------------------------------------------------------- header helpers
 
@@ -279,7 +276,12 @@ export function validation(options: ValidationOptions = {}): HttpMiddleware {
     await next()
     const captured = await capture(ctx, before, max)
     if (captured === undefined) return
-    send(ctx, validateResponse(requestInfo(ctx), captured, { etag: addETag }), before)
+    const preconditions = !isRevalidation(ctx.req)
+    send(
+      ctx,
+      validateResponse(requestInfo(ctx), captured, { etag: addETag, preconditions }),
+      before,
+    )
   }
 }
 
@@ -360,8 +362,11 @@ export function httpCache(
     }
     // Miss or revalidation: ask the route for a full (or conditional) response.
     const headers = ctx.req.headers
-    for (const name of CONDITIONAL_HEADERS) delete headers[name]
-    if (lookup.kind === 'revalidate') Object.assign(headers, lookup.headers)
+    for (const name of lookup.drop) delete headers[name]
+    if (lookup.kind === 'revalidate') {
+      Object.assign(headers, lookup.headers)
+      markRevalidation(ctx.req)
+    }
     const before = snapshotHeaders(ctx.res)
     const requestTime = engine.now()
     try {
