@@ -10,9 +10,12 @@
  */
 import assert from 'node:assert/strict'
 import { type IncomingHttpHeaders, request } from 'node:http'
-import { test } from 'node:test'
-import { storesSettled } from './helpers.js'
-import { counter, type RouteSpec } from './http-matrix/driver.js'
+import { describe, test } from 'node:test'
+import express from 'express'
+import { createProxyMiddleware } from 'http-proxy-middleware'
+import { httpCache, validation } from '../src/frameworks/express/index.js'
+import { listen } from './helpers.js'
+import { counter, newEngine, type RouteSpec, storedIn } from './http-matrix/driver.js'
 import { describeMatrix, GET } from './http-matrix/drivers.js'
 
 /** An interim response as the client saw it. */
@@ -134,7 +137,7 @@ describeMatrix(
       assert.equal(first.headers['x-cache'], 'miss')
       assert.equal(first.headers.link, undefined, "the 103's Link is not on the final response")
       assert.equal(first.headers['x-early-hint'], undefined)
-      await storesSettled()
+      await storedIn(s.engine, s.port, '/page')
 
       const hit = await exchange(s.port, '/page')
       assert.equal(hit.status, 200)
@@ -165,7 +168,7 @@ describeMatrix(
       assert.equal(first.status, 200)
       assert.equal(first.body, 'c 1')
       assert.equal(first.headers['x-cache'], 'miss')
-      await storesSettled()
+      await storedIn(s.engine, s.port, '/c')
 
       const hit = await exchange(s.port, '/c')
       assert.equal(hit.status, 200)
@@ -221,7 +224,7 @@ describeMatrix(
       assert.equal(first.status, 200)
       assert.equal(first.headers.etag, ETAG)
       assert.equal(earlyHints(first.interim).length, 1)
-      await storesSettled()
+      await storedIn(s.engine, s.port, '/v')
 
       const r = await exchange(s.port, '/v', { 'cache-control': 'no-cache' })
       assert.equal(calls.get('/v'), 2, 'the cache revalidated with the route')
@@ -234,7 +237,7 @@ describeMatrix(
       assert.equal(r.headers.etag, ETAG)
       assert.equal(r.headers.link, undefined, "the 103's Link is not on the final response")
       assert.equal(r.headers['x-early-hint'], undefined)
-      await storesSettled()
+      await storedIn(s.engine, s.port, '/v')
 
       const hit = await exchange(s.port, '/v')
       assert.equal(hit.status, 200)
@@ -248,3 +251,52 @@ describeMatrix(
     })
   },
 )
+
+describe('Interim responses through the caching reverse proxy (README recipe)', () => {
+  test("RFC 8297: an upstream's 103 reaches the client through httpCache, validation() and http-proxy-middleware relaying it; the stored response has none of it", async () => {
+    let calls = 0
+    const origin = await listen((_req, res) => {
+      calls++
+      res.writeEarlyHints(HINTS)
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'public, max-age=60' })
+      res.end('proxied page')
+    })
+    const app = express()
+    const engine = newEngine()
+    app.use(httpCache(engine))
+    app.use(validation())
+    app.use(
+      createProxyMiddleware({
+        target: `http://127.0.0.1:${origin.port}`,
+        on: {
+          // http-proxy does not relay 1xx: the recipe passes a 103 on as it arrives.
+          proxyReq: (proxyReq, _req, res) => {
+            proxyReq.on('information', (info) => {
+              if (info.statusCode === 103 && 'writeEarlyHints' in res)
+                res.writeEarlyHints(info.headers as Record<string, string | string[]>)
+            })
+          },
+        },
+      }),
+    )
+    const front = await listen(app)
+    try {
+      const first = await exchange(front.port, '/page')
+      assert.equal(first.status, 200)
+      assert.equal(first.body, 'proxied page')
+      const hints = earlyHints(first.interim)
+      assert.equal(hints.length, 1, 'the 103 reached the client')
+      assert.equal(hints[0]?.headers.link, LINK)
+      assert.equal(first.interimBeforeFinal, first.interim.length, 'before the final response')
+      await storedIn(engine, front.port, '/page')
+      const second = await exchange(front.port, '/page')
+      assert.equal(second.headers['x-cache'], 'hit')
+      assert.equal(second.headers.link, undefined, 'no field of the 103 in the stored response')
+      assert.equal(earlyHints(second.interim).length, 0, 'a hit replays no 103')
+      assert.equal(calls, 1)
+    } finally {
+      await front.close()
+      await origin.close()
+    }
+  })
+})

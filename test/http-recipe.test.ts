@@ -33,15 +33,8 @@ import {
   validation as honoValidation,
 } from '../src/frameworks/hono/index.js'
 import { HttpCache } from '../src/http/index.js'
-import {
-  eventually,
-  fakeClock,
-  httpRequest,
-  type Listening,
-  listen,
-  type Reply,
-} from './helpers.js'
-import { newCache, type RouteSpec } from './http-matrix/driver.js'
+import { fakeClock, httpRequest, type Listening, listen, type Reply } from './helpers.js'
+import { newCache, type RouteSpec, storedIn } from './http-matrix/driver.js'
 import { expressDriver } from './http-matrix/express.js'
 import { fastifyDriver } from './http-matrix/fastify.js'
 import { honoDriver, listenHono } from './http-matrix/hono.js'
@@ -166,33 +159,6 @@ function decoded(reply: Reply): string {
   throw new Error(`unexpected Content-Encoding ${coding}`)
 }
 
-/**
- * Waits until the engine answers a GET of `path` (with the client's
- * `headers`, which select the variant) from the store: the store happens
- * once the response has gone out, which `storesSettled()` (view renders
- * only) does not cover.
- */
-async function stored(
-  engine: HttpCache,
-  port: number,
-  path: string,
-  headers: Record<string, string>,
-): Promise<void> {
-  await eventually(
-    async () =>
-      (
-        await engine.lookup({
-          method: 'GET',
-          url: path,
-          host: `127.0.0.1:${port}`,
-          headers: { ...headers },
-        })
-      ).kind === 'hit',
-    5000,
-    `the response to ${path} stored`,
-  )
-}
-
 /** What a scenario gets: the clock, the engine, the origin and the front, all started. */
 interface Setup {
   clock: Clock
@@ -226,7 +192,7 @@ async function withFront(
       front: s,
       request: (path, extra = {}) =>
         httpRequest(s.port, path, { headers: { ...clientHeaders, ...extra } }),
-      stored: (path) => stored(engine, s.port, path, clientHeaders),
+      stored: (path) => storedIn(engine, s.port, path, clientHeaders),
     })
   } finally {
     await server?.close()
@@ -496,7 +462,7 @@ describe('httpCache + validation() in front of the app itself (the app is the or
         assert.equal(first.headers['x-origin-version'], '1')
         assert.equal(first.headers['x-cache'], 'miss')
         assert.ok(first.headers.etag, 'validation() gave the response an ETag')
-        await stored(engine, s.port, '/page', {})
+        await storedIn(engine, s.port, '/page')
         const fresh = await httpRequest(s.port, '/page')
         assert.equal(fresh.headers['x-cache'], 'hit', 'fresh: answered from the store')
         assert.equal(seen.length, 1, 'fresh: the route did not run')
@@ -521,7 +487,7 @@ describe('httpCache + validation() in front of the app itself (the app is the or
           "the route's new response, not a stored one",
         )
 
-        await stored(engine, s.port, '/page', {})
+        await storedIn(engine, s.port, '/page')
         const third = await httpRequest(s.port, '/page')
         assert.equal(third.headers['x-cache'], 'hit')
         assert.equal(

@@ -13,7 +13,7 @@ import {
   type Validators,
 } from '../../src/http/index.js'
 import { Cache } from '../../src/index.js'
-import { type Listening, silentLogger } from '../helpers.js'
+import { eventually, type Listening, silentLogger } from '../helpers.js'
 
 /**
  * A header helper of the adapters, framework-neutral: the driver turns it
@@ -161,4 +161,30 @@ export function counter() {
     return n
   }
   return { calls, count }
+}
+
+/**
+ * Waits until `engine` holds a fresh response for a GET of `path` on the
+ * server at `port` with the request `headers` (a miss is stored once its
+ * response has been sent, without delaying it).
+ */
+export async function storedIn(
+  engine: HttpCache,
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  await eventually(
+    async () =>
+      (
+        await engine.lookup({
+          method: 'GET',
+          url: path,
+          host: `127.0.0.1:${port}`,
+          headers: { ...headers },
+        })
+      ).kind === 'hit',
+    5000,
+    `the response to ${path} stored`,
+  )
 }

@@ -5,7 +5,7 @@
  * `MATRIX=koa,hono` runs a subset while developing an adapter.
  */
 import { after, describe } from 'node:test'
-import type { HttpCacheOptions } from '../../src/http/index.js'
+import type { HttpCache, HttpCacheOptions } from '../../src/http/index.js'
 import type { Listening } from '../helpers.js'
 import { type HttpDriver, newEngine, type RouteSpec, type StartOptions } from './driver.js'
 import { expressDriver } from './express.js'
@@ -27,8 +27,11 @@ export const drivers: readonly HttpDriver[] = [
 export interface MatrixServers {
   /** A server for `options`. */
   start(options: StartOptions): Promise<Listening>
-  /** A server with the shared cache (on a new cache) and validation in front of `routes`. */
-  cached(routes: RouteSpec[], options?: Partial<HttpCacheOptions>): Promise<Listening>
+  /** A server with the shared cache (`engine`, on a new cache) and validation in front of `routes`. */
+  cached(
+    routes: RouteSpec[],
+    options?: Partial<HttpCacheOptions>,
+  ): Promise<Listening & { engine: HttpCache }>
 }
 
 /** `describe(title)` with one `describe(driver.name)` per driver, in which `body` declares its tests. */
@@ -49,8 +52,11 @@ export function describeMatrix(
         }
         body(driver, {
           start,
-          cached: (routes, options = {}) =>
-            start({ httpCache: newEngine(options), validation: true, routes }),
+          cached: async (routes, options = {}) => {
+            const engine = newEngine(options)
+            const s = await start({ httpCache: engine, validation: true, routes })
+            return { ...s, engine }
+          },
         })
       })
     }
