@@ -1,9 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { ClusterCache } from './backends/cluster/index.js'
-import { FileSystemCache } from './backends/filesystem/index.js'
-import { SimpleCache } from './backends/memory/index.js'
 import { NullCache } from './backends/null/index.js'
-import { TieredCache } from './backends/tiered/index.js'
 import type { CacheConfig } from './config-types.js'
 import {
   type BackendFactoryOptions,
@@ -214,26 +210,16 @@ export class Cache {
     // The operation timeout and circuit breaker (core/guard.ts) for network backends. Read
     // now, so a bad CACHE_OPERATION_TIMEOUT or CACHE_CIRCUIT_BREAKER throws at construction.
     const guardOptions = resolveGuardOptions(merged.operationTimeout, merged.circuitBreaker, logger)
+    // Backends say what they are: a wrapper guards only its inner store (TieredCache's
+    // second tier), in-process ones are not guarded (and the view engine reads SimpleCache's
+    // PEEK, which a wrapper would hide).
     const guard = (backend: CacheBackend): CacheBackend => {
-      if (backend instanceof TieredCache) {
-        // Only its second tier: first-tier hits keep being served while that one is down.
-        backend.wrapSecond(guard)
+      if (guardOptions === undefined) return backend
+      if (backend.guardInner !== undefined) {
+        backend.guardInner(guard)
         return backend
       }
-      // In-process backends have no network to wait for (and the view engine reads
-      // SimpleCache's PEEK, which a wrapper would hide); a local disk's errors are not
-      // outages a breaker helps with. A ClusterCache in a worker is guarded: its primary
-      // can be busy (the breaker then spares requests the wait).
-      if (
-        guardOptions === undefined ||
-        backend instanceof SimpleCache ||
-        backend instanceof NullCache ||
-        backend instanceof FileSystemCache ||
-        (backend instanceof ClusterCache && !backend.remote)
-      ) {
-        return backend
-      }
-      return guardBackend(backend, guardOptions)
+      return backend.inProcess === true ? backend : guardBackend(backend, guardOptions)
     }
     const builder = resolveBackendType(merged.type)
     const make = (b: Awaited<typeof builder>): CacheBackend | Promise<CacheBackend> =>

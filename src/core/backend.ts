@@ -64,6 +64,20 @@ export interface CacheBackend {
    * left alone). Resolves whether it released.
    */
   releaseLock?(key: string, token: string): Promise<boolean>
+  /**
+   * `true` when the store lives in this process, with no network to wait for
+   * (SimpleCache, NullCache, a local disk, ClusterCache in the primary): the
+   * facade then puts no operation timeout or circuit breaker around it.
+   * Absent or `false`: the facade guards it (`CACHE_OPERATION_TIMEOUT`,
+   * `CACHE_CIRCUIT_BREAKER`).
+   */
+  readonly inProcess?: boolean
+  /**
+   * For a backend in front of another (TieredCache): wraps only the inner,
+   * remote store with `wrap`, so the facade's guard spares the in-process
+   * part; the facade then does not wrap the backend itself.
+   */
+  guardInner?(wrap: (inner: CacheBackend) => CacheBackend): void
 }
 
 /**

@@ -86,6 +86,10 @@ export class ClusterCache extends BaseCache {
   readonly requestTimeout: number
   /** True in a cluster worker (the store is in the primary); false when the store is in this process. */
   readonly remote: boolean
+  /** In the primary (or a lone process) the store is local; in a worker its primary can be busy. */
+  get inProcess(): boolean {
+    return !this.remote
+  }
   readonly #timeoutMs: number
   readonly #channel: WorkerChannel | undefined
   /** In the primary or outside a cluster: the store in this process, and the host that runs its operations. */

@@ -274,6 +274,8 @@ async function exists(path: string): Promise<boolean> {
  * (Flask: whole seconds); I/O errors reject instead of resolving `false`.
  */
 export class FileSystemCache extends BaseCache {
+  /** A local disk: its errors are not outages a circuit breaker helps with. */
+  readonly inProcess = true
   /**
    * Builds the cache from configuration: `CACHE_ARGS[0]` or `CACHE_DIR` for the
    * directory, `CACHE_THRESHOLD`, `CACHE_FILE_HASH_METHOD`, and the rest of

@@ -66,6 +66,8 @@ class Entry {
  * entries are dropped when read.
  */
 export class SimpleCache extends BaseCache {
+  /** Entries live in this process's memory: never guarded. */
+  readonly inProcess = true
   /** Maximum number of entries. */
   readonly threshold: number
   readonly #clock: () => number

@@ -11,6 +11,8 @@ import { UnserializableValueError } from '../../core/errors.js'
  * TypeError here too, so switching caching off never hides a bug.
  */
 export class NullCache extends BaseCache {
+  /** Nothing to wait for: never guarded. */
+  readonly inProcess = true
   constructor(options: BaseCacheOptions = {}) {
     super(options)
   }

@@ -344,6 +344,11 @@ export class TieredCache extends BaseCache {
     this.#second = wrap(this.#second)
   }
 
+  /** The facade's guard goes around the second tier only: first-tier hits go on while it is down. */
+  guardInner(wrap: (inner: CacheBackend) => CacheBackend): void {
+    this.wrapSecond(wrap)
+  }
+
   /**
    * Whether the bus's subscription is active (always true without a bus):
    * the first tier is filled only then.
