@@ -1,5 +1,4 @@
-import type { IncomingMessage } from 'node:http'
-import { NullCache } from './backends/null/index.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CacheConfig } from './config-types.js'
 import {
   type BackendFactoryOptions,
@@ -8,12 +7,13 @@ import {
   missingBackendMethods,
 } from './core/backend.js'
 import {
-  type ConfigRecord,
   camelizeOptions,
   configFromEnv,
-  envNameOf,
+  type NormalizedConfig,
   normalizeConfig,
   pickCacheKeys,
+  withDefaults,
+  withEnvNames,
 } from './core/config.js'
 import { appContext, bindApp } from './core/context.js'
 import { parseTimeout, type Timeout } from './core/duration.js'
@@ -40,6 +40,7 @@ import { resolveHashMethod } from './core/hash.js'
 import { assertKey, makeTemplateFragmentKey } from './core/keys.js'
 import { defaultLogger, ErrorReporter, type Logger, warnOnce } from './core/log.js'
 import {
+  type MemoizableFunction,
   type MemoizeDecorator,
   type MemoizedFunction,
   type MemoizeOptions,
@@ -47,27 +48,54 @@ import {
 } from './core/memoize.js'
 import { resolveSerializer } from './core/serializers.js'
 import { Slot, type SlotSettings } from './core/slot.js'
-import { type DeleteCachedTarget, type ViewKeyArgs, viewKeysFor } from './core/view.js'
 import {
-  type CachedMiddleware,
-  type CachedOptions,
-  createCachedMiddleware,
-} from './frameworks/express/middleware.js'
-import { resolveBackendType } from './registry.js'
+  type DeleteCachedTarget,
+  type ViewAttributes,
+  type ViewCacheOptions,
+  type ViewKeyArgs,
+  viewKeysFor,
+} from './core/view/index.js'
+import { isNullBackend, resolveBackendType } from './registry.js'
 
-const DEFAULTS: ConfigRecord = {
-  type: 'NullCache',
-  noNullWarning: false,
-  defaultTimeout: 300,
-  ignoreErrors: false,
-  threshold: 500,
-  keyPrefix: 'flask_cache_',
-  hashMethod: 'sha256',
-  options: {},
-  args: [],
-  sourceCheck: false,
-  raiseErrors: false,
-  enableSignals: false,
+/**
+ * Options of `cache.cached()`; see `ViewCacheOptions` for each option and its default.
+ *
+ * @typeParam Req - the request type your callbacks receive; give Express's
+ * `Request` (or your own subtype with `user`) to type them:
+ * `cache.cached<Request>({ keyPrefix: (req) => ... })`.
+ */
+export type CachedOptions<Req extends IncomingMessage = IncomingMessage> = ViewCacheOptions<Req>
+
+/**
+ * What `cache.cached()` returns: Express/Connect (`node:http`) middleware,
+ * plus Flask-Caching's attributes of a cached view. The same shape as
+ * `CachedMiddleware` of `cachette/express`.
+ */
+export interface CachedMiddleware extends ViewAttributes<IncomingMessage> {
+  /** Serves the request from the cache, or runs the rest of the route and stores its response. */
+  (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
+}
+
+/**
+ * Builds the middleware of `cache.cached()` from the current slot and the
+ * options. The facade imports no framework adapter: the `cachette` entry
+ * (src/index.ts) provides the Express/Connect one.
+ * @internal
+ */
+export type CachedMiddlewareFactory = <Req extends IncomingMessage = IncomingMessage>(
+  slotOf: () => Slot,
+  options?: CachedOptions<Req>,
+) => CachedMiddleware
+
+let cachedMiddleware: CachedMiddlewareFactory | undefined
+
+/**
+ * Sets what `cache.cached()` builds (the `cachette` entry does, with the
+ * Express/Connect adapter's factory).
+ * @internal
+ */
+export function provideCachedMiddleware(factory: CachedMiddlewareFactory): void {
+  cachedMiddleware = factory
 }
 
 type Entries = Record<string, unknown> | Map<string, unknown> | Iterable<readonly [string, unknown]>
@@ -108,8 +136,8 @@ function entriesOf(mapping: Entries): (readonly [string, unknown])[] {
  */
 export class Cache {
   /** The configuration given to the constructor, normalised to camelCase keys. */
-  readonly config: Readonly<ConfigRecord>
-  readonly #ctorConfig: ConfigRecord
+  readonly config: Readonly<NormalizedConfig>
+  readonly #ctorConfig: NormalizedConfig
   #defaultSlot: Slot | undefined
   readonly #apps = new WeakMap<object, Slot>()
   readonly #slots = new Set<Slot>()
@@ -137,6 +165,7 @@ export class Cache {
     env: Record<string, string | undefined> = process.env,
     overrides: CacheConfig = {},
   ): Cache {
+    // The variables are strings (or JSON) until the constructor checks them, as any config.
     return new Cache({ ...configFromEnv(env), ...overrides } as CacheConfig)
   }
 
@@ -147,7 +176,9 @@ export class Cache {
    * `config` (later wins). One Cache may serve several apps, each with its own
    * backend. Requests of an app (and `memoize` calls inside them) use that
    * app's backend: Express apps always, Fastify, Koa and Hono apps once their
-   * `cachette/<framework>` module is imported.
+   * `cachette/<framework>` module is loaded (any of its exports used, or
+   * `import 'cachette/koa'` on its own, which package.json's `sideEffects`
+   * keeps bundlers from dropping).
    */
   initApp(app: object, config?: CacheConfig): this {
     if ((typeof app !== 'object' && typeof app !== 'function') || app === null) {
@@ -186,24 +217,22 @@ export class Cache {
     return this.#lastApp
   }
 
-  #build(app: object | undefined, partial: ConfigRecord): Slot {
-    const merged: ConfigRecord = { ...DEFAULTS, ...partial }
-    const logger = (merged.logger as Logger | undefined) ?? defaultLogger
+  #build(app: object | undefined, partial: NormalizedConfig): Slot {
+    const merged = withDefaults(partial)
+    const logger: Logger = merged.logger ?? defaultLogger
     const serializer = resolveSerializer(merged.serializer)
     const settings: SlotSettings = {
       digest: resolveHashMethod(merged.hashMethod),
-      sourceCheck: merged.sourceCheck as boolean,
-      raiseErrors: merged.raiseErrors as boolean,
+      sourceCheck: merged.sourceCheck,
+      raiseErrors: merged.raiseErrors,
       logger,
       reporter: new ErrorReporter(logger),
-      config: Object.freeze(
-        Object.fromEntries(Object.entries(merged).map(([k, v]) => [envNameOf(k), v])),
-      ),
+      config: withEnvNames(merged),
     }
     const options: BackendFactoryOptions = {
-      ...camelizeOptions(merged.options as Record<string, unknown>),
-      defaultTimeout: merged.defaultTimeout as number,
-      ignoreDeleteManyErrors: merged.ignoreErrors as boolean,
+      ...camelizeOptions(merged.options),
+      defaultTimeout: merged.defaultTimeout,
+      ignoreDeleteManyErrors: merged.ignoreErrors,
       serializer,
       logger,
     }
@@ -223,7 +252,7 @@ export class Cache {
     }
     const builder = resolveBackendType(merged.type)
     const make = (b: Awaited<typeof builder>): CacheBackend | Promise<CacheBackend> =>
-      b(app, settings.config, [...(merged.args as unknown[])], options)
+      b(app, settings.config, [...merged.args], options)
     const built = builder instanceof Promise ? builder.then(make) : make(builder)
     const check = (built: CacheBackend): CacheBackend => {
       if ((typeof built !== 'object' && typeof built !== 'function') || built === null) {
@@ -240,8 +269,8 @@ export class Cache {
           `${name && name !== 'Object' ? `${name} ` : 'the backend '}is not a cache backend: it has no ${which} (a backend needs get, set, add, delete, has and clear; extend BaseCache for the rest)`,
         )
       }
-      const backend = completeBackend(built, merged.defaultTimeout as number)
-      if (backend instanceof NullCache && !merged.noNullWarning) {
+      const backend = completeBackend(built, merged.defaultTimeout)
+      if (isNullBackend(backend) && !merged.noNullWarning) {
         warnOnce(
           logger,
           'CACHETTE_NULL_CACHE',
@@ -624,15 +653,9 @@ export class Cache {
    *
    * Invalidate with {@link Cache.deleteMemoized}.
    */
-  memoize<F extends (...args: never[]) => unknown>(
-    fn: F,
-    options?: MemoizeOptions,
-  ): MemoizedFunction<F>
+  memoize<F extends MemoizableFunction>(fn: F, options?: MemoizeOptions<F>): MemoizedFunction<F>
   memoize(options?: MemoizeOptions): MemoizeDecorator
-  memoize(
-    fnOrOptions?: ((...args: never[]) => unknown) | MemoizeOptions,
-    options?: MemoizeOptions,
-  ): unknown {
+  memoize(fnOrOptions?: MemoizableFunction | MemoizeOptions, options?: MemoizeOptions): unknown {
     return this.#memoizer.memoize(fnOrOptions, options, this.memoize)
   }
 
@@ -668,7 +691,12 @@ export class Cache {
   cached<Req extends IncomingMessage = IncomingMessage>(
     options: CachedOptions<Req> = {},
   ): CachedMiddleware {
-    return createCachedMiddleware(() => this.#slot(), options)
+    if (cachedMiddleware === undefined) {
+      throw new Error(
+        "cache.cached() is provided by the 'cachette' entry: import { Cache } from 'cachette'",
+      )
+    }
+    return cachedMiddleware(() => this.#slot(), options)
   }
 
   /**

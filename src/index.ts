@@ -5,6 +5,17 @@
  * @packageDocumentation
  */
 
+import { provideCachedMiddleware } from './cache.js'
+import { registerAppBinder } from './core/context.js'
+import { bindExpress, createCachedMiddleware } from './frameworks/express/middleware.js'
+
+// The facade imports no framework adapter; this entry wires in the one it offers
+// itself: `cache.cached()` is Express/Connect middleware, and `initApp` binds
+// Express apps. Explicit calls in the entry (package.json lists this file in
+// "sideEffects"), not a registration hidden in an import.
+provideCachedMiddleware(createCachedMiddleware)
+registerAppBinder(bindExpress)
+
 export {
   ClusterCache,
   type ClusterCacheClass,
@@ -92,7 +103,12 @@ export {
 export { type HashMethod, SUPPORTED_HASH_FUNCTIONS } from './core/hash.js'
 export { makeTemplateFragmentKey, TEMPLATE_FRAGMENT_KEY_PREFIX } from './core/keys.js'
 export type { Logger } from './core/log.js'
-export type { MemoizeDecorator, MemoizedFunction, MemoizeOptions } from './core/memoize.js'
+export type {
+  MemoizableFunction,
+  MemoizeDecorator,
+  MemoizedFunction,
+  MemoizeOptions,
+} from './core/memoize.js'
 export { StoreTimeoutError } from './core/objectstore.js'
 export {
   jsonSerializer,

@@ -29,9 +29,12 @@ const known = (name: string, load: Loader): Known => ({ name, load })
 
 /**
  * The `CACHE_TYPE` names: Flask-Caching's class names and the old lower-case
- * aliases. Light backends are imported statically; backends that need a client
- * package are loaded with `import()` when named, so `cachette` itself pulls in
- * nothing heavy.
+ * aliases. Every built-in backend is imported statically, so a named backend
+ * resolves synchronously: `new Cache({ CACHE_TYPE: 'S3Cache' })` throws its
+ * ConfigError (or MissingDependencyError) at construction and `cache.backend`
+ * is there at once. Their client packages (ioredis, @aws-sdk/client-s3,
+ * @google-cloud/storage) are loaded only when a backend is constructed
+ * (core/optional.ts), so importing `cachette` loads none of them.
  */
 const BACKENDS = new Map<string, Known>()
 const TABLE: [name: string, load: Loader, ...aliases: string[]][] = [
@@ -58,6 +61,14 @@ for (const [name, load, ...aliases] of TABLE) {
   const entry = known(name, load)
   BACKENDS.set(name, entry)
   for (const alias of aliases) BACKENDS.set(alias, entry)
+}
+
+/**
+ * Whether `backend` is the NullCache (caching disabled), for the facade's
+ * warning: the registry knows the backend classes, the facade does not.
+ */
+export function isNullBackend(backend: CacheBackend): boolean {
+  return backend instanceof NullCache
 }
 
 function isClass(fn: Function): boolean {

@@ -153,7 +153,7 @@ const SETTLE_DEADLINE_MS = 10_000
  * not covered: wait for its outcome with {@link eventually}.
  */
 export async function storesSettled(ms = SETTLE_DEADLINE_MS): Promise<void> {
-  const { viewsSettled } = await import('../src/core/view.js')
+  const { viewsSettled } = await import('../src/core/view/index.js')
   let timer: NodeJS.Timeout | undefined
   await Promise.race([
     viewsSettled(),

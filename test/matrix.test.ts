@@ -31,6 +31,7 @@ const DRIVERS: [name: string, module: string, exportName: string][] = [
   ['fastify', './matrix/fastify.js', 'fastifyDriver'],
   ['koa', './matrix/koa.js', 'koaDriver'],
   ['hono', './matrix/hono.js', 'honoDriver'],
+  ['nestjs', './matrix/nestjs.js', 'nestjsDriver'],
 ]
 const only = process.env.MATRIX?.split(',').map((s) => s.trim())
 const drivers: FrameworkDriver[] = []

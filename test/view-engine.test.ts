@@ -13,7 +13,7 @@ import {
   ViewCache,
   type ViewCacheOptions,
   type ViewHit,
-} from '../src/core/view.js'
+} from '../src/core/view/index.js'
 import { Cache, SimpleCache } from '../src/index.js'
 
 const ENTRY: StoredView = {

@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util'
 /** A mistake on the command line (unknown command or option, missing argument). Exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+  /** Always `'ERR_CACHETTE_USAGE'`. */
+  readonly code = 'ERR_CACHETTE_USAGE' as const
 }
 
 /** The commands. */

@@ -17,16 +17,9 @@ import { MemcachedCache } from '../backends/memcached/index.js'
 import { Cache } from '../cache.js'
 import type { CacheConfig } from '../config-types.js'
 import type { CacheBackend } from '../core/backend.js'
-import { ConfigError, InvalidKeyError, MissingDependencyError } from '../core/errors.js'
+import { ConfigError, codeOf } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
-import {
-  type CommandName,
-  type Invocation,
-  isDestructive,
-  parseInvocation,
-  USAGE,
-  UsageError,
-} from './args.js'
+import { type CommandName, type Invocation, isDestructive, parseInvocation, USAGE } from './args.js'
 import { loadConfig } from './config.js'
 import { ProgressBar, type TextSink } from './progress.js'
 
@@ -82,6 +75,8 @@ interface Context {
 /** A backend that cannot list its keys was asked to (`keys`, `clear --prefix`). Exit code 2. */
 class NotListableError extends Error {
   override name = 'NotListableError'
+  /** Always `'ERR_CACHETTE_NOT_LISTABLE'`. */
+  readonly code = 'ERR_CACHETTE_NOT_LISTABLE' as const
 }
 
 const isTerminal = (stream: unknown): boolean => (stream as { isTTY?: unknown }).isTTY === true
@@ -483,17 +478,25 @@ function cliLogger(ctx: Context): Logger {
   }
 }
 
-/** Prints `error` and returns its exit code: 2 for configuration and usage errors, 3 for the rest. */
+/** The codes of the errors that are the caller's to fix (exit code 2): configuration and usage. */
+const USAGE_CODES: ReadonlySet<string> = new Set([
+  'ERR_CACHETTE_CONFIG',
+  'ERR_CACHETTE_MISSING_DEPENDENCY',
+  'ERR_CACHETTE_NOT_LISTABLE',
+  'ERR_CACHETTE_USAGE',
+  'ERR_CACHETTE_INVALID_KEY',
+])
+
+/**
+ * Prints `error` and returns its exit code: 2 for configuration and usage
+ * errors, 3 for the rest (backend failures). Decided by the error's `code`.
+ */
 function failure(ctx: Context, error: unknown): number {
-  const usage =
-    error instanceof ConfigError ||
-    error instanceof MissingDependencyError ||
-    error instanceof NotListableError ||
-    error instanceof UsageError ||
-    error instanceof InvalidKeyError
+  const code = codeOf(error)
+  const usage = code !== undefined && USAGE_CODES.has(code)
   const message = error instanceof Error ? error.message : String(error)
   const kind =
-    error instanceof ConfigError ? 'configuration error: ' : usage ? '' : 'backend error: '
+    code === 'ERR_CACHETTE_CONFIG' ? 'configuration error: ' : usage ? '' : 'backend error: '
   ctx.stderr.write(`cachette: ${kind}${message}\n`)
   if (ctx.debug) ctx.stderr.write(`${inspect(error)}\n`)
   return usage ? ExitCode.Usage : ExitCode.Backend

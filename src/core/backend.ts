@@ -80,6 +80,58 @@ export interface CacheBackend {
   guardInner?(wrap: (inner: CacheBackend) => CacheBackend): void
 }
 
+/** The names of `T`'s methods (optional ones included). */
+type MethodName<T> = {
+  [K in keyof T]-?: NonNullable<T[K]> extends (...args: never[]) => unknown ? K : never
+}[keyof T]
+
+/**
+ * The data operations of {@link CacheBackend}, declared once: what the
+ * facade's guard times and counts towards its circuit breaker, what the
+ * instrumenting wrapper of `core/events` times and reports (the `operation`
+ * of every event, in this order in `cache.stats().operations`), and what
+ * ClusterCache sends to its primary. `unlink`, `acquireLock` and
+ * `releaseLock` are optional: wrapped only where a backend has them.
+ */
+export const BACKEND_OPERATIONS = [
+  'get',
+  'getMany',
+  'set',
+  'setMany',
+  'add',
+  'delete',
+  'deleteMany',
+  'unlink',
+  'has',
+  'clear',
+  'inc',
+  'acquireLock',
+  'releaseLock',
+] as const satisfies readonly MethodName<CacheBackend>[]
+
+/** A backend data operation: one of {@link BACKEND_OPERATIONS}. */
+export type BackendOperation = (typeof BACKEND_OPERATIONS)[number]
+
+/**
+ * The other methods of {@link CacheBackend}: set-up, tooling and lifecycle,
+ * never timed, guarded or counted.
+ */
+export const BACKEND_SERVICE_METHODS = [
+  'close',
+  'keys',
+  'stats',
+  'guardInner',
+] as const satisfies readonly MethodName<CacheBackend>[]
+
+/** A method of {@link CacheBackend} that is in neither list (must be none). */
+type UnlistedMethod = Exclude<
+  MethodName<CacheBackend>,
+  BackendOperation | (typeof BACKEND_SERVICE_METHODS)[number]
+>
+/** Compile-time check: a method added to {@link CacheBackend} must be listed above. */
+const everyMethodListed: [UnlistedMethod] extends [never] ? true : UnlistedMethod = true
+void everyMethodListed
+
 /**
  * Internal: the method of a backend that reads an entry synchronously and
  * without copying it (SimpleCache), for the view engine's hits. It returns
@@ -233,7 +285,7 @@ export interface BackendClass {
 }
 
 /** The methods a backend must have itself: the rest can be derived from them (see {@link completeBackend}). */
-export const REQUIRED_BACKEND_METHODS: readonly string[] = [
+export const REQUIRED_BACKEND_METHODS: readonly BackendOperation[] = [
   'get',
   'set',
   'add',
@@ -243,7 +295,12 @@ export const REQUIRED_BACKEND_METHODS: readonly string[] = [
 ]
 
 /** The methods {@link completeBackend} derives, as {@link BaseCache} does, when a backend lacks them. */
-const DERIVED_METHODS = ['getMany', 'setMany', 'deleteMany', 'inc'] as const
+const DERIVED_METHODS = [
+  'getMany',
+  'setMany',
+  'deleteMany',
+  'inc',
+] as const satisfies readonly BackendOperation[]
 
 /** The names of {@link REQUIRED_BACKEND_METHODS} that `backend` lacks. */
 export function missingBackendMethods(backend: object): string[] {

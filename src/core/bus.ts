@@ -13,6 +13,7 @@
  * @packageDocumentation
  */
 import type { CacheBackend } from './backend.js'
+import { BackendError } from './errors.js'
 import type { Logger } from './log.js'
 
 /** "Forget these keys" from the cache instance `source`. */
@@ -148,7 +149,12 @@ export class MemoryBus implements Bus {
 
   /** Delivers `message` to the channel's listeners now (a frozen copy); rejects while disconnected. */
   async publish(channel: string, message: BusMessage): Promise<void> {
-    if (!this.#connected) throw new Error('MemoryBus: disconnected; the message was not sent')
+    if (!this.#connected) {
+      throw new BackendError(
+        'ERR_CACHETTE_BACKEND_UNAVAILABLE',
+        'MemoryBus: disconnected; the message was not sent',
+      )
+    }
     const listeners = this.#channels.get(channel)
     if (listeners === undefined) return
     // A frozen copy: listeners cannot change what the others receive.

@@ -14,9 +14,12 @@ export function runWithApp<R>(app: object, fn: () => R): R {
 
 /**
  * Makes every request of an app run with that app as the current app, for
- * one framework. Returns `false` when `app` is not of its framework. Each
- * framework adapter registers one when its module loads; `Cache.initApp`
- * calls them in turn until one recognises the app.
+ * one framework. Returns `false` when `app` is not of its framework.
+ * `Cache.initApp` calls them in turn until one recognises the app. The
+ * `cachette` entry registers Express's; `cachette/fastify`, `cachette/koa`
+ * and `cachette/hono` register theirs when they load (and again, idempotently,
+ * when their middleware is created). Those built files are the package's
+ * declared `sideEffects`, so bundlers keep a bare `import 'cachette/koa'`.
  */
 export type AppBinder = (app: object) => boolean
 

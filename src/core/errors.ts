@@ -1,18 +1,59 @@
 /**
- * Every error cachette throws on purpose carries a stable `code`, so callers can
- * branch on `err.code` instead of parsing messages.
+ * Every error cachette throws carries a stable `code`, so callers can branch
+ * on `err.code` instead of parsing messages, and so that the raise-or-absorb
+ * policy ({@link isInputError}) is decided by code, never by class.
  */
 
+/**
+ * Codes of cachette's answers about the caller's input (a bad key, timeout,
+ * value, configuration) and of its other deliberate errors: these reach the
+ * caller (see {@link isInputError}).
+ */
+export const INPUT_ERROR_CODES = [
+  'ERR_CACHETTE_CONFIG',
+  'ERR_CACHETTE_INVALID_KEY',
+  'ERR_CACHETTE_INVALID_TIMEOUT',
+  'ERR_CACHETTE_UNSERIALIZABLE',
+  'ERR_CACHETTE_NOT_INTEGER',
+  'ERR_CACHETTE_MISSING_DEPENDENCY',
+  'ERR_CACHETTE_DELETE_MANY',
+  'ERR_CACHETTE_CORRUPT_ENTRY',
+] as const
+
+/**
+ * Codes of backend failures: the store is slow, down, refuses us or answered
+ * something unexpected. The facade and the decorators absorb them (a miss, a
+ * write that returns `false`, a view served uncached) unless
+ * `CACHE_RAISE_ERRORS`, and they count towards the circuit breaker.
+ */
+export const BACKEND_FAILURE_CODES = [
+  /** No answer within a deadline (operation timeout, command timeout, connect timeout). */
+  'ERR_CACHETTE_BACKEND_TIMEOUT',
+  /** The circuit breaker refused the call without touching the backend. */
+  'ERR_CACHETTE_CIRCUIT_OPEN',
+  /** The store cannot be reached (down, disconnected, closed); the request was not answered. */
+  'ERR_CACHETTE_BACKEND_UNAVAILABLE',
+  /** The store refused our credentials, or wants some. */
+  'ERR_CACHETTE_BACKEND_AUTH',
+  /** The store answered, but not with what was asked (an error status, a lost race, a partial result). */
+  'ERR_CACHETTE_BACKEND_FAILED',
+] as const
+
+/** The code of an error about the input (raised). */
+export type InputErrorCode = (typeof INPUT_ERROR_CODES)[number]
+/** The code of a backend failure (absorbed). */
+export type BackendFailureCode = (typeof BACKEND_FAILURE_CODES)[number]
 /** Stable error codes. */
-export type CachetteErrorCode =
-  | 'ERR_CACHETTE_CONFIG'
-  | 'ERR_CACHETTE_INVALID_KEY'
-  | 'ERR_CACHETTE_INVALID_TIMEOUT'
-  | 'ERR_CACHETTE_UNSERIALIZABLE'
-  | 'ERR_CACHETTE_NOT_INTEGER'
-  | 'ERR_CACHETTE_MISSING_DEPENDENCY'
-  | 'ERR_CACHETTE_DELETE_MANY'
-  | 'ERR_CACHETTE_CORRUPT_ENTRY'
+export type CachetteErrorCode = InputErrorCode | BackendFailureCode
+
+const RAISED: ReadonlySet<string> = new Set<string>(INPUT_ERROR_CODES)
+
+/** The string `code` of an error (cachette's, Node's `ENOENT`, ...), else `undefined`. */
+export function codeOf(error: unknown): string | undefined {
+  if ((typeof error !== 'object' && typeof error !== 'function') || error === null) return undefined
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' ? code : undefined
+}
 
 /** Base class of the errors that cachette throws on purpose. */
 export class CachetteError extends Error {
@@ -116,18 +157,65 @@ export class CorruptEntryError extends CachetteError {
 }
 
 /**
+ * A backend failure of cachette's own making: a store that did not answer in
+ * time, is unreachable, refused the credentials or answered something else
+ * than asked. The base of {@link BackendTimeoutError} and
+ * {@link CircuitOpenError}; backends throw it with the code that fits.
+ * Absorbed by the facade (its code is a {@link BackendFailureCode}).
+ */
+export class BackendError extends Error {
+  /** What went wrong, one of {@link BACKEND_FAILURE_CODES}. */
+  readonly code: BackendFailureCode
+  constructor(code: BackendFailureCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'BackendError'
+    this.code = code
+  }
+}
+
+/**
+ * A call got no answer within its deadline: the facade's operation timeout
+ * (`CACHE_OPERATION_TIMEOUT`), a ClusterCache worker's `requestTimeout`, a
+ * Memcached command or connect timeout, an object store's `timeout`. The one
+ * timeout error of cachette (`StoreTimeoutError` names it too). Absorbed by
+ * the facade like any backend error.
+ */
+export class BackendTimeoutError extends BackendError {
+  /** Always `'ERR_CACHETTE_BACKEND_TIMEOUT'`. */
+  declare readonly code: 'ERR_CACHETTE_BACKEND_TIMEOUT'
+  /** The timeout that passed, in milliseconds. */
+  readonly timeoutMs: number
+  constructor(message: string, timeoutMs: number, options?: ErrorOptions) {
+    super('ERR_CACHETTE_BACKEND_TIMEOUT', message, options)
+    this.name = 'BackendTimeoutError'
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/**
+ * The circuit breaker is open: the call was refused without touching the
+ * backend. `cause` is the failure that opened it. Absorbed by the facade.
+ */
+export class CircuitOpenError extends BackendError {
+  /** Always `'ERR_CACHETTE_CIRCUIT_OPEN'`. */
+  declare readonly code: 'ERR_CACHETTE_CIRCUIT_OPEN'
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_CACHETTE_CIRCUIT_OPEN', message, options)
+    this.name = 'CircuitOpenError'
+  }
+}
+
+/**
  * Whether `error` is one of cachette's answers about the caller's input
  * (a bad key, timeout or value, an unstorable value, a non-integer, bad
  * configuration) or another error cachette throws on purpose: these reach
  * the caller. Every other error, whatever its class (a `TypeError` from a
- * client library's bug inside a backend included), is a backend failure,
- * which the facade and the decorators log and absorb unless
- * `CACHE_RAISE_ERRORS`. Told apart by the stable `code` cachette's own
- * errors carry, not by class: a plain `TypeError` never has one.
+ * client library's bug inside a backend included, a {@link BackendError}),
+ * is a backend failure, which the facade and the decorators log and absorb
+ * unless `CACHE_RAISE_ERRORS`. Decided by the stable `code` alone
+ * ({@link INPUT_ERROR_CODES}), never by class: a plain `TypeError` has none.
  */
 export function isInputError(error: unknown): boolean {
-  if (error instanceof CachetteError) return true
-  if (!(error instanceof TypeError)) return false
-  const code = (error as { code?: unknown }).code
-  return typeof code === 'string' && code.startsWith('ERR_CACHETTE_')
+  const code = codeOf(error)
+  return code !== undefined && RAISED.has(code)
 }

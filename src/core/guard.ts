@@ -18,45 +18,25 @@
  *   the circuit closes, otherwise it opens again. Opening and closing are
  *   logged once each (a warning), however long the outage.
  *
- * Both errors are ordinary `Error`s, not `CachetteError`s, on purpose: the
- * facade absorbs them like any backend failure (a miss, a write that returns
+ * Both errors are `BackendError`s (codes `ERR_CACHETTE_BACKEND_TIMEOUT`
+ * and `ERR_CACHETTE_CIRCUIT_OPEN`), not input errors, on purpose: the facade
+ * absorbs them like any backend failure (a miss, a write that returns
  * `false`, a view served uncached), see `Slot.mustRaise`.
  *
- * The guard is a `Proxy` around the backend, so `cache.backend` still is
- * what it was (`instanceof RedisCache`, `.client`, `.keyPrefix` work); only
- * the cache operations go through the guard.
+ * The guard is a `Proxy` around the backend (`wrapBackend`, the same
+ * wrapper the observability instrumentation uses), so `cache.backend` still
+ * is what it was (`instanceof RedisCache`, `.client`, `.keyPrefix` work);
+ * only the cache operations ({@link BACKEND_OPERATIONS}) go through the guard.
  * @packageDocumentation
  */
-import type { CacheBackend } from './backend.js'
+import { BACKEND_OPERATIONS, type CacheBackend } from './backend.js'
 import { parseTimeout } from './duration.js'
-import { ConfigError, isInputError } from './errors.js'
+import { BackendTimeoutError, CircuitOpenError, ConfigError, isInputError } from './errors.js'
 import { defaultLogger, type Logger } from './log.js'
+import { type BackendMethod, wrapBackend } from './wrap.js'
 
-/** A guarded call got no answer within the operation timeout. Absorbed by the facade like any backend error. */
-export class BackendTimeoutError extends Error {
-  /** Always `'ERR_CACHETTE_BACKEND_TIMEOUT'`. */
-  readonly code = 'ERR_CACHETTE_BACKEND_TIMEOUT' as const
-  /** The timeout that passed, in milliseconds. */
-  readonly timeoutMs: number
-  constructor(message: string, timeoutMs: number) {
-    super(message)
-    this.name = 'BackendTimeoutError'
-    this.timeoutMs = timeoutMs
-  }
-}
-
-/**
- * The circuit breaker is open: the call was refused without touching the
- * backend. `cause` is the failure that opened it. Absorbed by the facade.
- */
-export class CircuitOpenError extends Error {
-  /** Always `'ERR_CACHETTE_CIRCUIT_OPEN'`. */
-  readonly code = 'ERR_CACHETTE_CIRCUIT_OPEN' as const
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'CircuitOpenError'
-  }
-}
+// The guard's errors, defined with the others in core/errors.ts; exported from here as before.
+export { BackendTimeoutError, CircuitOpenError }
 
 /** Circuit breaker settings (`CACHE_CIRCUIT_BREAKER`). */
 export interface CircuitBreakerOptions {
@@ -341,34 +321,20 @@ export class BackendGuard {
   }
 }
 
-/** The backend methods that go through the guard (the optional ones only when the backend has them). */
-const GUARDED: ReadonlySet<PropertyKey> = new Set([
-  'get',
-  'set',
-  'add',
-  'delete',
-  'deleteMany',
-  'has',
-  'clear',
-  'getMany',
-  'setMany',
-  'inc',
-  'unlink',
-  'acquireLock',
-  'releaseLock',
-])
-
 /** Where a guarded backend keeps its guard. */
 const GUARD: unique symbol = Symbol('cachette.guard')
 
-type Method = (this: unknown, a?: unknown, b?: unknown, c?: unknown) => unknown
+/** The backend methods that go through the guard (the optional ones only when the backend has them). */
+const GUARDED: ReadonlySet<PropertyKey> = new Set<PropertyKey>(BACKEND_OPERATIONS)
+/** What the guard replaces: the operations, and `close` (which also stops the deadline timer). */
+const REPLACED: ReadonlySet<PropertyKey> = new Set<PropertyKey>([...BACKEND_OPERATIONS, 'close'])
 
 /** The guarded version of `method` (called on `target`). Built once per method, not per call. */
 function guarded(
   guard: BackendGuard,
   target: object,
   name: string,
-  method: Method,
+  method: BackendMethod,
 ): (a?: unknown, b?: unknown, c?: unknown) => Promise<unknown> {
   // Fixed arity instead of rest arguments: no array per call. Every guarded
   // method takes at most three arguments.
@@ -402,38 +368,19 @@ export function guardBackend<B extends CacheBackend>(backend: B, options: GuardO
     ...options,
     name: options.name ?? (backend.constructor?.name || 'backend'),
   })
-  const guardedMethods = new Map<PropertyKey, { original: unknown; fn: unknown }>()
-  const boundMethods = new Map<PropertyKey, { original: unknown; fn: unknown }>()
   const close = async (): Promise<void> => {
     guard.dispose()
     await backend.close?.()
   }
-  return new Proxy(backend, {
-    get(target, prop) {
-      if (prop === GUARD) return guard
-      if (prop === 'close') return typeof target.close === 'function' ? close : undefined
-      // The target as receiver: getters run on the real object (private fields work).
-      const value: unknown = Reflect.get(target, prop, target)
-      if (typeof value !== 'function') return value
-      if (GUARDED.has(prop)) {
-        const known = guardedMethods.get(prop)
-        if (known !== undefined && known.original === value) return known.fn
-        const fn = guarded(guard, target, String(prop), value as Method)
-        guardedMethods.set(prop, { original: value, fn })
-        return fn
-      }
-      // Own function-valued properties and the constructor are data, handed out as they are;
-      // other methods are bound to the real object, again for private fields.
-      if (prop === 'constructor' || Object.hasOwn(target, prop)) return value
-      const known = boundMethods.get(prop)
-      if (known !== undefined && known.original === value) return known.fn
-      const fn = (value as Method).bind(target)
-      boundMethods.set(prop, { original: value, fn })
-      return fn
-    },
-    set(target, prop, value) {
-      return Reflect.set(target, prop, value, target)
-    },
+  return wrapBackend(backend, {
+    replaced: REPLACED,
+    replace: (prop, method) =>
+      GUARDED.has(prop) ? guarded(guard, backend, String(prop), method) : close,
+    answers: new Map([[GUARD, guard]]),
+    // A method assigned to the backend later is guarded too.
+    keep: 'per-method',
+    // Own function-valued properties are data, handed out as they are.
+    bind: 'bind-inherited',
   })
 }
 

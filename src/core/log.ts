@@ -1,3 +1,5 @@
+import { codeOf } from './errors.js'
+
 /** Where cachette reports warnings and swallowed backend errors. `console` fits. */
 export interface Logger {
   /** A risky but legal setting, or a one-time notice. */
@@ -48,8 +50,8 @@ export class ErrorReporter {
     const message = error instanceof Error ? error.message : String(error)
     const generic = (text: string): string =>
       subject === undefined || subject === '' ? text : text.replaceAll(subject, '\u0001')
-    const code = (error as { code?: unknown } | null)?.code
-    const id = `${generic(site)}\u0000${typeof code === 'string' ? code : generic(message)}`
+    const code = codeOf(error)
+    const id = `${generic(site)}\u0000${code ?? generic(message)}`
     const now = this.clock()
     const last = this.#seen.get(id)
     if (last !== undefined && now - last.at < this.windowMs) {

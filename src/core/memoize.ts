@@ -22,8 +22,27 @@ import {
 } from './identity.js'
 import type { Slot } from './slot.js'
 
-/** Options of `cache.memoize()`; the camelCase of Flask-Caching's `memoize()` parameters. */
-export interface MemoizeOptions {
+/**
+ * Any function `cache.memoize` can wrap. Written as a method's type, whose
+ * parameters TypeScript compares both ways, so that every function is
+ * assignable to it without `any` (or `never`) in the inferred types.
+ */
+export type MemoizableFunction = { fn(...args: unknown[]): unknown }['fn']
+
+/** The arguments of a memoized function `F`, as its callbacks receive them. */
+export type MemoizeArgs<F extends MemoizableFunction> = Parameters<F>
+
+/** What a memoized function `F` resolves to: the value its callbacks see. */
+export type MemoizeResult<F extends MemoizableFunction> = Awaited<ReturnType<F>>
+
+/**
+ * Options of `cache.memoize()`; the camelCase of Flask-Caching's `memoize()`
+ * parameters. `F` is the memoized function: the callbacks receive its
+ * arguments and its result, typed from it (`cache.memoize(fn, options)`
+ * infers it; the decorator form `cache.memoize(options)` cannot know the
+ * method yet, so its callbacks take `unknown`s unless they say otherwise).
+ */
+export interface MemoizeOptions<F extends MemoizableFunction = MemoizableFunction> {
   /** Seconds (or a duration string) results live; `undefined` = `CACHE_DEFAULT_TIMEOUT`, `0` = forever. */
   timeout?: Timeout
   /**
@@ -34,13 +53,13 @@ export interface MemoizeOptions {
    */
   makeName?: (defaultName: string) => string
   /** Skips the cache entirely (no read, no write) when it returns exactly `true`. Receives `(fn, ...args)`. */
-  unless?: (fn: Function, ...args: never[]) => boolean | Promise<boolean>
+  unless?(fn: F, ...args: MemoizeArgs<F>): boolean | Promise<boolean>
   /** Recomputes and overwrites when it returns exactly `true`. Receives the call's arguments. */
-  forcedUpdate?: (...args: never[]) => boolean | Promise<boolean>
+  forcedUpdate?(...args: MemoizeArgs<F>): boolean | Promise<boolean>
   /** Called on a hit with `(value, ...args)`; exactly `true` makes it a miss. */
-  isStale?: (value: never, ...args: never[]) => boolean | Promise<boolean>
+  isStale?(value: MemoizeResult<F>, ...args: MemoizeArgs<F>): boolean | Promise<boolean>
   /** Called with a fresh result; a falsy return keeps it out of the cache (it is still returned). */
-  responseFilter?: (value: never) => unknown
+  responseFilter?(value: MemoizeResult<F>): unknown
   /** Hash for keys; defaults to `CACHE_HASH_METHOD`. */
   hashMethod?: HashMethod
   /**
@@ -66,13 +85,22 @@ export interface MemoizeOptions {
    * Tags of each result, for `cache.invalidateTags`: a list, or a function
    * of the call's arguments (`(id) => [\`user:${id}\`]`).
    */
-  tags?: readonly string[] | ((...args: never[]) => readonly string[])
+  tags?: readonly string[] | MemoizeTags<F>
   /** See `GetOrSetOptions.lock`: one call across processes for a missing result. */
   lock?: GetOrSetOptions['lock']
 }
 
+/**
+ * The function form of {@link MemoizeOptions.tags}: the tags of a call, from
+ * its arguments. A method's type, as the other callbacks are methods, so that
+ * the decorator form (whose `F` is unknown) accepts `(id: number) => ...` too.
+ */
+export type MemoizeTags<F extends MemoizableFunction = MemoizableFunction> = {
+  tags(...args: MemoizeArgs<F>): readonly string[]
+}['tags']
+
 /** A memoized function: the same call signature (always async), plus Flask-Caching's attributes. */
-export type MemoizedFunction<F extends (...args: never[]) => unknown> = ((
+export type MemoizedFunction<F extends MemoizableFunction> = ((
   this: ThisParameterType<F>,
   ...args: Parameters<F>
 ) => Promise<Awaited<ReturnType<F>>>) & {
@@ -95,7 +123,7 @@ export type MemoizedFunction<F extends (...args: never[]) => unknown> = ((
  */
 export interface MemoizeDecorator {
   /** Wraps a function. */
-  <F extends (...args: never[]) => unknown>(fn: F): MemoizedFunction<F>
+  <F extends MemoizableFunction>(fn: F): MemoizedFunction<F>
   /** Standard (TC39) method decorator. The method must return a promise. */
   <This, Args extends unknown[], R extends PromiseLike<unknown>>(
     method: (this: This, ...args: Args) => R,
@@ -354,7 +382,7 @@ export class Memoizer {
 
   async #call(info: MemoInfo, self: unknown, args: unknown[]): Promise<unknown> {
     const { fn, options } = info
-    if (options.unless && (await isTrue(options.unless(fn, ...(args as never[]))))) {
+    if (options.unless && (await isTrue(options.unless(fn as MemoizableFunction, ...args)))) {
       return fn.apply(self, args)
     }
     const slot = this.slot()
@@ -370,9 +398,7 @@ export class Memoizer {
       versionKeys = this.#versionKeys(info, receiver)
       versions = await tokensFor(backend, versionKeys)
       key = this.#entryKey(info, slot, input, versions)
-      forced = options.forcedUpdate
-        ? await isTrue(options.forcedUpdate(...(args as never[])))
-        : false
+      forced = options.forcedUpdate ? await isTrue(options.forcedUpdate(...args)) : false
       tags = resolveTags(options.tags, args, 'memoize')
     } catch (error) {
       if (slot.mustRaise(error)) throw error
@@ -485,14 +511,14 @@ class MemoizedCall implements Computation<unknown> {
     const o = this.info.options
     if (value === null && o.cacheNone !== true) return false
     if (o.isStale === undefined) return true
-    return isTrue(o.isStale(value as never, ...(this.args as never[]))).then((stale) => !stale)
+    return isTrue(o.isStale(value, ...this.args)).then((stale) => !stale)
   }
 
   storable(result: unknown): boolean {
     const o = this.info.options
     return (
       (result !== null || o.cacheNone === true) &&
-      (!o.responseFilter || Boolean(o.responseFilter(result as never)))
+      (!o.responseFilter || Boolean(o.responseFilter(result)))
     )
   }
 

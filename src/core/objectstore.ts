@@ -3,8 +3,10 @@
  * names for any key, the absolute expiry kept with an object, bounded
  * parallelism and a deadline on every call.
  */
+
 import { createHash } from 'node:crypto'
-import { ConfigError, InvalidTimeoutError } from './errors.js'
+import { BackendTimeoutError, ConfigError, InvalidTimeoutError } from './errors.js'
+import { mapLimit as mapSettled } from './promise.js'
 
 /** Object names are at most 1,024 bytes of UTF-8 on S3 and GCS. */
 export const MAX_OBJECT_NAME = 1024
@@ -116,27 +118,15 @@ export function isLive(expiresAt: number | undefined, now = Date.now()): boolean
 
 /**
  * Runs `fn` over `items` with at most `limit` calls in flight; settles every
- * call and resolves their outcomes in item order.
+ * call and resolves their outcomes in item order (core/promise.ts's, in its
+ * `'settle'` mode).
  */
-export async function mapLimit<T, R>(
+export function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T, index: number) => Promise<R>,
 ): Promise<PromiseSettledResult<R>[]> {
-  const out = new Array<PromiseSettledResult<R>>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      try {
-        out[i] = { status: 'fulfilled', value: await fn(items[i] as T, i) }
-      } catch (reason) {
-        out[i] = { status: 'rejected', reason }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
+  return mapSettled(items, limit, 'settle', fn)
 }
 
 /** The values of settled calls; rejects with the first failure if any. */
@@ -146,9 +136,16 @@ export function allValues<R>(settled: readonly PromiseSettledResult<R>[]): R[] {
   return settled.map((s) => (s as PromiseFulfilledResult<R>).value)
 }
 
-/** A call that took longer than its deadline. */
-export class StoreTimeoutError extends Error {
-  override name = 'StoreTimeoutError'
+/**
+ * A call that took longer than its deadline: the one timeout error of
+ * cachette ({@link BackendTimeoutError}, code `ERR_CACHETTE_BACKEND_TIMEOUT`),
+ * under the name object-store callers have known it by.
+ */
+export class StoreTimeoutError extends BackendTimeoutError {
+  constructor(message: string, timeoutMs: number, options?: ErrorOptions) {
+    super(message, timeoutMs, options)
+    this.name = 'StoreTimeoutError'
+  }
 }
 
 /**
@@ -164,7 +161,7 @@ export function withDeadline<T>(
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const error = new StoreTimeoutError(`${what}: no answer within ${ms} ms (timeout)`)
+      const error = new StoreTimeoutError(`${what}: no answer within ${ms} ms (timeout)`, ms)
       controller.abort(error)
       reject(error)
     }, ms)

@@ -1,4 +1,5 @@
 import { deserialize, serialize } from 'node:v8'
+import { describe } from './describe.js'
 import { ConfigError, UnserializableValueError } from './errors.js'
 
 /**
@@ -16,12 +17,6 @@ export interface Serializer {
   dumps(value: unknown): Uint8Array
   /** Decodes what `dumps` produced. */
   loads(data: Uint8Array): unknown
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`
-  if (typeof value === 'symbol') return 'a symbol'
-  return typeof value
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { CacheBackend } from './backend.js'
 import { isInputError } from './errors.js'
-import { SlotObserver } from './events.js'
+import { SlotObserver } from './events/observer.js'
 import type { DigestFn } from './hash.js'
 import type { ErrorReporter, Logger } from './log.js'
 

@@ -1,11 +1,13 @@
 /**
  * The response header helpers every framework adapter offers: `cacheFor`,
  * `cacheControl`, `noStore`, `vary`, as framework-neutral modifiers of a
- * header list. Adapters apply the modifiers a request collected in order,
- * outermost first, so the innermost setting wins (as flask-webcache's
- * decorators).
+ * header list, and the table ({@link HeaderHelpers}, {@link headerHelpers})
+ * each adapter makes its own helpers from. Adapters apply the modifiers a
+ * request collected in order, outermost first, so the innermost setting
+ * wins (as flask-webcache's decorators).
  */
 import { ConfigError } from '../core/errors.js'
+import { headerValue, isToken, splitList } from '../core/headers.js'
 import {
   type Directives,
   formatCacheControl,
@@ -58,11 +60,6 @@ function directiveName(key: string): string {
     .replace(/^s-max-age$/, 's-maxage')
 }
 
-function getHeader(headers: MutableHeaders, name: string): string | undefined {
-  const values = headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v)
-  return values.length === 0 ? undefined : values.join(', ')
-}
-
 function setHeader(headers: MutableHeaders, name: string, value: string | undefined): void {
   const lower = name.toLowerCase()
   const kept = headers.filter(([n]) => n.toLowerCase() !== lower)
@@ -72,7 +69,7 @@ function setHeader(headers: MutableHeaders, name: string, value: string | undefi
 }
 
 function updateCacheControl(headers: MutableHeaders, change: (d: Directives) => void): void {
-  const d = parseCacheControl(getHeader(headers, 'cache-control'))
+  const d = parseCacheControl(headerValue(headers, 'cache-control'))
   change(d)
   setHeader(headers, 'Cache-Control', formatCacheControl(d))
 }
@@ -165,21 +162,74 @@ export function noStoreModifier(): HeaderModifier {
 /** Adds field names to `Vary` (once each, case-insensitively). */
 export function varyModifier(...fields: string[]): HeaderModifier {
   for (const f of fields) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(f))
-      throw new ConfigError('vary', `not a header field name: ${JSON.stringify(f)}`)
+    if (!isToken(f)) throw new ConfigError('vary', `not a header field name: ${JSON.stringify(f)}`)
   }
   return (headers) => {
-    const current = getHeader(headers, 'vary')
+    const current = headerValue(headers, 'vary')
     const names = parseVary(current)
     if (names[0] === '*') return
-    const out =
-      current === undefined
-        ? []
-        : current
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
+    const out = current === undefined ? [] : splitList(current)
     for (const f of fields) if (!names.includes(f.toLowerCase())) out.push(f)
     setHeader(headers, 'Vary', out.join(', '))
+  }
+}
+
+/**
+ * The header helpers of every adapter (`cachette/express`, `cachette/koa`,
+ * `cachette/hono`: middleware; `cachette/fastify`: route hooks), for
+ * middleware of type `M`. Each sets response headers as the response
+ * leaves the route, the innermost helper winning. Made by
+ * {@link headerHelpers}; documented once, here.
+ */
+export interface HeaderHelpers<M> {
+  /**
+   * `Cache-Control: max-age` for `duration` (`{ minutes: 5 }`; the units
+   * add up), other directives kept but `no-store` and `no-cache`, and
+   * `Expires` (flask-webcache's `cache_for`).
+   *
+   * @throws {ConfigError} at set-up, for an unknown unit or a negative value
+   * @example
+   * app.get('/articles', cacheFor({ minutes: 5 }), listArticles)                 // Express, Koa's router, Hono
+   * app.get('/articles', { onRequest: cacheFor({ minutes: 5 }) }, listArticles)  // Fastify
+   */
+  cacheFor(duration: Duration): M
+  /**
+   * Sets Cache-Control directives (`{ public: true, sMaxage: 600 }`; names
+   * in camel, snake or kebab case; `true` sets, `false` removes, a number
+   * sets seconds), flask-webcache's `cache_control`.
+   *
+   * @throws {ConfigError} at set-up, for an unknown directive or a bad value
+   * @example
+   * app.get('/feed', cacheControl({ public: true, sMaxage: 600 }), feed)
+   */
+  cacheControl(directives: CacheControlDirectives): M
+  /**
+   * `Cache-Control: no-store`, replacing every other directive, and no `Expires`.
+   *
+   * @example
+   * app.get('/account', noStore(), account)
+   */
+  noStore(): M
+  /**
+   * Adds header names to `Vary` (once each, case-insensitively; nothing
+   * after `Vary: *`).
+   *
+   * @throws {ConfigError} at set-up, for a name that is not a header field name
+   * @example
+   * app.get('/home', cacheFor({ minutes: 5 }), vary('Accept-Language'), home)
+   */
+  vary(...fields: string[]): M
+}
+
+/**
+ * An adapter's {@link HeaderHelpers}, from the one function that turns a
+ * {@link HeaderModifier} into that framework's middleware (or hook).
+ */
+export function headerHelpers<M>(toMiddleware: (modifier: HeaderModifier) => M): HeaderHelpers<M> {
+  return {
+    cacheFor: (duration) => toMiddleware(cacheForModifier(duration)),
+    cacheControl: (directives) => toMiddleware(cacheControlModifier(directives)),
+    noStore: () => toMiddleware(noStoreModifier()),
+    vary: (...fields) => toMiddleware(varyModifier(...fields)),
   }
 }

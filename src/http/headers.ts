@@ -4,17 +4,19 @@
  * the RFCs say (an invalid `Expires` means already expired, an invalid `Age`
  * is ignored, an unknown or malformed directive is ignored).
  */
+import { createHash } from 'node:crypto'
+import { type Directives, type HeaderBag, isToken, splitList } from '../core/headers.js'
 
-/** Header fields by lower-case name. Node's `IncomingHttpHeaders` and `OutgoingHttpHeaders` fit. */
-export type HeaderBag = Record<string, string | string[] | number | undefined>
-
-/** One field's value, comma-joined when it was sent several times (`Set-Cookie` aside). */
-export function headerValue(headers: HeaderBag, name: string): string | undefined {
-  const v = headers[name] ?? headers[name.toLowerCase()]
-  if (v === undefined) return undefined
-  if (Array.isArray(v)) return v.length === 0 ? undefined : v.join(', ')
-  return String(v)
-}
+// The primitives the view engine shares live in core/headers.ts; `cachette/http` exports them from here.
+export {
+  type Directives,
+  type HeaderBag,
+  headerValue,
+  isToken,
+  parseCacheControl,
+  parseVary,
+  splitList,
+} from '../core/headers.js'
 
 /**
  * A `[name, value]` list as a bag by lower-case name: repeated fields joined
@@ -45,73 +47,6 @@ export function lowerCaseHeaders(headers: HeaderBag): HeaderBag {
   return out
 }
 
-/** Cache-Control directives by lower-case name: `true` for a bare directive, else the unquoted value. */
-export type Directives = Map<string, string | true>
-
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-
-/** Whether `value` is an RFC 9110 token: what a field name or a directive name must be. */
-export function isToken(value: string): boolean {
-  return TOKEN.test(value)
-}
-
-/**
- * Splits a list-based field on commas outside quoted strings (RFC 9110 §5.6.1).
- * Empty elements are dropped.
- */
-export function splitList(value: string): string[] {
-  const out: string[] = []
-  let current = ''
-  let quoted = false
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i] as string
-    if (quoted) {
-      current += c
-      if (c === '\\' && i + 1 < value.length) current += value[++i]
-      else if (c === '"') quoted = false
-    } else if (c === '"') {
-      quoted = true
-      current += c
-    } else if (c === ',') {
-      if (current.trim() !== '') out.push(current.trim())
-      current = ''
-    } else current += c
-  }
-  if (current.trim() !== '') out.push(current.trim())
-  return out
-}
-
-function unquote(value: string): string | undefined {
-  if (!value.startsWith('"')) return TOKEN.test(value) ? value : undefined
-  if (value.length < 2 || !value.endsWith('"')) return undefined
-  return value.slice(1, -1).replace(/\\(.)/g, '$1')
-}
-
-/**
- * Parses `Cache-Control` (RFC 9111 §5.2). Directive names are
- * case-insensitive; a value may be a token or a quoted string; a malformed
- * element is ignored; when a directive appears twice, the first wins
- * (RFC 9111 §4.2.1).
- */
-export function parseCacheControl(value: string | undefined): Directives {
-  const out: Directives = new Map()
-  if (value === undefined) return out
-  for (const element of splitList(value)) {
-    const eq = element.indexOf('=')
-    const name = (eq < 0 ? element : element.slice(0, eq)).trim().toLowerCase()
-    if (!TOKEN.test(name)) continue
-    // RFC 9111 §4.2.1: with several values, the first occurrence is used.
-    if (out.has(name)) continue
-    if (eq < 0) {
-      out.set(name, true)
-      continue
-    }
-    const v = unquote(element.slice(eq + 1).trim())
-    if (v !== undefined) out.set(name, v)
-  }
-  return out
-}
-
 /** 2^31: RFC 9111 §1.2.2's cap for a delta-seconds too large to represent. */
 export const DELTA_MAX = 2147483648
 
@@ -131,7 +66,7 @@ export function formatCacheControl(directives: Directives): string {
   const parts: string[] = []
   for (const [name, v] of directives) {
     if (v === true) parts.push(name)
-    else parts.push(`${name}=${TOKEN.test(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`}`)
+    else parts.push(`${name}=${isToken(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`}`)
   }
   return parts.join(', ')
 }
@@ -252,6 +187,11 @@ export interface EntityTag {
 
 const ETAG = /^(W\/)?("[\x21\x23-\x7e\x80-\xff]*")$/
 
+/** A strong ETag from the body: a quoted base64url SHA-1. */
+export function bodyETag(body: Uint8Array): string {
+  return `"${createHash('sha1').update(body).digest('base64url')}"`
+}
+
 /** Parses one entity tag; `undefined` if malformed. */
 export function parseETag(value: string | undefined): EntityTag | undefined {
   if (value === undefined) return undefined
@@ -280,11 +220,4 @@ export function strongMatch(a: EntityTag, b: EntityTag): boolean {
 /** Weak comparison: identical opaque tags, weak or not. */
 export function weakMatch(a: EntityTag, b: EntityTag): boolean {
   return a.tag === b.tag
-}
-
-/** Field names listed in `Vary`, lower-cased; `['*']` for `Vary: *`. */
-export function parseVary(value: string | undefined): string[] {
-  if (value === undefined) return []
-  const names = splitList(value).map((n) => n.toLowerCase())
-  return names.includes('*') ? ['*'] : [...new Set(names)]
 }

@@ -15,8 +15,10 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Cache } from '../cache.js'
 import { HOP_BY_HOP_HEADERS, repeatedHeaders, requestInBackground } from '../core/background.js'
-import { framedBy, safeHeaderPairs, storedBody } from '../core/view.js'
+import { PRECONDITION_HEADERS } from '../core/headers.js'
+import { framedBy, safeHeaderPairs, storedBody } from '../core/view/index.js'
 import {
+  bodyETag,
   type Directives,
   type HeaderBag,
   headerBag,
@@ -25,6 +27,7 @@ import {
   parseCacheControl,
   parseHttpDate,
   parseVary,
+  splitList,
 } from './headers.js'
 import { ifRangeAllows, parseRange, rangeAnswer } from './range.js'
 import {
@@ -40,7 +43,6 @@ import {
   staleRules,
   whyNotStorable,
 } from './semantics.js'
-import { bodyETag } from './validate.js'
 import { variantValue } from './vary.js'
 
 /** Header fields as ordered `[name, value]` pairs (names as sent). */
@@ -187,10 +189,7 @@ const FRAMING = ['content-length', 'transfer-encoding']
  * from it, as Varnish does).
  */
 export const ORIGIN_REQUEST_DROPS: readonly string[] = [
-  'if-none-match',
-  'if-modified-since',
-  'if-match',
-  'if-unmodified-since',
+  ...PRECONDITION_HEADERS,
   'if-range',
   'range',
 ]
@@ -324,12 +323,7 @@ export const REFRESH_HOST_HEADER = 'x-cachette-refresh-host'
 
 /** Whether a request carries any precondition (most hits do not: no work for them). */
 function hasConditionals(headers: HeaderBag): boolean {
-  return (
-    headers['if-none-match'] !== undefined ||
-    headers['if-modified-since'] !== undefined ||
-    headers['if-match'] !== undefined ||
-    headers['if-unmodified-since'] !== undefined
-  )
+  return PRECONDITION_HEADERS.some((name) => headers[name] !== undefined)
 }
 
 function without(headers: HeaderList, names: ReadonlySet<string>): HeaderList {
@@ -339,12 +333,7 @@ function without(headers: HeaderList, names: ReadonlySet<string>): HeaderList {
 /** Field names a directive qualifies (`no-cache="Set-Cookie, X-Foo"`). */
 function qualifiedFields(cc: Directives, name: string): string[] {
   const v = cc.get(name)
-  return typeof v === 'string'
-    ? v
-        .split(',')
-        .map((s) => s.trim().toLowerCase())
-        .filter(Boolean)
-    : []
+  return typeof v === 'string' ? splitList(v).map((s) => s.toLowerCase()) : []
 }
 
 /** The shared response cache. */
@@ -863,9 +852,9 @@ export class HttpCache {
       ...qualifiedFields(plain, name),
       ...qualifiedFields(governing, name),
     ]
-    const connectionListed = (headerValue(bag, 'connection') ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
+    const connectionListed = splitList(headerValue(bag, 'connection') ?? '').map((s) =>
+      s.toLowerCase(),
+    )
     const drop = new Set([
       ...HOP_BY_HOP_HEADERS,
       ...connectionListed,

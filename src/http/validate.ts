@@ -4,8 +4,7 @@
  * method's preconditions. Adapters hold the response back, call these, and
  * send what they return.
  */
-import { createHash } from 'node:crypto'
-import { headerBag, headerValue, parseHttpDate } from './headers.js'
+import { bodyETag, headerBag, headerValue, parseHttpDate } from './headers.js'
 import {
   evaluatePreconditions,
   notModifiedHeaders,
@@ -14,10 +13,25 @@ import {
 } from './semantics.js'
 import type { HttpResponse } from './shared-cache.js'
 
-/** A strong ETag from the body: a quoted base64url SHA-1. */
-export function bodyETag(body: Uint8Array): string {
-  return `"${createHash('sha1').update(body).digest('base64url')}"`
+/**
+ * Options of every adapter's `validation()` (each exports this type as its
+ * own `ValidationOptions`).
+ */
+export interface ValidationOptions {
+  /** Add a strong ETag (hash of the body) to GET/HEAD 200 responses without one. @default true */
+  etag?: boolean
+  /**
+   * The largest body held back to hash, bytes; a larger one goes out as it
+   * is, unvalidated.
+   * @default 5 MiB
+   */
+  maxBodyBytes?: number
 }
+
+/** `maxBodyBytes` of {@link ValidationOptions} by default: 5 MiB. */
+export const VALIDATION_MAX_BODY_BYTES = 5 << 20
+
+export { bodyETag }
 
 /**
  * The framework requests (a Node `IncomingMessage`, a web `Request`) that

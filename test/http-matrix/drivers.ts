@@ -12,15 +12,17 @@ import { expressDriver } from './express.js'
 import { fastifyDriver } from './fastify.js'
 import { honoDriver } from './hono.js'
 import { koaDriver } from './koa.js'
+import { nestjsDriver } from './nestjs.js'
 
 const only = process.env.MATRIX?.split(',').map((s) => s.trim())
 
-/** The drivers `MATRIX` selects (all four by default). */
+/** The drivers `MATRIX` selects (all of them by default). */
 export const drivers: readonly HttpDriver[] = [
   expressDriver,
   fastifyDriver,
   koaDriver,
   honoDriver,
+  nestjsDriver,
 ].filter((driver) => !only || only.includes(driver.name))
 
 /** How a matrix test starts its servers (closed after its framework's tests). */

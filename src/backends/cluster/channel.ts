@@ -4,8 +4,12 @@
  * shared by every ClusterCache in it.
  * @internal
  */
-import { NotAnIntegerError, UnserializableValueError } from '../../core/errors.js'
-import { BackendTimeoutError } from '../../core/guard.js'
+import {
+  BackendError,
+  BackendTimeoutError,
+  NotAnIntegerError,
+  UnserializableValueError,
+} from '../../core/errors.js'
 import { isMessage, MARK, OP_NAMES, type Op, type Reply, type Request } from './wire.js'
 
 /** The process side of an IPC channel (`process` in a cluster worker). */
@@ -47,7 +51,10 @@ class Call {
 function errorFrom([name, message]: [string, string]): Error {
   if (name === 'NotAnIntegerError') return new NotAnIntegerError(message)
   if (name === 'UnserializableValueError') return new UnserializableValueError(message)
-  const error = new Error(`ClusterCache (primary): ${message}`)
+  const error = new BackendError(
+    'ERR_CACHETTE_BACKEND_FAILED',
+    `ClusterCache (primary): ${message}`,
+  )
   error.name = name
   return error
 }
@@ -167,7 +174,10 @@ export class WorkerChannel {
   }
 
   #closedError(): Error {
-    return new Error('ClusterCache: the IPC channel to the primary process is closed')
+    return new BackendError(
+      'ERR_CACHETTE_BACKEND_UNAVAILABLE',
+      'ClusterCache: the IPC channel to the primary process is closed',
+    )
   }
 
   readonly #tick = (): void => {

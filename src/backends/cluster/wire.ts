@@ -13,6 +13,7 @@
  * result] | [id, 0, [errorName, message]], ...] }`.
  * @internal
  */
+import { BACKEND_OPERATIONS, type BackendOperation } from '../../core/backend.js'
 import { UnserializableValueError } from '../../core/errors.js'
 import type { Serializer } from '../../core/serializers.js'
 
@@ -30,28 +31,30 @@ export interface WireBytes {
   readonly b: string
 }
 
-/** The operations, as small integers (they are in every request), named after the backend methods. */
-export const Op = {
-  open: 0,
-  get: 1,
-  getMany: 2,
-  set: 3,
-  setMany: 4,
-  add: 5,
-  delete: 6,
-  deleteMany: 7,
-  has: 8,
-  clear: 9,
-  inc: 10,
-  acquireLock: 11,
-  releaseLock: 12,
-  keys: 13,
-  stats: 14,
-} as const
-export type Op = (typeof Op)[keyof typeof Op]
+/**
+ * The backend operations a worker sends to the primary: every one of
+ * `BACKEND_OPERATIONS` but `unlink`, which ClusterCache does not offer
+ * (its `deleteMany` is one message already).
+ */
+type SentOperation = Exclude<BackendOperation, 'unlink'>
 
-/** Names of the operations by number, for error messages. */
-export const OP_NAMES: readonly string[] = Object.keys(Op)
+/** The name of a message operation: opening a store, a backend operation, key listing, stats. */
+export type OpName = 'open' | SentOperation | 'keys' | 'stats'
+
+/** The operations by number (each one's number is its index here), for error messages. */
+export const OP_NAMES: readonly OpName[] = Object.freeze([
+  'open',
+  ...BACKEND_OPERATIONS.filter((op): op is SentOperation => op !== 'unlink'),
+  'keys',
+  'stats',
+])
+
+/** The operations, as small integers (they are in every request), named after the backend methods. */
+export const Op: { readonly [name in OpName]: number } = Object.freeze(
+  Object.fromEntries(OP_NAMES.map((name, i) => [name, i])) as { [name in OpName]: number },
+)
+/** An operation's number. */
+export type Op = number
 
 /** One request: id, operation, store name, then the operation's arguments. */
 export type Request = [id: number, op: Op, store: string, ...args: unknown[]]

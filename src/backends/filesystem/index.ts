@@ -19,14 +19,17 @@ import {
 } from '../../core/backend.js'
 import { decodeValue, encodeValue } from '../../core/codec.js'
 import {
+  BackendTimeoutError,
   ConfigError,
   CorruptEntryError,
+  codeOf,
   DeleteManyError,
   NotAnIntegerError,
 } from '../../core/errors.js'
 import { type DigestFn, type HashMethod, resolveHashMethod } from '../../core/hash.js'
 import { storageKey } from '../../core/keys.js'
 import { warnOnce } from '../../core/log.js'
+import { mapLimit } from '../../core/promise.js'
 
 /** Options of {@link FileSystemCache}. */
 export interface FileSystemCacheOptions extends BaseCacheOptions {
@@ -110,12 +113,6 @@ const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O
 /** Error codes meaning the file system cannot make hard links. */
 const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'])
 
-function codeOf(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null
-    ? (error as NodeJS.ErrnoException).code
-    : undefined
-}
-
 const noop = (): void => {}
 
 /** What a header read tells about an entry file. */
@@ -144,23 +141,6 @@ function readHeader(data: Buffer): number | undefined {
   }
   const expires = data.readDoubleLE(8)
   return Number.isFinite(expires) && expires >= 0 ? expires : undefined
-}
-
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }
 
 /** An opened entry file, or something at an entry's path that is not a regular file. */
@@ -602,7 +582,7 @@ export class FileSystemCache extends BaseCache {
     const { entries, temps } = await this.#scan()
     await this.#removeStaleTemps(temps)
     const live: Meta[] = []
-    await mapLimit(entries, IO_CONCURRENCY, async (path) => {
+    await mapLimit(entries, IO_CONCURRENCY, 'reject', async (path) => {
       const meta = await this.#readMeta(path).catch(() => undefined)
       if (meta === undefined) return
       if (meta.valid && !this.#expired(meta.expires)) live.push(meta)
@@ -616,7 +596,7 @@ export class FileSystemCache extends BaseCache {
       const rank = (m: Meta): number => (m.expires === 0 ? Number.POSITIVE_INFINITY : m.expires)
       live.sort((a, b) => rank(a) - rank(b) || a.mtime - b.mtime)
       const victims = live.splice(0, live.length - target)
-      const removed = await mapLimit(victims, IO_CONCURRENCY, (m) =>
+      const removed = await mapLimit(victims, IO_CONCURRENCY, 'reject', (m) =>
         this.#unlinkIfSame(m.path, m.ino),
       )
       // A victim replaced by another process meanwhile is still there.
@@ -641,7 +621,7 @@ export class FileSystemCache extends BaseCache {
       if (codeOf(error) === 'ENOENT') return { entries, temps }
       throw error
     }
-    await mapLimit(subs, IO_CONCURRENCY, async (sub) => {
+    await mapLimit(subs, IO_CONCURRENCY, 'reject', async (sub) => {
       let names: string[]
       try {
         names = await readdir(join(this.dir, sub))
@@ -660,7 +640,7 @@ export class FileSystemCache extends BaseCache {
   /** Removes temp files left by crashed writers (judged by wall-clock age, not the injected clock). */
   async #removeStaleTemps(temps: readonly string[]): Promise<void> {
     const now = Date.now()
-    await mapLimit(temps, IO_CONCURRENCY, async (path) => {
+    await mapLimit(temps, IO_CONCURRENCY, 'reject', async (path) => {
       try {
         if (now - (await lstat(path)).mtimeMs > STALE_TEMP_MS) await unlink(path)
       } catch {
@@ -739,7 +719,7 @@ export class FileSystemCache extends BaseCache {
    */
   async clear(): Promise<boolean> {
     const { entries, temps } = await this.#scan()
-    const failed = await mapLimit(entries, IO_CONCURRENCY, async (path) => {
+    const failed = await mapLimit(entries, IO_CONCURRENCY, 'reject', async (path) => {
       try {
         await unlink(path)
         return false
@@ -765,7 +745,7 @@ export class FileSystemCache extends BaseCache {
 
   /** Reads with bounded concurrency, so a large batch cannot exhaust file descriptors. */
   override async getMany(keys: readonly string[]): Promise<unknown[]> {
-    return mapLimit(keys, IO_CONCURRENCY, (key) => this.get(key))
+    return mapLimit(keys, IO_CONCURRENCY, 'reject', (key) => this.get(key))
   }
 
   /** Encodes every value first, so one unstorable value writes nothing; then writes with bounded concurrency. */
@@ -775,7 +755,7 @@ export class FileSystemCache extends BaseCache {
   ): Promise<string[]> {
     const expires = this.#expiry(timeout)
     const encoded = entries.map(([key, value]) => [key, this.#encode(value, expires)] as const)
-    await mapLimit(encoded, IO_CONCURRENCY, ([key, data]) => this.#store(key, data))
+    await mapLimit(encoded, IO_CONCURRENCY, 'reject', ([key, data]) => this.#store(key, data))
     return entries.map(([key]) => key)
   }
 
@@ -785,7 +765,7 @@ export class FileSystemCache extends BaseCache {
    * unless `ignoreDeleteManyErrors`.
    */
   override async deleteMany(keys: readonly string[]): Promise<string[]> {
-    const outcomes = await mapLimit(keys, IO_CONCURRENCY, (key) =>
+    const outcomes = await mapLimit(keys, IO_CONCURRENCY, 'reject', (key) =>
       this.#unlinkKey(key).then(
         () => true,
         () => false,
@@ -845,8 +825,9 @@ export class FileSystemCache extends BaseCache {
       }
       await this.#breakStaleLock(lock)
       if (Date.now() > deadline) {
-        throw new Error(
+        throw new BackendTimeoutError(
           `FileSystemCache: inc could not take the lock ${lock} within ${LOCK_WAIT_MS} ms`,
+          LOCK_WAIT_MS,
         )
       }
       await new Promise((resolve) => setTimeout(resolve, wait + Math.random() * wait))

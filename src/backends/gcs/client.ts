@@ -137,6 +137,8 @@ export function statusOf(error: unknown): number | undefined {
 /** A request to Google Cloud Storage failed (HTTP error, network error, bad response). */
 export class GoogleCloudStorageError extends Error {
   override name = 'GoogleCloudStorageError'
+  /** Always `'ERR_CACHETTE_GCS_REQUEST'`; `status` tells the failures apart. */
+  readonly code = 'ERR_CACHETTE_GCS_REQUEST' as const
   /** The HTTP status GCS answered, when it answered. */
   readonly status: number | undefined
   constructor(what: string, cause: unknown) {

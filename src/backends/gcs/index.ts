@@ -33,36 +33,19 @@
  * the app gets a miss and a (rate-limited) log line.
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto'
-import {
-  type BackendFactoryOptions,
-  BaseCache,
-  type BaseCacheOptions,
-  integerOf,
-} from '../../core/backend.js'
-import { decodeOrMiss, encodeValue } from '../../core/codec.js'
-import { ConfigError, DeleteManyError, NotAnIntegerError } from '../../core/errors.js'
-import { ErrorReporter, warnOnce } from '../../core/log.js'
-import {
-  allValues,
-  checkObjectPrefix,
-  expiryOf,
-  isLive,
-  mapLimit,
-  objectName,
-  StoreTimeoutError,
-  withDeadline,
-} from '../../core/objectstore.js'
+import type { BackendFactoryOptions, BaseCacheOptions } from '../../core/backend.js'
+import { ConfigError } from '../../core/errors.js'
+import { checkObjectPrefix } from '../../core/objectstore.js'
+import { type ObjectStoreBehaviour, ObjectStoreCache } from '../objectstore/cache.js'
 import {
   anonymousAuthClient,
   type BucketHandle,
   GoogleCloudStorageError,
   type LifecycleRuleLike,
   loadStorage,
-  type ObjectMetadata,
-  type SaveOptions,
   type StorageLike,
 } from './client.js'
+import { GcsDriver } from './driver.js'
 import {
   checkBucket,
   checkClient,
@@ -162,64 +145,8 @@ export interface GcsLifecycleRule {
   }
 }
 
-/** Custom metadata holding the expiry, in ms since the epoch. */
-const META = 'cachette-expires'
-const CONTENT_TYPE = 'application/octet-stream'
 /** Attempts of a compare-and-swap (`inc`) before it gives up. */
 const MAX_CAS_ATTEMPTS = 100
-
-/** What `objects.get` (metadata) says about an object. */
-interface Stat {
-  generation: string
-  /** Ms since the epoch; `undefined` = never. */
-  expiresAt: number | undefined
-}
-
-function expiryIn(meta: ObjectMetadata): number | undefined {
-  const raw = meta.metadata?.[META]
-  if (raw !== undefined && raw !== null && raw !== '') {
-    const at = Number(raw)
-    if (Number.isFinite(at)) return at
-  }
-  // Objects written by Flask-Caching carry only customTime.
-  if (typeof meta.customTime === 'string') {
-    const at = Date.parse(meta.customTime)
-    if (Number.isFinite(at)) return at
-  }
-  return undefined
-}
-
-/**
- * The object resource of a listed item: the client library lists `File`
- * objects whose `metadata` is the resource; a plain resource is taken as is.
- */
-function resourceOf(item: ObjectMetadata): ObjectMetadata {
-  const inner = item.metadata as { name?: unknown } | undefined
-  return typeof inner === 'object' && inner !== null && typeof inner.name === 'string'
-    ? (inner as ObjectMetadata)
-    : item
-}
-
-function statOf(meta: ObjectMetadata): Stat {
-  return { generation: String(meta.generation ?? ''), expiresAt: expiryIn(meta) }
-}
-
-function hasStatus(error: unknown, ...statuses: number[]): boolean {
-  return (
-    error instanceof GoogleCloudStorageError &&
-    error.status !== undefined &&
-    statuses.includes(error.status)
-  )
-}
-
-/** A call of `inc` waiting for its turn. */
-interface IncWaiter {
-  delta: number
-  resolve(value: number): void
-  reject(error: unknown): void
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 function sameRule(rule: LifecycleRuleLike, wanted: GcsLifecycleRule): boolean {
   if (rule.action?.type !== wanted.action.type) return false
@@ -237,6 +164,100 @@ function sameRule(rule: LifecycleRuleLike, wanted: GcsLifecycleRule): boolean {
   )
 }
 
+/** Where GCS's cache behaves differently from S3's (see {@link ObjectStoreBehaviour}). */
+function behaviourOf(name: string, bucket: string): ObjectStoreBehaviour {
+  const quoted = JSON.stringify(bucket)
+  return {
+    tag: 'GCS',
+    // An object deleted or replaced between the tries is looked at again.
+    addAttempts: 5,
+    purgeOnHas: true,
+    reportPartialFailures: true,
+    corruptEntryNames: 'key',
+    probes: false,
+    counter: {
+      attempts: MAX_CAS_ATTEMPTS,
+      backoff: true,
+      combine: true,
+      keepExpiry: true,
+      checkOverflow: true,
+      purge: false,
+    },
+    flushRefused: `clear() without a key prefix would delete every object in the bucket ${quoted}; set CACHE_KEY_PREFIX (or CACHE_GCS_KEY_PREFIX), or pass CACHE_OPTIONS: { allowFlush: true }`,
+    flushWarning: {
+      code: 'CACHETTE_GCS_FLUSH',
+      message: `${name}.clear(): no key prefix, so every object in the bucket ${quoted} is deleted (allowFlush is set)`,
+    },
+    // GCS always honours ifGenerationMatch: never probed, never said.
+    noConditionalWrites: `${name}: the store ignores ifGenerationMatch, so add() and inc() are not atomic`,
+  }
+}
+
+/**
+ * Checks the options, in the order the errors are documented (configuration
+ * before a missing client package), and builds the driver (no request is made).
+ */
+function setupOf(options: GoogleCloudStorageCacheOptions, name: string) {
+  const bucket = checkBucket(options.bucket, name)
+  const keyPrefix = checkObjectPrefix(options.keyPrefix)
+  const deleteExpiredOnRead = checkFlag(
+    options.deleteExpiredOnRead,
+    'deleteExpiredOnRead',
+    'CACHE_GCS_DELETE_EXPIRED_ON_READ',
+  )
+  const allowFlush = checkFlag(options.allowFlush, 'allowFlush')
+  const timeout = checkPositive(options.timeout, 'timeout', 2000)
+  const concurrency = checkPositive(options.concurrency, 'concurrency', 16, { integer: true })
+  const pageSize = checkPositive(options.pageSize, 'pageSize', 1000, { integer: true, max: 1000 })
+  const anonymous = checkFlag(options.anonymous, 'anonymous')
+  const apiEndpoint = checkEndpoint(options.apiEndpoint)
+  const projectId = checkString(options.projectId, 'projectId')
+  const clientOptions = checkClientOptions(options.clientOptions)
+  let client = checkClient(options.client)
+  if (client !== undefined) {
+    const clash = [
+      anonymous ? 'anonymous' : '',
+      apiEndpoint !== undefined ? 'apiEndpoint' : '',
+      projectId !== undefined ? 'projectId' : '',
+      Object.keys(clientOptions).length > 0 ? Object.keys(clientOptions).join(', ') : '',
+    ].filter((s) => s !== '')
+    if (clash.length > 0) {
+      throw new ConfigError(
+        'CACHE_OPTIONS',
+        `client is an existing Storage, so ${clash.join(', ')} cannot apply; configure the client itself`,
+      )
+    }
+  } else {
+    const { Storage } = loadStorage(name)
+    const settings: Record<string, unknown> = {
+      retryOptions: { autoRetry: false },
+      // The client's own timeout, a little later than the deadline, only
+      // reclaims the socket of a request the deadline has given up on.
+      timeout: timeout + 1000,
+      ...clientOptions,
+    }
+    if (apiEndpoint !== undefined) settings.apiEndpoint = apiEndpoint
+    if (projectId !== undefined) settings.projectId = projectId
+    if (anonymous && settings.authClient === undefined) {
+      settings.authClient = anonymousAuthClient(name)
+    }
+    client = new Storage(settings)
+  }
+  const handle = client.bucket(bucket) as BucketHandle
+  return {
+    name,
+    driver: new GcsDriver({ name, bucket: handle, timeout, concurrency, pageSize }),
+    bucket,
+    keyPrefix,
+    timeout,
+    concurrency,
+    purgeExpiredOnRead: deleteExpiredOnRead,
+    allowFlush,
+    conditionalWrites: true,
+    behaviour: behaviourOf(name, bucket),
+  }
+}
+
 /**
  * A cache in a Google Cloud Storage bucket (Flask-Caching's
  * `flask_caching.contrib.googlecloudstoragecache.GoogleCloudStorageCache`).
@@ -244,7 +265,14 @@ function sameRule(rule: LifecycleRuleLike, wanted: GcsLifecycleRule): boolean {
  *
  * A hit costs two requests: the object's metadata (its expiry), then the
  * bytes of exactly that generation (the client library does not expose an
- * object's metadata with a media download). A miss costs one.
+ * object's metadata with a media download). A miss costs one, and so does
+ * `has`. `getMany`, `setMany`, `deleteMany` and each page of `clear` run in
+ * parallel, at most `concurrency` requests at a time; `clear` lists a page
+ * (`pageSize`) at a time and deletes each object at the generation listed,
+ * so an entry written meanwhile stays. With `deleteExpiredOnRead`, `get` and
+ * `has` delete an expired object they find (that generation only). `keys`
+ * lists each object's expiry, so expired objects the bucket still holds are
+ * left out.
  *
  * Differs from Flask-Caching on purpose:
  * - any value cachette can serialize is stored, in its byte format (Flask:
@@ -269,8 +297,18 @@ function sameRule(rule: LifecycleRuleLike, wanted: GcsLifecycleRule): boolean {
  *   outage costs `timeout`, not minutes of retries;
  * - uploads carry their MD5, which GCS checks before it creates the object;
  * - `ignore_delete_many_errors` is not passed on to the storage client.
+ *
+ * `inc` is atomic, by compare-and-swap on the object's generation: read the
+ * generation and value, write with `ifGenerationMatch`, and start again
+ * (after a short random pause) when another writer got there first.
+ * Concurrent calls on one key in this process are combined: they queue
+ * behind the write in flight and the next write adds all their deltas at
+ * once, each call resolving the value its own delta produced (as if they
+ * had run one after another). GCS allows about one write per second to one
+ * object, so this keeps a busy counter within it; a counter shared by many
+ * processes under heavy load still belongs in Redis or memcached.
  */
-export class GoogleCloudStorageCache extends BaseCache {
+export class GoogleCloudStorageCache extends ObjectStoreCache {
   /**
    * Builds the cache from configuration: `CACHE_GCS_BUCKET` (required),
    * `CACHE_GCS_KEY_PREFIX` (wins when set) or `CACHE_KEY_PREFIX`,
@@ -326,25 +364,13 @@ export class GoogleCloudStorageCache extends BaseCache {
     })
   }
 
-  /** The bucket. */
-  readonly bucket: string
-  /** Prepended to every object name. */
-  readonly keyPrefix: string
   /** Whether a read deletes the expired object it finds. */
   readonly deleteExpiredOnRead: boolean
-  /** Whether `clear()` without a prefix may delete every object in the bucket. */
-  readonly allowFlush: boolean
   /** Milliseconds each request may take. */
   readonly timeout: number
   /** Parallel requests of the multi-key operations and `clear()`. */
   readonly concurrency: number
-  readonly #name: string
-  readonly #bucket: BucketHandle
-  readonly #pageSize: number
-  readonly #reporter: ErrorReporter
-  /** Increments waiting for the write in flight on their object, by object name. */
-  readonly #increments = new Map<string, IncWaiter[]>()
-  #closed = false
+  readonly #driver: GcsDriver
 
   /**
    * Creates the client (no request is made).
@@ -352,63 +378,17 @@ export class GoogleCloudStorageCache extends BaseCache {
    * @throws {MissingDependencyError} when `@google-cloud/storage` is not installed.
    */
   constructor(options: GoogleCloudStorageCacheOptions = {}) {
-    super(options)
-    this.#name = new.target.name || 'GoogleCloudStorageCache'
-    this.bucket = checkBucket(options.bucket, this.#name)
-    this.keyPrefix = checkObjectPrefix(options.keyPrefix)
-    this.deleteExpiredOnRead = checkFlag(
-      options.deleteExpiredOnRead,
-      'deleteExpiredOnRead',
-      'CACHE_GCS_DELETE_EXPIRED_ON_READ',
-    )
-    this.allowFlush = checkFlag(options.allowFlush, 'allowFlush')
-    this.timeout = checkPositive(options.timeout, 'timeout', 2000)
-    this.concurrency = checkPositive(options.concurrency, 'concurrency', 16, { integer: true })
-    this.#pageSize = checkPositive(options.pageSize, 'pageSize', 1000, {
-      integer: true,
-      max: 1000,
-    })
-    const anonymous = checkFlag(options.anonymous, 'anonymous')
-    const apiEndpoint = checkEndpoint(options.apiEndpoint)
-    const projectId = checkString(options.projectId, 'projectId')
-    const clientOptions = checkClientOptions(options.clientOptions)
-    this.#reporter = new ErrorReporter(this.logger)
-    let client = checkClient(options.client)
-    if (client !== undefined) {
-      const clash = [
-        anonymous ? 'anonymous' : '',
-        apiEndpoint !== undefined ? 'apiEndpoint' : '',
-        projectId !== undefined ? 'projectId' : '',
-        Object.keys(clientOptions).length > 0 ? Object.keys(clientOptions).join(', ') : '',
-      ].filter((s) => s !== '')
-      if (clash.length > 0) {
-        throw new ConfigError(
-          'CACHE_OPTIONS',
-          `client is an existing Storage, so ${clash.join(', ')} cannot apply; configure the client itself`,
-        )
-      }
-    } else {
-      const { Storage } = loadStorage(this.#name)
-      const settings: Record<string, unknown> = {
-        retryOptions: { autoRetry: false },
-        // The client's own timeout, a little later than the deadline, only
-        // reclaims the socket of a request the deadline has given up on.
-        timeout: this.timeout + 1000,
-        ...clientOptions,
-      }
-      if (apiEndpoint !== undefined) settings.apiEndpoint = apiEndpoint
-      if (projectId !== undefined) settings.projectId = projectId
-      if (anonymous && settings.authClient === undefined) {
-        settings.authClient = anonymousAuthClient(this.#name)
-      }
-      client = new Storage(settings)
-    }
-    this.#bucket = client.bucket(this.bucket) as BucketHandle
+    const setup = setupOf(options, new.target.name || 'GoogleCloudStorageCache')
+    super(options, setup)
+    this.deleteExpiredOnRead = setup.purgeExpiredOnRead
+    this.timeout = setup.timeout
+    this.concurrency = setup.concurrency
+    this.#driver = setup.driver
   }
 
   /** The object name of `key`: `keyPrefix + key`, or a hash of the key when it cannot be one. */
-  objectName(key: string): string {
-    return objectName(this.keyPrefix, key)
+  override objectName(key: string): string {
+    return super.objectName(key)
   }
 
   /**
@@ -437,422 +417,15 @@ export class GoogleCloudStorageCache extends BaseCache {
    */
   async applyLifecycleRule(): Promise<boolean> {
     const rule = this.lifecycleRule()
-    const [meta] = await this.#call('applyLifecycleRule', () => this.#bucket.getMetadata())
+    const bucket = this.#driver.bucket
+    const [meta] = await this.#driver.call('applyLifecycleRule', () => bucket.getMetadata())
     const rules = meta.lifecycle?.rule ?? []
     if (rules.some((r) => sameRule(r, rule))) return false
     const precondition =
       meta.metageneration === undefined ? {} : { ifMetagenerationMatch: meta.metageneration }
-    await this.#call('applyLifecycleRule', () =>
-      this.#bucket.setMetadata({ lifecycle: { rule: [...rules, rule] } }, precondition),
+    await this.#driver.call('applyLifecycleRule', () =>
+      bucket.setMetadata({ lifecycle: { rule: [...rules, rule] } }, precondition),
     )
     return true
-  }
-
-  // ---- requests ------------------------------------------------------------------
-
-  /** One request, with the deadline; library errors become {@link GoogleCloudStorageError}. */
-  async #call<T>(op: string, request: () => Promise<T>): Promise<T> {
-    const what = `${this.#name}.${op}`
-    if (this.#closed) throw new Error(`${what}: the cache is closed`)
-    try {
-      return await withDeadline(this.timeout, what, async () => request())
-    } catch (error) {
-      if (error instanceof StoreTimeoutError) throw error
-      throw new GoogleCloudStorageError(what, error)
-    }
-  }
-
-  /** The object's generation and expiry, or `undefined` if there is none. */
-  async #stat(op: string, name: string): Promise<Stat | undefined> {
-    try {
-      const [meta] = await this.#call(op, () => this.#bucket.file(name).getMetadata())
-      return statOf(meta)
-    } catch (error) {
-      if (hasStatus(error, 404)) return undefined
-      throw error
-    }
-  }
-
-  /** The bytes of one generation, or `undefined` if it is gone (replaced or deleted since). */
-  async #download(op: string, name: string, generation: string): Promise<Buffer | undefined> {
-    try {
-      const [data] = await this.#call(op, () => this.#bucket.file(name, { generation }).download())
-      return data
-    } catch (error) {
-      if (hasStatus(error, 404)) return undefined
-      throw error
-    }
-  }
-
-  /**
-   * Uploads `data` in one request. With `ifGenerationMatch` (`0`: must not
-   * exist) resolves `false` when the precondition fails.
-   */
-  async #write(
-    op: string,
-    name: string,
-    data: Buffer,
-    expiresAt: number | undefined,
-    ifGenerationMatch?: string | number,
-  ): Promise<boolean> {
-    const options: SaveOptions = {
-      resumable: false,
-      validation: false,
-      metadata: {
-        contentType: CONTENT_TYPE,
-        md5Hash: createHash('md5').update(data).digest('base64'),
-        ...(expiresAt === undefined
-          ? {}
-          : {
-              customTime: new Date(expiresAt).toISOString(),
-              metadata: { [META]: String(expiresAt) },
-            }),
-      },
-    }
-    if (ifGenerationMatch !== undefined) options.preconditionOpts = { ifGenerationMatch }
-    try {
-      await this.#call(op, () => this.#bucket.file(name).save(data, options))
-      return true
-    } catch (error) {
-      if (ifGenerationMatch !== undefined && hasStatus(error, 412)) return false
-      throw error
-    }
-  }
-
-  /**
-   * Deletes the object (only that generation, when given). Resolves whether
-   * this call deleted it: `false` when it was already gone or replaced.
-   */
-  async #remove(op: string, name: string, generation?: string | number): Promise<boolean> {
-    try {
-      await this.#call(op, () =>
-        this.#bucket
-          .file(name)
-          .delete(generation === undefined ? {} : { ifGenerationMatch: generation }),
-      )
-      return true
-    } catch (error) {
-      if (hasStatus(error, 404, 412)) return false
-      throw error
-    }
-  }
-
-  #expiry(timeout: number | undefined): number | undefined {
-    return expiryOf(this.ttl(timeout), this.#name)
-  }
-
-  #decode(data: Buffer, key: string): unknown {
-    return decodeOrMiss(data, this.serializer, {
-      logger: this.logger,
-      code: 'CACHETTE_GCS_CORRUPT_ENTRY',
-      backend: this.#name,
-      key,
-    })
-  }
-
-  // ---- the backend API -----------------------------------------------------------
-
-  /**
-   * The object's metadata, then (if it is live) the bytes of that generation.
-   * An expired object is a miss, deleted first with `deleteExpiredOnRead`
-   * (only the generation read, so a fresh value written meanwhile stays).
-   * An entry that cannot be decoded reads as a miss.
-   */
-  async get(key: string): Promise<unknown> {
-    const name = this.objectName(key)
-    const stat = await this.#stat('get', name)
-    if (stat === undefined) return undefined
-    if (!isLive(stat.expiresAt)) {
-      if (this.deleteExpiredOnRead) await this.#remove('get', name, stat.generation)
-      return undefined
-    }
-    const data = await this.#download('get', name, stat.generation)
-    return data === undefined ? undefined : this.#decode(data, key)
-  }
-
-  /** Whether a live entry exists: the object's metadata only. */
-  async has(key: string): Promise<boolean> {
-    const name = this.objectName(key)
-    const stat = await this.#stat('has', name)
-    if (stat === undefined) return false
-    if (isLive(stat.expiresAt)) return true
-    if (this.deleteExpiredOnRead) await this.#remove('has', name, stat.generation)
-    return false
-  }
-
-  /** One upload (multipart: metadata and bytes in one request). */
-  async set(key: string, value: unknown, timeout?: number): Promise<boolean> {
-    const data = encodeValue(value, this.serializer)
-    return this.#write('set', this.objectName(key), data, this.#expiry(timeout))
-  }
-
-  /**
-   * Atomic: creates the object with `ifGenerationMatch: 0`. If one exists and
-   * has expired, replaces it with `ifGenerationMatch` on its generation, so of
-   * concurrent adds exactly one wins.
-   */
-  async add(key: string, value: unknown, timeout?: number): Promise<boolean> {
-    const data = encodeValue(value, this.serializer)
-    const expiresAt = this.#expiry(timeout)
-    const name = this.objectName(key)
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if (await this.#write('add', name, data, expiresAt, 0)) return true
-      const stat = await this.#stat('add', name)
-      // Deleted since: try to create it again.
-      if (stat === undefined) continue
-      if (isLive(stat.expiresAt)) return false
-      if (await this.#write('add', name, data, expiresAt, stat.generation)) return true
-      // Replaced since by another writer: look again.
-    }
-    return false
-  }
-
-  /** Resolves whether a live entry existed (its metadata, then the delete). */
-  async delete(key: string): Promise<boolean> {
-    const name = this.objectName(key)
-    const stat = await this.#stat('delete', name)
-    if (stat === undefined) return false
-    const deleted = await this.#remove('delete', name)
-    return deleted && isLive(stat.expiresAt)
-  }
-
-  /** In parallel (at most `concurrency` requests at a time). */
-  override async getMany(keys: readonly string[]): Promise<unknown[]> {
-    return allValues(await mapLimit(keys, this.concurrency, (key) => this.get(key)))
-  }
-
-  /**
-   * Encodes every value first (one unstorable value writes nothing), then
-   * uploads in parallel. Resolves the keys stored; rejects if none was.
-   */
-  override async setMany(
-    entries: readonly (readonly [string, unknown])[],
-    timeout?: number,
-  ): Promise<string[]> {
-    const encoded = entries.map(([, value]) => encodeValue(value, this.serializer))
-    const expiresAt = this.#expiry(timeout)
-    if (entries.length === 0) return []
-    const settled = await mapLimit(entries, this.concurrency, ([key], i) =>
-      this.#write('setMany', this.objectName(key), encoded[i] as Buffer, expiresAt),
-    )
-    const stored = entries.filter((_, i) => settled[i]?.status === 'fulfilled').map(([k]) => k)
-    const failed = settled.find((s) => s.status === 'rejected')
-    if (failed !== undefined) {
-      if (stored.length === 0) throw failed.reason
-      this.#reporter.report(`${this.#name}.setMany`, failed.reason)
-    }
-    return stored
-  }
-
-  /**
-   * Deletes in parallel; a missing object counts as deleted. Keys whose
-   * delete failed are left: then {@link DeleteManyError} unless
-   * `ignoreDeleteManyErrors` (when every delete failed, the first error).
-   */
-  override async deleteMany(keys: readonly string[]): Promise<string[]> {
-    if (keys.length === 0) return []
-    const settled = await mapLimit(keys, this.concurrency, (key) =>
-      this.#remove('deleteMany', this.objectName(key)),
-    )
-    const failed = settled.find((s) => s.status === 'rejected')
-    if (failed === undefined) return [...keys]
-    const gone = keys.filter((_, i) => settled[i]?.status === 'fulfilled')
-    if (gone.length === 0) throw failed.reason
-    const left = keys.filter((_, i) => settled[i]?.status === 'rejected')
-    if (!this.ignoreDeleteManyErrors) throw new DeleteManyError(left)
-    this.#reporter.report(`${this.#name}.deleteMany`, failed.reason)
-    return gone
-  }
-
-  /**
-   * Atomic, by compare-and-swap on the object's generation: read the
-   * generation and value, write with `ifGenerationMatch`, and start again
-   * (after a short random pause) when another writer got there first. A new
-   * (or expired) counter is created with the default timeout; an existing one
-   * keeps its expiry.
-   *
-   * Concurrent calls on one key in this process are combined: they queue
-   * behind the write in flight and the next write adds all their deltas at
-   * once, each call resolving the value its own delta produced (as if they
-   * had run one after another). GCS allows about one write per second to one
-   * object, so this keeps a busy counter within it; a counter shared by many
-   * processes under heavy load still belongs in Redis or memcached.
-   * @throws {NotAnIntegerError} if the stored value is not an integer (it is left unchanged).
-   */
-  override async inc(key: string, delta: number): Promise<number> {
-    if (!Number.isSafeInteger(delta)) {
-      throw new NotAnIntegerError(`inc/dec: delta must be an integer, got ${String(delta)}`)
-    }
-    const name = this.objectName(key)
-    return new Promise<number>((resolve, reject) => {
-      const waiter: IncWaiter = { delta, resolve, reject }
-      const queued = this.#increments.get(name)
-      if (queued !== undefined) {
-        queued.push(waiter)
-        return
-      }
-      this.#increments.set(name, [waiter])
-      void this.#runIncrements(key, name)
-    })
-  }
-
-  /** Applies the queued increments of one object, a combined write at a time, until none is left. */
-  async #runIncrements(key: string, name: string): Promise<void> {
-    // Let the calls made in the same tick join the first write.
-    await Promise.resolve()
-    for (;;) {
-      const batch = this.#increments.get(name) ?? []
-      if (batch.length === 0) {
-        this.#increments.delete(name)
-        return
-      }
-      this.#increments.set(name, [])
-      try {
-        const total = batch.reduce((sum, w) => sum + w.delta, 0)
-        let value = await this.#addToCounter(key, name, total)
-        for (const w of batch) {
-          value += w.delta
-          w.resolve(value)
-        }
-      } catch (error) {
-        for (const w of batch) w.reject(error)
-      }
-    }
-  }
-
-  /** One compare-and-swap loop adding `delta`; resolves the value before it. */
-  async #addToCounter(key: string, name: string, delta: number): Promise<number> {
-    const overflow = () =>
-      new NotAnIntegerError(`inc/dec: the counter at ${JSON.stringify(key)} would overflow`)
-    if (!Number.isSafeInteger(delta)) throw overflow()
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      if (attempt > 0) await sleep(Math.random() * Math.min(200, 4 * 2 ** attempt))
-      const stat = await this.#stat('inc', name)
-      let current: unknown
-      let expiresAt: number | undefined
-      let precondition: string | number
-      if (stat === undefined || !isLive(stat.expiresAt)) {
-        expiresAt = this.#expiry(undefined)
-        precondition = stat?.generation ?? 0
-      } else {
-        const data = await this.#download('inc', name, stat.generation)
-        if (data === undefined) continue
-        current = this.#decode(data, key)
-        expiresAt = stat.expiresAt
-        precondition = stat.generation
-      }
-      const before = integerOf(key, current)
-      if (!Number.isSafeInteger(before + delta)) throw overflow()
-      const data = encodeValue(before + delta, this.serializer)
-      if (await this.#write('inc', name, data, expiresAt, precondition)) return before
-    }
-    throw new Error(
-      `${this.#name}.inc: the counter at ${JSON.stringify(key)} changes too often to update`,
-    )
-  }
-
-  /**
-   * Lists the objects under the key prefix, a page (`pageSize`) at a time,
-   * and deletes each page's objects in parallel (each at the generation
-   * listed, so an entry written meanwhile stays). Rejects, after trying them
-   * all, if some could not be deleted.
-   *
-   * Without a prefix it refuses unless `allowFlush` is set; then it deletes
-   * every object in the bucket, warning once.
-   * @throws {ConfigError} with key `CACHE_KEY_PREFIX` when there is no prefix and `allowFlush` is off.
-   */
-  async clear(): Promise<boolean> {
-    const prefix = this.keyPrefix
-    if (prefix === '') {
-      if (!this.allowFlush) {
-        throw new ConfigError(
-          'CACHE_KEY_PREFIX',
-          `clear() without a key prefix would delete every object in the bucket ${JSON.stringify(this.bucket)}; set CACHE_KEY_PREFIX (or CACHE_GCS_KEY_PREFIX), or pass CACHE_OPTIONS: { allowFlush: true }`,
-        )
-      }
-      warnOnce(
-        this.logger,
-        'CACHETTE_GCS_FLUSH',
-        `${this.#name}.clear(): no key prefix, so every object in the bucket ${JSON.stringify(this.bucket)} is deleted (allowFlush is set)`,
-      )
-    }
-    let failures = 0
-    let firstError: unknown
-    for await (const items of this.#listPages(
-      prefix,
-      'clear',
-      'items(name,generation),nextPageToken',
-    )) {
-      const named = items.filter((item) => typeof item.name === 'string' && item.name !== '')
-      const settled = await mapLimit(named, this.concurrency, (item) =>
-        this.#remove('clear', item.name as string, item.generation),
-      )
-      for (const s of settled) {
-        if (s.status === 'fulfilled') continue
-        failures++
-        firstError ??= s.reason
-      }
-    }
-    if (failures > 0) {
-      const reason = firstError instanceof Error ? firstError.message : String(firstError)
-      throw new Error(`${this.#name}.clear: ${failures} objects could not be deleted (${reason})`, {
-        cause: firstError,
-      })
-    }
-    return true
-  }
-
-  /**
-   * The keys of live entries under `keyPrefix + prefix`, with the key prefix
-   * removed: `objects.list`, a page (`pageSize`) at a time, with each
-   * object's expiry, so expired objects the bucket still holds are left out.
-   * Objects stored under a hash of their key (`~h~...`: keys too long for an
-   * object name, with control characters, or with empty `/` segments such
-   * as view keys) cannot be turned back into keys and are skipped.
-   */
-  async *keys(prefix: string): AsyncIterable<string> {
-    const under = this.keyPrefix + prefix
-    for await (const items of this.#listPages(
-      under,
-      'keys',
-      'items(name,customTime,metadata),nextPageToken',
-    )) {
-      const now = Date.now()
-      for (const item of items) {
-        const name = item.name
-        if (typeof name !== 'string' || !name.startsWith(under)) continue
-        const key = name.slice(this.keyPrefix.length)
-        // A name that is not the plain name of its key is a hash (or a foreign object).
-        if (key === '' || this.objectName(key) !== name) continue
-        if (isLive(expiryIn(resourceOf(item)), now)) yield key
-      }
-    }
-  }
-
-  /** The objects under `prefix` with the given `fields`, one `objects.list` page (`pageSize`) at a time. */
-  async *#listPages(prefix: string, op: string, fields: string) {
-    let pageToken: string | undefined
-    do {
-      const token = pageToken
-      const [items, , response] = await this.#call(op, () =>
-        this.#bucket.getFiles({
-          ...(prefix === '' ? {} : { prefix }),
-          maxResults: this.#pageSize,
-          ...(token === undefined ? {} : { pageToken: token }),
-          autoPaginate: false,
-          fields,
-        }),
-      )
-      yield items
-      pageToken = response?.nextPageToken || undefined
-    } while (pageToken !== undefined)
-  }
-
-  /**
-   * Calls after it reject. The client holds no connection to close (idle
-   * keep-alive sockets close by themselves); a shared `client` is left as is.
-   */
-  override async close(): Promise<void> {
-    this.#closed = true
   }
 }

@@ -19,6 +19,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import { type ConnectionOptions as TlsOptions, connect as tlsConnect } from 'node:tls'
+import { BackendError, BackendTimeoutError } from '../../core/errors.js'
 import {
   isQuiet,
   Op,
@@ -54,14 +55,29 @@ export interface ConnectionSettings {
   tls?: TlsOptions
 }
 
-/** A failed SASL authentication: wrong user name or password, or SASL not enabled on the server. */
-export class MemcachedAuthError extends Error {
-  override name = 'MemcachedAuthError'
+/**
+ * A failed SASL authentication: wrong user name or password, or SASL not
+ * enabled on the server. Code `ERR_CACHETTE_BACKEND_AUTH`.
+ */
+export class MemcachedAuthError extends BackendError {
+  declare readonly code: 'ERR_CACHETTE_BACKEND_AUTH'
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_CACHETTE_BACKEND_AUTH', message, options)
+    this.name = 'MemcachedAuthError'
+  }
 }
 
-/** The server is down (or was just now), so the request was not sent. */
-export class MemcachedUnavailableError extends Error {
-  override name = 'MemcachedUnavailableError'
+/**
+ * The server is down (or was just now), so the request was not sent or not
+ * answered; `cause` says why (a {@link BackendTimeoutError} when it did not
+ * answer in time). Code `ERR_CACHETTE_BACKEND_UNAVAILABLE`.
+ */
+export class MemcachedUnavailableError extends BackendError {
+  declare readonly code: 'ERR_CACHETTE_BACKEND_UNAVAILABLE'
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_CACHETTE_BACKEND_UNAVAILABLE', message, options)
+    this.name = 'MemcachedUnavailableError'
+  }
 }
 
 interface Batch {
@@ -166,7 +182,10 @@ export class Connection {
     const connectTimer = setTimeout(() => {
       this.#fail(
         socket,
-        new Error(`connecting took longer than ${settings.connectTimeout} ms (connectTimeout)`),
+        new BackendTimeoutError(
+          `connecting took longer than ${settings.connectTimeout} ms (connectTimeout)`,
+          settings.connectTimeout,
+        ),
       )
     }, settings.connectTimeout)
     connectTimer.unref()
@@ -179,7 +198,10 @@ export class Connection {
       if (this.#head < this.#pending.length) {
         this.#fail(
           socket,
-          new Error(`no answer within ${settings.commandTimeout} ms (commandTimeout)`),
+          new BackendTimeoutError(
+            `no answer within ${settings.commandTimeout} ms (commandTimeout)`,
+            settings.commandTimeout,
+          ),
         )
       }
     })
@@ -193,7 +215,10 @@ export class Connection {
     socket.on('error', (error) => this.#fail(socket, error))
     socket.on('close', () => {
       clearTimeout(connectTimer)
-      this.#fail(socket, new Error('connection closed by the server'))
+      this.#fail(
+        socket,
+        new BackendError('ERR_CACHETTE_BACKEND_UNAVAILABLE', 'connection closed by the server'),
+      )
     })
     if (settings.username !== undefined && settings.password !== undefined) {
       const opaque = this.#nextOpaque()
@@ -215,12 +240,24 @@ export class Connection {
     for (;;) {
       const head = this.#shift()
       if (head === undefined) {
-        this.#fail(socket, new Error(`memcached protocol error: unexpected response ${r.opaque}`))
+        this.#fail(
+          socket,
+          new BackendError(
+            'ERR_CACHETTE_BACKEND_FAILED',
+            `memcached protocol error: unexpected response ${r.opaque}`,
+          ),
+        )
         return
       }
       if (head.opaque !== r.opaque) {
         if (!head.quiet) {
-          this.#fail(socket, new Error('memcached protocol error: responses out of order'))
+          this.#fail(
+            socket,
+            new BackendError(
+              'ERR_CACHETTE_BACKEND_FAILED',
+              'memcached protocol error: responses out of order',
+            ),
+          )
           return
         }
         this.#done(head, null)
@@ -300,6 +337,8 @@ export class Connection {
   close(): void {
     this.#closed = true
     const socket = this.#socket
-    if (socket !== undefined) this.#fail(socket, new Error('client closed'))
+    if (socket !== undefined) {
+      this.#fail(socket, new BackendError('ERR_CACHETTE_BACKEND_UNAVAILABLE', 'client closed'))
+    }
   }
 }

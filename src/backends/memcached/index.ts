@@ -31,9 +31,7 @@
  * when the server returns).
  * @packageDocumentation
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { connect as netConnect, type Socket } from 'node:net'
-import { type ConnectionOptions as TlsOptions, connect as tlsConnect } from 'node:tls'
+import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import {
   type BackendFactoryOptions,
   BaseCache,
@@ -42,13 +40,14 @@ import {
 } from '../../core/backend.js'
 import { decodeOrMiss, encodeValue } from '../../core/codec.js'
 import {
+  BackendError,
   ConfigError,
   DeleteManyError,
   InvalidTimeoutError,
   NotAnIntegerError,
-  UnserializableValueError,
 } from '../../core/errors.js'
 import { warnOnce } from '../../core/log.js'
+import { Chunks, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNKS, parseManifest } from './chunks.js'
 import {
   Connection,
   type ConnectionSettings,
@@ -56,6 +55,9 @@ import {
   MemcachedUnavailableError,
   type ServerAddress,
 } from './connection.js'
+import { ItemLimits } from './itemsize.js'
+import { wireKey } from './keys.js'
+import { Namespaces } from './namespaces.js'
 import {
   checkCount,
   checkCredentials,
@@ -67,17 +69,21 @@ import {
 } from './options.js'
 import {
   counterExtras,
-  HEADER,
   Op,
   type Request,
   type Response,
   Status,
-  sizeOf,
   statusText,
   storeExtras,
-  writeRequest,
 } from './protocol.js'
 import { HashRing } from './ring.js'
+import { serverStats, summedStats } from './stats.js'
+
+// One job per module: protocol.ts (framing), connection.ts (one pipelined
+// socket per server), ring.ts (ketama), keys.ts (what memcached is sent),
+// namespaces.ts (clear() by namespace), itemsize.ts (the item size limit),
+// chunks.ts (SpreadSASLMemcachedCache's chunks), stats.ts (`stats`), and
+// options.ts (configuration); the backends below put them together.
 
 export { MemcachedAuthError, MemcachedUnavailableError }
 
@@ -142,190 +148,19 @@ export interface SpreadSASLMemcachedCacheOptions extends MemcachedCacheOptions {
 export type MemcachedCacheClass = new (options: SpreadSASLMemcachedCacheOptions) => MemcachedCache
 
 const THIRTY_DAYS = 60 * 60 * 24 * 30
-const MAX_KEY = 250
-/**
- * Room kept beside a value under the item size limit: the longest key
- * (250 bytes) and memcached's item header (about 64 bytes), with margin.
- */
-const ITEM_OVERHEAD = MAX_KEY + 128
-const HASHED = '~h~'
-const DEFAULT_CHUNK_SIZE = 1048576 - 512
-const DEFAULT_MAX_CHUNKS = 32
-const MANIFEST = Buffer.from('~chunks:')
 const EMPTY = Buffer.alloc(0)
-/** Printable ASCII other than space: taken as is when short enough. */
-const PLAIN_KEY = /^[\x21-\x7e]+$/
 
-/**
- * Whether a key needs no hashing: no space or control character (C0, DEL, C1;
- * the text protocol cannot carry them) and no lone surrogate (UTF-8 would
- * turn it into U+FFFD, so two keys would meet).
- */
-function safeChars(key: string): boolean {
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i)
-    if (c <= 0x20 || (c >= 0x7f && c <= 0x9f)) return false
-    if (c >= 0xd800 && c <= 0xdfff) {
-      const next = key.charCodeAt(i + 1)
-      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return false
-      i++
-    }
-  }
-  return true
-}
-
-/** A key memcached can take: `ns + key` if it is safe, else `ns + '~h~' + sha256(key)`. */
-function wireKey(ns: string, key: string): Buffer {
-  const room = MAX_KEY - ns.length
-  if (key.length <= room && !key.startsWith(HASHED)) {
-    if (PLAIN_KEY.test(key)) return Buffer.from(ns + key, 'latin1')
-    if (safeChars(key) && Buffer.byteLength(key) <= room) {
-      return Buffer.from(ns + key)
-    }
-  }
-  const digest = createHash('sha256').update(key, 'utf16le').digest('hex')
-  return Buffer.from(ns + HASHED + digest, 'latin1')
-}
-
+/** The error of a response that is none of those the caller expects. */
 function errorOf(label: string, r: Response): Error {
   if (r.status === Status.AuthError) {
     return new MemcachedAuthError(
       `${label}: the server requires SASL authentication; set CACHE_MEMCACHED_USERNAME and CACHE_MEMCACHED_PASSWORD`,
     )
   }
-  return new Error(`${label}: memcached answered ${statusText(r.status)}`)
-}
-
-/** The binary protocol's STAT opcode; only {@link serverStats} sends it. */
-const STAT_OPCODE = 0x10
-
-/** The `stats` figures {@link MemcachedCache.stats} adds up over the servers, in this order. */
-const SUMMED_STATS = [
-  'curr_items',
-  'total_items',
-  'bytes',
-  'limit_maxbytes',
-  'get_hits',
-  'get_misses',
-  'cmd_get',
-  'cmd_set',
-  'evictions',
-  'curr_connections',
-]
-
-/**
- * One server's general-purpose `stats`, over a short-lived connection of its
- * own: a STAT request is answered by one response per figure and an empty
- * one to end them, which the pipelined {@link Connection} (one answer per
- * request) cannot match. With credentials, SASL PLAIN goes first. Fails
- * within `connectTimeout + commandTimeout`.
- */
-function serverStats(
-  address: ServerAddress,
-  settings: ConnectionSettings,
-  group?: string,
-): Promise<Map<string, string>> {
-  const label = address.label
-  return new Promise((resolve, reject) => {
-    const { host, port, path } = address
-    const socket: Socket =
-      settings.tls !== undefined
-        ? tlsConnect({ ...settings.tls, host, port, path } as TlsOptions)
-        : path !== undefined
-          ? netConnect({ path })
-          : netConnect({ host: host as string, port: port as number })
-    const figures = new Map<string, string>()
-    let pending: Buffer = Buffer.alloc(0)
-    let settled = false
-    const finish = (error?: Error): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      socket.destroy()
-      if (error === undefined) resolve(figures)
-      else reject(error)
-    }
-    const down = (message: string, cause?: unknown): void =>
-      finish(new MemcachedUnavailableError(`memcached ${label}: ${message}`, { cause }))
-    const limit = settings.connectTimeout + settings.commandTimeout
-    const timer = setTimeout(() => down(`no stats within ${limit} ms`), limit)
-    socket.on('error', (error) => down(error.message, error))
-    socket.on('close', () => down('connection closed by the server'))
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-      while (pending.length >= HEADER) {
-        if (pending[0] !== 0x81) return down('protocol error: bad response magic')
-        const keyLength = pending.readUInt16BE(2)
-        const extras = pending[4] as number
-        const status = pending.readUInt16BE(6)
-        const body = pending.readUInt32BE(8)
-        if (pending.length < HEADER + body) return
-        const opcode = pending[1]
-        const key = pending.subarray(HEADER + extras, HEADER + extras + keyLength)
-        const value = pending.subarray(HEADER + extras + keyLength, HEADER + body)
-        pending = pending.subarray(HEADER + body)
-        if (status === Status.AuthError) {
-          const user = JSON.stringify(settings.username ?? '')
-          return finish(
-            new MemcachedAuthError(
-              opcode === Op.SaslAuth
-                ? `memcached ${label} rejected the credentials of user ${user}`
-                : `memcached ${label} requires SASL authentication; set CACHE_MEMCACHED_USERNAME and CACHE_MEMCACHED_PASSWORD`,
-            ),
-          )
-        }
-        if (status !== Status.Ok) {
-          return finish(new Error(`memcached ${label}: stats answered ${statusText(status)}`))
-        }
-        if (opcode !== STAT_OPCODE) continue
-        if (keyLength === 0) return finish()
-        figures.set(key.toString('latin1'), value.toString('latin1'))
-      }
-    })
-    const requests: Request[] = []
-    if (settings.username !== undefined && settings.password !== undefined) {
-      requests.push({
-        opcode: Op.SaslAuth,
-        key: Buffer.from('PLAIN'),
-        value: Buffer.from(`\u0000${settings.username}\u0000${settings.password}`),
-      })
-    }
-    requests.push(
-      group === undefined
-        ? { opcode: STAT_OPCODE }
-        : { opcode: STAT_OPCODE, key: Buffer.from(group, 'latin1') },
-    )
-    const out = Buffer.alloc(requests.reduce((n, r) => n + sizeOf(r), 0))
-    let at = 0
-    requests.forEach((r, i) => {
-      at = writeRequest(out, at, r, i + 1)
-    })
-    // Written before the connection is up: the socket sends it once connected.
-    socket.write(out)
-  })
-}
-
-/** A chunked value's manifest: `~chunks:<id>:<count>:<bytes>`. */
-interface Manifest {
-  id: string
-  count: number
-  bytes: number
-}
-
-function parseManifest(data: Buffer): Manifest | undefined {
-  if (
-    data.length < MANIFEST.length ||
-    data.compare(MANIFEST, 0, MANIFEST.length, 0, MANIFEST.length) !== 0
-  ) {
-    return undefined
-  }
-  const [id, count, bytes] = data.subarray(MANIFEST.length).toString('latin1').split(':')
-  if (id === undefined || count === undefined || bytes === undefined) return undefined
-  return { id, count: Number(count), bytes: Number(bytes) }
-}
-
-function chunkKeys(key: string, m: Manifest): string[] {
-  return Array.from({ length: m.count }, (_, i) => `${key}\u0000${m.id}\u0000${i}`)
+  return new BackendError(
+    'ERR_CACHETTE_BACKEND_FAILED',
+    `${label}: memcached answered ${statusText(r.status)}`,
+  )
 }
 
 /**
@@ -393,16 +228,22 @@ export class MemcachedCache extends BaseCache {
   readonly #addresses: readonly ServerAddress[]
   readonly #settings: ConnectionSettings
   readonly #ring: HashRing
-  /** `prefix + '~ns'`: each server's current namespace, when there is a prefix. */
-  readonly #nsKey: Buffer | undefined
-  readonly #gens: (string | undefined)[]
-  readonly #genPending: (Promise<string> | undefined)[]
-  readonly #chunkSize: number | undefined
-  readonly #maxChunks: number
-  /** Each server's `item_size_max` once known (`null`: it does not say), or the pending query. */
-  readonly #itemLimits: (number | null | Promise<number | null> | undefined)[]
-  /** When each server's item size limit may be asked again after a failed query (ms since the epoch). */
-  readonly #itemLimitRetryAt: number[]
+  /** Each server's namespace, when there is a prefix (namespaces.ts). */
+  readonly #namespaces: Namespaces
+  /** How large values are chunked: only when {@link MemcachedCache.chunksLargeValues} (chunks.ts). */
+  readonly #chunks: Chunks | undefined
+  /** Each server's item size limit (itemsize.ts). */
+  readonly #itemLimits: ItemLimits
+
+  /**
+   * Whether values larger than `chunkSize` are stored as chunks: `false`
+   * here, `true` in {@link SpreadSASLMemcachedCache}. Read once, during
+   * construction (a prototype getter, so a subclass's answer is already in
+   * place then); the chunk options are refused where it is `false`.
+   */
+  protected get chunksLargeValues(): boolean {
+    return false
+  }
 
   /**
    * Connects lazily, on the first call that needs a server.
@@ -422,81 +263,32 @@ export class MemcachedCache extends BaseCache {
       tls: checkTls(options.tls),
       ...credentials,
     }
-    const spread = this instanceof SpreadSASLMemcachedCache
+    const spread = this.chunksLargeValues
     if (!spread && (options.chunkSize !== undefined || options.maxChunks !== undefined)) {
       throw new ConfigError(
         'CACHE_OPTIONS',
         `chunkSize and maxChunks apply to SpreadSASLMemcachedCache only`,
       )
     }
-    this.#chunkSize = spread
+    const chunkSize = spread
       ? checkCount(options.chunkSize, 'chunkSize', DEFAULT_CHUNK_SIZE)
       : undefined
-    this.#maxChunks = checkCount(options.maxChunks, 'maxChunks', DEFAULT_MAX_CHUNKS)
+    const maxChunks = checkCount(options.maxChunks, 'maxChunks', DEFAULT_MAX_CHUNKS)
     this.servers = servers.map((s) => s.label)
     this.#addresses = servers
     this.#settings = settings
     this.#conns = servers.map((s) => new Connection(s, settings))
     this.#ring = new HashRing(this.servers)
-    this.#nsKey = this.keyPrefix === '' ? undefined : Buffer.from(`${this.keyPrefix}~ns`, 'latin1')
-    this.#gens = servers.map(() => undefined)
-    this.#genPending = servers.map(() => undefined)
-    this.#itemLimits = servers.map(() => undefined)
-    this.#itemLimitRetryAt = servers.map(() => 0)
-  }
-
-  // ---- item size -----------------------------------------------------------------
-
-  /**
-   * The server's item size limit (`stats settings` → `item_size_max`), asked
-   * once per server over a short-lived connection; `null` when the server
-   * does not tell (then its answer to the write decides). A failed query is
-   * asked again once `maxRetryDelay` has passed, not on every write: a
-   * server that is down or refuses `stats` costs no extra connection per set.
-   */
-  #itemLimit(server: number): number | null | Promise<number | null> {
-    const known = this.#itemLimits[server]
-    if (known !== undefined) return known
-    if (Date.now() < (this.#itemLimitRetryAt[server] as number)) return null
-    const pending = serverStats(
-      this.#addresses[server] as ServerAddress,
-      this.#settings,
-      'settings',
-    )
-      .then((figures) => {
-        const limit = Number(figures.get('item_size_max'))
-        const value = Number.isSafeInteger(limit) && limit > 0 ? limit : null
-        this.#itemLimits[server] = value
-        return value
-      })
-      .catch(() => {
-        this.#itemLimits[server] = undefined
-        this.#itemLimitRetryAt[server] = Date.now() + this.#settings.maxRetryDelay
-        return null
-      })
-    this.#itemLimits[server] = pending
-    return pending
-  }
-
-  /**
-   * Whether `bytes` of value fit the server's item size limit, with room for
-   * the longest key and memcached's item header. Checked before sending,
-   * because memcached drops the old item when a write is too large: a value
-   * that does not fit is refused here and the old value survives.
-   */
-  async #fits(server: number, key: string, bytes: number): Promise<boolean> {
-    const limit = await this.#itemLimit(server)
-    if (limit === null || bytes + ITEM_OVERHEAD <= limit) return true
-    this.#tooLarge(key, bytes)
-    return false
-  }
-
-  #tooLarge(key: string, bytes: number): void {
-    warnOnce(
-      this.logger,
-      'CACHETTE_MEMCACHED_TOO_LARGE',
-      `${this.#name}: a value of ${bytes} bytes is over the server's item size limit and was not stored (${JSON.stringify(key)}); the previous value is kept; SpreadSASLMemcachedCache stores large values as chunks, or raise memcached's -I`,
-    )
+    this.#namespaces = new Namespaces(this.#conns, this.keyPrefix, this.#name)
+    this.#itemLimits = new ItemLimits(servers, settings, this.logger, this.#name)
+    this.#chunks =
+      chunkSize === undefined
+        ? undefined
+        : new Chunks(chunkSize, maxChunks, this.#name, {
+            getManyRaw: (keys) => this.#getManyRaw(keys),
+            store: (opcode, key, data, expiration) => this.#store(opcode, key, data, expiration),
+            deleteRaw: (keys) => this.#deleteRaw(keys),
+          })
   }
 
   /** The server (`host:port`) that holds `key`: ketama over `keyPrefix + key`. */
@@ -504,72 +296,9 @@ export class MemcachedCache extends BaseCache {
     return this.servers[this.#ring.serverOf(this.keyPrefix + key)] as string
   }
 
-  // ---- namespaces ----------------------------------------------------------------
-
-  /** The key prefix plus the server's namespace (`prefix + gen + ':'`), or `''` without a prefix. */
-  #ns(gen: string): string {
-    return gen === '' ? '' : `${this.keyPrefix}${gen}:`
-  }
-
-  /** The server's namespace, created if it has none (first use, eviction, restart). */
-  #generation(server: number): string | Promise<string> {
-    const known = this.#gens[server]
-    if (known !== undefined) return known
-    let pending = this.#genPending[server]
-    if (pending === undefined) {
-      pending = this.#loadGeneration(server).finally(() => {
-        this.#genPending[server] = undefined
-      })
-      this.#genPending[server] = pending
-    }
-    return pending
-  }
-
-  async #loadGeneration(server: number): Promise<string> {
-    const conn = this.#conns[server] as Connection
-    const key = this.#nsKey as Buffer
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const [found] = await conn.exec([{ opcode: Op.Get, key }])
-      if (found?.status === Status.Ok) return this.#remember(server, found.value)
-      const fresh = randomBytes(6).toString('base64url')
-      const [added] = await conn.exec([
-        { opcode: Op.Add, key, extras: storeExtras(0), value: Buffer.from(fresh, 'latin1') },
-      ])
-      if (added?.status === Status.Ok) return this.#remember(server, Buffer.from(fresh, 'latin1'))
-    }
-    throw new Error(`${this.#name}: could not read the namespace on ${conn.address.label}`)
-  }
-
-  #remember(server: number, value: Buffer): string {
-    const gen = value.toString('latin1')
-    this.#gens[server] = gen
-    return gen
-  }
-
-  /**
-   * Runs the requests `build` makes for the given namespace on one server.
-   * With a key prefix, the namespace is read in the same write (a `GetQ`
-   * ahead of the requests): if another process cleared it meanwhile, the
-   * requests are built again for the new one and resent. Resolves the
-   * responses to `build`'s requests.
-   */
-  async #onServer(server: number, build: (ns: string) => Request[]): Promise<(Response | null)[]> {
-    const conn = this.#conns[server] as Connection
-    const nsKey = this.#nsKey
-    if (nsKey === undefined) return conn.exec(build(''))
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const known = this.#generation(server)
-      const gen = typeof known === 'string' ? known : await known
-      const responses = await conn.exec([{ opcode: Op.GetQ, key: nsKey }, ...build(this.#ns(gen))])
-      const current = responses[0]
-      if (current?.status === Status.Ok && current.value.toString('latin1') === gen) {
-        return responses.slice(1)
-      }
-      // Cleared elsewhere, evicted or the server restarted: learn the namespace and go again.
-      if (this.#gens[server] === gen) this.#gens[server] = undefined
-      if (current?.status === Status.Ok) this.#remember(server, current.value)
-    }
-    throw new Error(`${this.#name}: the namespace on ${conn.address.label} keeps changing`)
+  /** Runs the requests `build` makes for the server's namespace on one server (see namespaces.ts). */
+  #onServer(server: number, build: (ns: string) => Request[]): Promise<(Response | null)[]> {
+    return this.#namespaces.onServer(server, build)
   }
 
   /** Groups keys by server: `[server, positions]` pairs. */
@@ -646,7 +375,7 @@ export class MemcachedCache extends BaseCache {
   /** Set or Add of bytes; resolves whether memcached stored them. */
   async #store(opcode: number, key: string, data: Buffer, expiration: number): Promise<boolean> {
     const server = this.#ring.serverOf(this.keyPrefix + key)
-    if (!(await this.#fits(server, key, data.length))) return false
+    if (!(await this.#itemLimits.fits(server, key, data.length))) return false
     const extras = storeExtras(expiration)
     const [r] = await this.#onServer(server, (ns) => [
       { opcode, key: wireKey(ns, key), extras, value: data },
@@ -658,7 +387,7 @@ export class MemcachedCache extends BaseCache {
     if (r === null || r.status === Status.Ok) return true
     if (r.status === Status.Exists || r.status === Status.NotStored) return false
     if (r.status === Status.TooLarge) {
-      this.#tooLarge(key, bytes)
+      this.#itemLimits.tooLarge(key, bytes)
       return false
     }
     throw errorOf(`${this.#name}.set`, r)
@@ -695,71 +424,12 @@ export class MemcachedCache extends BaseCache {
     })
   }
 
-  // ---- chunks (SpreadSASLMemcachedCache) -----------------------------------------
-
-  /** Whether `data` must be stored as chunks. */
-  #chunked(data: Buffer): boolean {
-    return this.#chunkSize !== undefined && data.length > this.#chunkSize
-  }
-
-  /** Writes `data` as chunks under a fresh id; resolves the manifest to store at the key. */
-  async #writeChunks(key: string, data: Buffer, expiration: number): Promise<Buffer> {
-    const size = this.#chunkSize as number
-    const count = Math.ceil(data.length / size)
-    if (count > this.#maxChunks) {
-      throw new UnserializableValueError(
-        `${this.#name}: a value of ${data.length} bytes needs ${count} chunks of ${size} bytes, more than maxChunks (${this.#maxChunks})`,
-      )
-    }
-    const m: Manifest = { id: randomBytes(6).toString('base64url'), count, bytes: data.length }
-    const keys = chunkKeys(key, m)
-    const stored = await Promise.all(
-      keys.map((k, i) =>
-        this.#store(Op.Set, k, data.subarray(i * size, (i + 1) * size), expiration),
-      ),
-    )
-    if (stored.includes(false)) {
-      await this.#deleteRaw(keys)
-      throw new Error(
-        `${this.#name}: a chunk was not stored (is chunkSize over the item size limit?)`,
-      )
-    }
-    return Buffer.concat([MANIFEST, Buffer.from(`${m.id}:${m.count}:${m.bytes}`, 'latin1')])
-  }
-
-  /** The whole value of a manifest, or `undefined` if a chunk is gone. */
-  async #readChunks(key: string, m: Manifest): Promise<Buffer | undefined> {
-    const parts = await this.#getManyRaw(chunkKeys(key, m))
-    if (parts.some((p) => p === undefined)) return undefined
-    const whole = Buffer.concat(parts as Buffer[])
-    return whole.length === m.bytes ? whole : undefined
-  }
-
-  /** Bytes as stored at `key` to the value's bytes: chunks are joined; `undefined` when incomplete. */
-  async #resolve(key: string, data: Buffer | undefined): Promise<Buffer | undefined> {
-    if (data === undefined || this.#chunkSize === undefined) return data
-    const m = parseManifest(data)
-    return m === undefined ? data : this.#readChunks(key, m)
-  }
-
-  /** Deletes the chunks of what is stored at `key`, if it is a manifest (best effort). */
-  async #dropChunks(keys: readonly string[]): Promise<void> {
-    if (this.#chunkSize === undefined) return
-    const raws = await this.#getManyRaw(keys)
-    const chunks: string[] = []
-    raws.forEach((data, i) => {
-      const m = data === undefined ? undefined : parseManifest(data)
-      if (m !== undefined) chunks.push(...chunkKeys(keys[i] as string, m))
-    })
-    if (chunks.length > 0) await this.#deleteRaw(chunks)
-  }
-
   // ---- the backend API -----------------------------------------------------------
 
   /** `GET` (and the chunks of a chunked value). An entry that cannot be decoded reads as a miss. */
   async get(key: string): Promise<unknown> {
     let data = await this.#getRaw(key)
-    if (this.#chunkSize !== undefined) data = await this.#resolve(key, data)
+    if (this.#chunks !== undefined) data = await this.#chunks.resolve(key, data)
     return data === undefined ? undefined : this.#decode(data, key)
   }
 
@@ -767,7 +437,8 @@ export class MemcachedCache extends BaseCache {
   async set(key: string, value: unknown, timeout?: number): Promise<boolean> {
     const data = encodeValue(value, this.serializer)
     const expiration = this.#expiration(timeout)
-    const stored = this.#chunked(data) ? await this.#writeChunks(key, data, expiration) : data
+    const chunks = this.#chunks
+    const stored = chunks?.needed(data) ? await chunks.write(key, data, expiration) : data
     return this.#store(Op.Set, key, stored, expiration)
   }
 
@@ -775,17 +446,20 @@ export class MemcachedCache extends BaseCache {
   async add(key: string, value: unknown, timeout?: number): Promise<boolean> {
     const data = encodeValue(value, this.serializer)
     const expiration = this.#expiration(timeout)
-    if (!this.#chunked(data)) return this.#store(Op.Add, key, data, expiration)
+    const chunks = this.#chunks
+    if (chunks === undefined || !chunks.needed(data)) {
+      return this.#store(Op.Add, key, data, expiration)
+    }
     if (await this.has(key)) return false
-    const manifest = await this.#writeChunks(key, data, expiration)
+    const manifest = await chunks.write(key, data, expiration)
     const added = await this.#store(Op.Add, key, manifest, expiration)
-    if (!added) await this.#deleteRaw(chunkKeys(key, parseManifest(manifest) as Manifest))
+    if (!added) await chunks.discard(key, manifest)
     return added
   }
 
   /** `DELETE`; resolves whether the key existed. */
   async delete(key: string): Promise<boolean> {
-    await this.#dropChunks([key])
+    await this.#chunks?.drop([key])
     const server = this.#ring.serverOf(this.keyPrefix + key)
     const [r] = await this.#onServer(server, (ns) => [{ opcode: Op.Delete, key: wireKey(ns, key) }])
     if (r?.status === Status.Ok) return true
@@ -799,8 +473,8 @@ export class MemcachedCache extends BaseCache {
    * over the network). A chunked value counts only if all its chunks exist.
    */
   async has(key: string): Promise<boolean> {
-    if (this.#chunkSize !== undefined) {
-      return (await this.#resolve(key, await this.#getRaw(key))) !== undefined
+    if (this.#chunks !== undefined) {
+      return (await this.#chunks.resolve(key, await this.#getRaw(key))) !== undefined
     }
     const server = this.#ring.serverOf(this.keyPrefix + key)
     const [r] = await this.#onServer(server, (ns) => [
@@ -815,7 +489,8 @@ export class MemcachedCache extends BaseCache {
   override async getMany(keys: readonly string[]): Promise<unknown[]> {
     if (keys.length === 0) return []
     const raws = await this.#getManyRaw(keys)
-    if (this.#chunkSize === undefined) {
+    const chunks = this.#chunks
+    if (chunks === undefined) {
       return raws.map((data, i) =>
         data === undefined ? undefined : this.#decode(data, keys[i] as string),
       )
@@ -823,7 +498,7 @@ export class MemcachedCache extends BaseCache {
     return Promise.all(
       raws.map(async (data, i) => {
         const key = keys[i] as string
-        const whole = await this.#resolve(key, data)
+        const whole = await chunks.resolve(key, data)
         return whole === undefined ? undefined : this.#decode(whole, key)
       }),
     )
@@ -847,7 +522,7 @@ export class MemcachedCache extends BaseCache {
     const small: number[] = []
     await Promise.all(
       encoded.map(async (data, i) => {
-        if (!this.#chunked(data)) {
+        if (this.#chunks === undefined || !this.#chunks.needed(data)) {
           small.push(i)
           return
         }
@@ -865,7 +540,7 @@ export class MemcachedCache extends BaseCache {
           const fit = await Promise.all(
             all.map((p) => {
               const i = small[p] as number
-              return this.#fits(server, keys[i] as string, (encoded[i] as Buffer).length)
+              return this.#itemLimits.fits(server, keys[i] as string, (encoded[i] as Buffer).length)
             }),
           )
           const positions = all.filter((_, j) => fit[j])
@@ -906,7 +581,7 @@ export class MemcachedCache extends BaseCache {
    */
   override async deleteMany(keys: readonly string[]): Promise<string[]> {
     if (keys.length === 0) return []
-    await this.#dropChunks(keys)
+    await this.#chunks?.drop(keys)
     const { gone, error } = await this.#deleteRaw(keys)
     const left = keys.filter((_, i) => !gone[i])
     if (left.length === keys.length && error !== undefined) throw error
@@ -982,7 +657,8 @@ export class MemcachedCache extends BaseCache {
         throw errorOf(`${this.#name}.inc`, r as Response)
       }
     }
-    throw new Error(
+    throw new BackendError(
+      'ERR_CACHETTE_BACKEND_FAILED',
       `${this.#name}.inc: the counter at ${JSON.stringify(key)} changes too often to update`,
     )
   }
@@ -1001,14 +677,14 @@ export class MemcachedCache extends BaseCache {
    * @throws {ConfigError} with key `CACHE_KEY_PREFIX` when there is no prefix and `allowFlush` is off.
    */
   async clear(): Promise<boolean> {
-    const nsKey = this.#nsKey
-    if (nsKey === undefined && !this.allowFlush) {
+    const namespaced = this.#namespaces.key !== undefined
+    if (!namespaced && !this.allowFlush) {
       throw new ConfigError(
         'CACHE_KEY_PREFIX',
         'clear() without a key prefix would flush every memcached server, other apps included; set CACHE_KEY_PREFIX, or pass CACHE_OPTIONS: { allowFlush: true } to allow flush_all',
       )
     }
-    if (nsKey === undefined) {
+    if (!namespaced) {
       warnOnce(
         this.logger,
         'CACHETTE_MEMCACHED_FLUSH',
@@ -1017,24 +693,20 @@ export class MemcachedCache extends BaseCache {
     }
     const results = await Promise.allSettled(
       this.#conns.map(async (conn, server) => {
-        if (nsKey === undefined) {
-          const [r] = await conn.exec([{ opcode: Op.Flush }])
-          if (r?.status !== Status.Ok) throw errorOf(`${this.#name}.clear`, r as Response)
-          return
-        }
-        const fresh = Buffer.from(randomBytes(6).toString('base64url'), 'latin1')
-        const [r] = await conn.exec([
-          { opcode: Op.Set, key: nsKey, extras: storeExtras(0), value: fresh },
-        ])
+        const [r] = namespaced
+          ? [await this.#namespaces.renew(server)]
+          : await conn.exec([{ opcode: Op.Flush }])
         if (r?.status !== Status.Ok) throw errorOf(`${this.#name}.clear`, r as Response)
-        this.#remember(server, fresh)
       }),
     )
     const failed = results.flatMap((r, i) =>
       r.status === 'rejected' ? [`${this.servers[i]} (${(r.reason as Error).message})`] : [],
     )
     if (failed.length > 0) {
-      throw new Error(`${this.#name}.clear: not cleared on ${failed.join(', ')}`)
+      throw new BackendError(
+        'ERR_CACHETTE_BACKEND_FAILED',
+        `${this.#name}.clear: not cleared on ${failed.join(', ')}`,
+      )
     }
     return true
   }
@@ -1053,19 +725,7 @@ export class MemcachedCache extends BaseCache {
     const settled = await Promise.allSettled(
       this.#addresses.map((address) => serverStats(address, this.#settings)),
     )
-    const answered = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
-    const first = settled.find((r) => r.status === 'rejected')
-    if (answered.length === 0 && first !== undefined) throw first.reason
-    const out: Record<string, string | number> = { servers: this.servers.length }
-    const version = answered[0]?.get('version')
-    if (version !== undefined) out.version = version
-    for (const name of SUMMED_STATS) {
-      const values = answered.map((f) => f.get(name)).filter((v) => v !== undefined)
-      if (values.length > 0) out[name] = values.reduce((sum, v) => sum + Number(v), 0)
-    }
-    const down = this.servers.filter((_, i) => settled[i]?.status === 'rejected')
-    if (down.length > 0) out.down = down.join(', ')
-    return out
+    return summedStats(this.servers, settled)
   }
 
   /** Closes the connections; calls after it reject. */
@@ -1095,4 +755,9 @@ export class SASLMemcachedCache extends MemcachedCache {}
  * truncated value; `has`, `add`, `getMany` and `deleteMany` see chunked
  * values (Flask's `has` says false after a chunked `set`).
  */
-export class SpreadSASLMemcachedCache extends SASLMemcachedCache {}
+export class SpreadSASLMemcachedCache extends SASLMemcachedCache {
+  /** `true`: values larger than `chunkSize` are stored as chunks. */
+  protected override get chunksLargeValues(): boolean {
+    return true
+  }
+}

@@ -3,15 +3,9 @@
  * a {@link ConfigError} naming the Flask-Caching key at fault.
  */
 import type { ConnectionOptions as TlsOptions } from 'node:tls'
+import { describe } from '../../core/describe.js'
 import { ConfigError } from '../../core/errors.js'
 import type { ServerAddress } from './connection.js'
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value
-}
 
 const SERVER_FORMS = "expected 'host:port', 'host' (port 11211), '[ipv6]:port' or a socket path"
 

@@ -4,6 +4,7 @@
  * parsed incrementally from socket chunks without copying a body more than
  * once. See https://github.com/memcached/memcached/wiki/BinaryProtocolRevamped.
  */
+import { BackendError } from '../../core/errors.js'
 
 /** Request opcodes cachette sends. */
 export const Op = {
@@ -149,7 +150,10 @@ interface Header {
 
 function parseHeader(b: Buffer, at: number): Header {
   if (b[at] !== 0x81) {
-    throw new Error(`memcached protocol error: bad response magic 0x${b[at]?.toString(16)}`)
+    throw new BackendError(
+      'ERR_CACHETTE_BACKEND_FAILED',
+      `memcached protocol error: bad response magic 0x${b[at]?.toString(16)}`,
+    )
   }
   return {
     opcode: b[at + 1] as number,

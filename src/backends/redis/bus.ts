@@ -12,11 +12,11 @@ import {
   decodeBusMessage,
   encodeBusMessage,
 } from '../../core/bus.js'
-import { ConfigError } from '../../core/errors.js'
+import { BackendError, ConfigError } from '../../core/errors.js'
 import { defaultLogger, ErrorReporter, type Logger } from '../../core/log.js'
 import { CONNECTION_DEFAULTS, type EventedClient, loadIoRedis, ReadyGate } from './client.js'
-import type { RedisCache, RedisCacheOptions } from './index.js'
 import { checkClientOptions, standaloneConnection } from './options.js'
+import type { RedisCacheOptions } from './types.js'
 
 /** The ioredis `Redis` methods the bus uses (structural, so no public type needs ioredis). */
 interface PubSubClient extends EventedClient {
@@ -31,7 +31,7 @@ interface PubSubClient extends EventedClient {
 
 /**
  * Options of {@link RedisBus}. Give `client`, or the connection (`url`, or
- * `host`/`port`/..., as for {@link RedisCache}).
+ * `host`/`port`/..., as for `RedisCache`).
  */
 export interface RedisBusOptions
   extends Pick<RedisCacheOptions, 'url' | 'host' | 'port' | 'username' | 'password'> {
@@ -174,7 +174,7 @@ export class RedisBus implements Bus {
    * subscriber connection); `up` follows once Redis confirms it.
    */
   async subscribe(channel: string, listener: BusListener): Promise<BusSubscription> {
-    if (this.#closed) throw new Error('RedisBus: closed')
+    if (this.#closed) throw new BackendError('ERR_CACHETTE_BACKEND_UNAVAILABLE', 'RedisBus: closed')
     const name = this.#name(channel)
     let listeners = this.#channels.get(name)
     if (listeners === undefined) {

@@ -48,9 +48,10 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto'
-import { type BackendFactoryOptions, BaseCache, type BaseCacheOptions } from '../../core/backend.js'
+import { type BackendFactoryOptions, BaseCache } from '../../core/backend.js'
 import { decodeOrMiss, encodeValue } from '../../core/codec.js'
 import {
+  BackendError,
   ConfigError,
   DeleteManyError,
   InvalidTimeoutError,
@@ -60,116 +61,29 @@ import { escapedKey, keyFromStorage, storageKey } from '../../core/keys.js'
 import { ErrorReporter, warnOnce } from '../../core/log.js'
 import {
   type ClusterClient,
-  CONNECTION_DEFAULTS,
-  loadIoRedis,
   loadSlotFunction,
   ReadyGate,
   type RedisClient,
-  reconnectDelay,
-  reconnectOnReadonly,
   type SlotFunction,
   type WireKey,
 } from './client.js'
-import {
-  checkClientOptions,
-  checkDb,
-  checkPrefix,
-  describe,
-  escapeGlob,
-  nonEmpty,
-  parseClusterNodes,
-  parseRedisUrl,
-  parseSentinels,
-  splitFactoryOptions,
-  standaloneConnection,
-} from './options.js'
+import { type Opened, openCluster, openSentinel, openStandalone } from './connect.js'
+import { checkPrefix, escapeGlob, splitFactoryOptions } from './options.js'
+import { redisStats } from './stats.js'
+import type {
+  RedisCacheOptions,
+  RedisClusterCacheOptions,
+  RedisCommonOptions,
+  RedisSentinelCacheOptions,
+  SentinelAddress,
+} from './types.js'
 
-/** Options shared by the three Redis backends. */
-export interface RedisCommonOptions extends BaseCacheOptions {
-  /**
-   * Prepended to every key (`flask_cache_` + `view//users`). {@link BaseRedisCache.clear}
-   * removes exactly the keys under it, so apps sharing a database stay apart.
-   * `CACHE_KEY_PREFIX` sets it (default `'flask_cache_'` there); the class
-   * default is no prefix.
-   * @default ''
-   */
-  keyPrefix?: string
-  /**
-   * Without a key prefix, `clear()` refuses (it could only empty the whole
-   * database). `true` lets it run `FLUSHDB` instead, as Flask-Caching does.
-   * `CACHE_OPTIONS: { allowFlush: true }` sets it.
-   * @default false
-   */
-  allowFlush?: boolean
-  /**
-   * Options for the ioredis constructor (`Redis` or `Cluster`), on top of the
-   * fail-fast defaults. Through a factory, every `CACHE_OPTIONS` key cachette
-   * does not know lands here. `decodeResponses` and `keyPrefix` are refused.
-   */
-  clientOptions?: Record<string, unknown>
-}
-
-/** Options of {@link RedisCache}. */
-export interface RedisCacheOptions extends RedisCommonOptions {
-  /**
-   * An existing ioredis `Redis` (or `Cluster`) instance to share with the app.
-   * The backend never closes it. `CACHE_REDIS_HOST` may be one (Flask-Caching #629).
-   * Connection options (`url`, `host`, ...) are then ignored.
-   */
-  client?: unknown
-  /**
-   * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS) or
-   * `unix:///path/to.sock?db=N`. Wins over `host`/`port`/`password`; a
-   * database in the URL wins over `db`. `CACHE_REDIS_URL` sets it.
-   */
-  url?: string
-  /** `CACHE_REDIS_HOST`. @default 'localhost' */
-  host?: string
-  /** `CACHE_REDIS_PORT`. @default 6379 */
-  port?: number
-  /** ACL user name (Redis 6+). */
-  username?: string
-  /** `CACHE_REDIS_PASSWORD`; an empty string means none. */
-  password?: string
-  /** Database number. `CACHE_REDIS_DB`. @default 0 */
-  db?: number
-}
-
-/** A sentinel's address: `['host', 26379]`, `'host:26379'` or `{ host, port }`. */
-export type SentinelAddress =
-  | readonly [host: string, port: number]
-  | string
-  | { readonly host: string; readonly port: number }
-
-/** Options of {@link RedisSentinelCache}. */
-export interface RedisSentinelCacheOptions extends RedisCommonOptions {
-  /** An existing Sentinel-configured ioredis `Redis` to share; never closed by the backend. */
-  client?: unknown
-  /** `CACHE_REDIS_SENTINELS`. @default [['127.0.0.1', 26379]] */
-  sentinels?: readonly SentinelAddress[]
-  /** The monitored master's name. `CACHE_REDIS_SENTINEL_MASTER`. @default 'mymaster' */
-  master?: string
-  /** The master's (and replicas') password. `CACHE_REDIS_PASSWORD`. */
-  password?: string
-  /** The sentinels' own password. `CACHE_REDIS_SENTINEL_PASSWORD`. */
-  sentinelPassword?: string
-  /** `CACHE_REDIS_DB`. @default 0 */
-  db?: number
-}
-
-/** Options of {@link RedisClusterCache}. */
-export interface RedisClusterCacheOptions extends RedisCommonOptions {
-  /** An existing ioredis `Cluster` to share; never closed by the backend. */
-  client?: unknown
-  /**
-   * Startup nodes: `'host1:port1,host2:port2'` or an array of `'host:port'`
-   * strings or `{ host, port }` objects. `CACHE_REDIS_CLUSTER` sets it.
-   */
-  cluster?: string | readonly (string | { readonly host: string; readonly port: number })[]
-  /** One startup node as a `redis://` or `rediss://` URL, used when `cluster` is empty. `CACHE_REDIS_URL`. */
-  url?: string
-  /** `CACHE_REDIS_PASSWORD`. */
-  password?: string
+export type {
+  RedisCacheOptions,
+  RedisClusterCacheOptions,
+  RedisCommonOptions,
+  RedisSentinelCacheOptions,
+  SentinelAddress,
 }
 
 /** A constructor of {@link RedisCache} or a subclass, as its static `factory` uses through `this`. */
@@ -179,215 +93,7 @@ export type RedisSentinelCacheClass = new (options: RedisSentinelCacheOptions) =
 /** A constructor of {@link RedisClusterCache} or a subclass. */
 export type RedisClusterCacheClass = new (options: RedisClusterCacheOptions) => RedisClusterCache
 
-// ---- connection setup ---------------------------------------------------------
-
-/** What a subclass hands to {@link BaseRedisCache}: the client and whether the backend owns it. */
-interface Opened {
-  client: RedisClient
-  owned: boolean
-  /** How long the first commands wait for the first connection attempt, in ms. */
-  readyTimeout: number
-  /**
-   * Commands fail at once while the client is not ready (own client, offline
-   * queue off), with a clearer message than ioredis' "Stream isn't writeable".
-   */
-  failFast: boolean
-}
-
-const DEFAULT_READY_TIMEOUT = 2000
-
-/** Checks that `value` looks like an ioredis client. */
-function existingClient(value: unknown, key: string): RedisClient {
-  const c = value as Partial<RedisClient> | null
-  if (
-    typeof c !== 'object' ||
-    c === null ||
-    typeof c.getBuffer !== 'function' ||
-    typeof c.on !== 'function' ||
-    typeof c.pipeline !== 'function'
-  ) {
-    throw new ConfigError(key, `expected a host name or an ioredis client, got ${describe(value)}`)
-  }
-  return c as RedisClient
-}
-
-function clientOptionsOf(options: RedisCommonOptions): Record<string, unknown> {
-  const o = options.clientOptions
-  if (o !== undefined && (typeof o !== 'object' || o === null || Array.isArray(o))) {
-    throw new ConfigError('CACHE_OPTIONS', `clientOptions must be an object, got ${describe(o)}`)
-  }
-  const copy = { ...(o ?? {}) }
-  checkClientOptions(copy)
-  return copy
-}
-
-function connectTimeoutOf(options: Record<string, unknown>): number {
-  const t = options.connectTimeout
-  return typeof t === 'number' && t > 0 ? t : DEFAULT_READY_TIMEOUT
-}
-
-function openStandalone(options: RedisCacheOptions, kind: string): Opened {
-  const clientOptions = clientOptionsOf(options)
-  if (options.client !== undefined && options.client !== null) {
-    return {
-      client: existingClient(options.client, 'CACHE_REDIS_HOST'),
-      owned: false,
-      readyTimeout: DEFAULT_READY_TIMEOUT,
-      failFast: false,
-    }
-  }
-  const { conn } = standaloneConnection(options, clientOptions)
-  const io = loadIoRedis(kind)
-  const final = { ...CONNECTION_DEFAULTS, ...clientOptions, ...conn }
-  return {
-    client: new io.Redis(final),
-    owned: true,
-    readyTimeout: connectTimeoutOf(final),
-    failFast: final.enableOfflineQueue === false,
-  }
-}
-
-function openSentinel(options: RedisSentinelCacheOptions, kind: string): Opened {
-  const clientOptions = clientOptionsOf(options)
-  if (options.client !== undefined && options.client !== null) {
-    return {
-      client: existingClient(options.client, 'CACHE_REDIS_HOST'),
-      owned: false,
-      readyTimeout: DEFAULT_READY_TIMEOUT,
-      failFast: false,
-    }
-  }
-  const sentinels = parseSentinels(options.sentinels ?? [['127.0.0.1', 26379]])
-  const master = options.master ?? 'mymaster'
-  if (typeof master !== 'string' || master === '') {
-    throw new ConfigError(
-      'CACHE_REDIS_SENTINEL_MASTER',
-      `expected the master's name, got ${describe(master)}`,
-    )
-  }
-  const conn: Record<string, unknown> = { sentinels, name: master, role: 'master' }
-  const password = nonEmpty(options.password)
-  const sentinelPassword = nonEmpty(options.sentinelPassword)
-  if (password !== undefined) conn.password = password
-  if (sentinelPassword !== undefined) conn.sentinelPassword = sentinelPassword
-  const db = checkDb(options.db)
-  if (db !== undefined) conn.db = db
-  const io = loadIoRedis(kind)
-  const final: Record<string, unknown> = {
-    ...CONNECTION_DEFAULTS,
-    // After a failover: drop the connection on the sentinels' +switch-master,
-    // and on a -READONLY reply from a demoted master, so the master is re-resolved.
-    failoverDetector: true,
-    reconnectOnError: reconnectOnReadonly,
-    sentinelRetryStrategy: reconnectDelay,
-    sentinelCommandTimeout: 1000,
-    ...clientOptions,
-    ...conn,
-  }
-  return {
-    client: new io.Redis(final),
-    owned: true,
-    // Resolving the master through a sentinel, then connecting to it.
-    readyTimeout: 2 * connectTimeoutOf(final),
-    failFast: final.enableOfflineQueue === false,
-  }
-}
-
-/** ioredis `Cluster` options; any other pass-through option is a per-node option (`redisOptions`). */
-const CLUSTER_OPTION_KEYS = new Set([
-  'clusterRetryStrategy',
-  'enableOfflineQueue',
-  'enableReadyCheck',
-  'scaleReads',
-  'maxRedirections',
-  'retryDelayOnFailover',
-  'retryDelayOnClusterDown',
-  'retryDelayOnTryAgain',
-  'retryDelayOnMoved',
-  'slotsRefreshTimeout',
-  'slotsRefreshInterval',
-  'shardedSubscribers',
-  'clusterNodeRetryStrategy',
-  'redisOptions',
-  'lazyConnect',
-  'useSRVRecords',
-  'resolveSrv',
-  'dnsLookup',
-  'natMap',
-  'enableAutoPipelining',
-  'autoPipeliningIgnoredCommands',
-  'scripts',
-  'showFriendlyErrorStack',
-])
-
-function openCluster(options: RedisClusterCacheOptions, kind: string): Opened {
-  const clientOptions = clientOptionsOf(options)
-  if (options.client !== undefined && options.client !== null) {
-    const client = existingClient(options.client, 'CACHE_REDIS_HOST')
-    if ((client as Partial<ClusterClient>).isCluster !== true) {
-      throw new ConfigError('CACHE_REDIS_HOST', 'RedisClusterCache needs an ioredis Cluster client')
-    }
-    return { client, owned: false, readyTimeout: DEFAULT_READY_TIMEOUT, failFast: false }
-  }
-  const node: Record<string, unknown> = {}
-  let startup: { host: string; port: number }[]
-  const cluster = options.cluster
-  const hasNodes = cluster !== undefined && cluster !== null && cluster !== ''
-  if (!hasNodes && options.url !== undefined && options.url !== null && options.url !== '') {
-    const u = parseRedisUrl(options.url)
-    if (u.path !== undefined) {
-      throw new ConfigError('CACHE_REDIS_URL', 'a cluster node needs host:port, not a unix socket')
-    }
-    if (u.db !== undefined && u.db !== 0) {
-      throw new ConfigError('CACHE_REDIS_URL', `Redis Cluster has only database 0, got ${u.db}`)
-    }
-    startup = [{ host: u.host as string, port: u.port as number }]
-    if (u.username !== undefined) node.username = u.username
-    if (u.password !== undefined) node.password = u.password
-    if (u.tls) node.tls = {}
-  } else {
-    startup = parseClusterNodes(cluster)
-  }
-  const password = nonEmpty(options.password)
-  if (password !== undefined && node.password === undefined) node.password = password
-  const clusterOptions: Record<string, unknown> = {}
-  const nodeOptions: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(clientOptions)) {
-    if (CLUSTER_OPTION_KEYS.has(k)) clusterOptions[k] = v
-    else nodeOptions[k] = v
-  }
-  const { enableOfflineQueue: _queue, retryStrategy: _retry, ...nodeDefaults } = CONNECTION_DEFAULTS
-  const redisOptions: Record<string, unknown> = {
-    ...nodeDefaults,
-    ...nodeOptions,
-    ...((clusterOptions.redisOptions as Record<string, unknown> | undefined) ?? {}),
-    ...node,
-  }
-  if (node.tls !== undefined) {
-    redisOptions.tls = {
-      ...((nodeOptions.tls as object | undefined) ?? {}),
-      ...(node.tls as object),
-    }
-  }
-  checkClientOptions(redisOptions)
-  const io = loadIoRedis(kind)
-  const final = {
-    enableOfflineQueue: false,
-    clusterRetryStrategy: reconnectDelay,
-    slotsRefreshTimeout: 2000,
-    ...clusterOptions,
-    redisOptions,
-  }
-  const refresh = typeof final.slotsRefreshTimeout === 'number' ? final.slotsRefreshTimeout : 2000
-  return {
-    client: new io.Cluster(startup, final),
-    owned: true,
-    readyTimeout: connectTimeoutOf(redisOptions) + refresh,
-    failFast: final.enableOfflineQueue === false,
-  }
-}
-
-// ---- the shared implementation -------------------------------------------------
+// ---- the shared implementation (connection set-up: connect.ts; stats: stats.ts) ----
 
 /**
  * `INCRBY`, and if the key did not exist, the default timeout (ARGV[2] ms,
@@ -440,58 +146,6 @@ function groupBySlot(keys: readonly WireKey[], slotOf: SlotFunction): SlotGroup[
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
-}
-
-/** `INFO` of an ioredis client; not in {@link RedisClient}, which lists the data commands. */
-interface InfoCommand {
-  info(section?: string): Promise<string>
-}
-
-/** Where an ioredis `Redis` connects (its `options`), for naming cluster nodes. */
-interface NodeOptions {
-  readonly options?: { readonly host?: string; readonly port?: number }
-}
-
-function nodeLabel(node: NodeOptions): string {
-  return `${node.options?.host ?? '?'}:${node.options?.port ?? '?'}`
-}
-
-/** The `INFO` fields {@link BaseRedisCache.stats} reports, in this order. */
-const INFO_FIGURES = [
-  'redis_version',
-  'uptime_in_seconds',
-  'connected_clients',
-  'used_memory_human',
-  'used_memory_peak_human',
-  'maxmemory_human',
-  'maxmemory_policy',
-  'keyspace_hits',
-  'keyspace_misses',
-  'expired_keys',
-  'evicted_keys',
-]
-
-/** Picks {@link INFO_FIGURES} and the keyspace lines (`db0:keys=3,expires=1,...`) out of an `INFO` reply. */
-function infoFigures(text: string): Record<string, string | number> {
-  const fields = new Map<string, string>()
-  for (const line of text.split(/\r?\n/)) {
-    const colon = line.indexOf(':')
-    if (colon > 0 && !line.startsWith('#')) fields.set(line.slice(0, colon), line.slice(colon + 1))
-  }
-  const figure = (v: string): string | number => (/^\d+$/.test(v) ? Number(v) : v)
-  const out: Record<string, string | number> = {}
-  for (const name of INFO_FIGURES) {
-    const v = fields.get(name)
-    if (v !== undefined) out[name] = figure(v)
-  }
-  for (const [name, v] of fields) {
-    if (!/^db\d+$/.test(name)) continue
-    for (const part of v.split(',')) {
-      const [k, n] = part.split('=')
-      if ((k === 'keys' || k === 'expires') && n !== undefined) out[`${name}_${k}`] = figure(n)
-    }
-  }
-  return out
 }
 
 /**
@@ -586,7 +240,8 @@ export abstract class BaseRedisCache extends BaseCache {
     if (pending !== undefined) await pending
     const client = this.#client
     if (this.#failFast && client.status !== 'ready') {
-      throw new Error(
+      throw new BackendError(
+        'ERR_CACHETTE_BACKEND_UNAVAILABLE',
         `${this.#name}: not connected to Redis (connection ${client.status}); the command was not sent`,
       )
     }
@@ -642,7 +297,12 @@ export abstract class BaseRedisCache extends BaseCache {
   #masters(): RedisClient[] {
     if (this.#cluster === undefined) return [this.#client]
     const masters = this.#cluster.nodes('master')
-    if (masters.length === 0) throw new Error(`${this.#name}: no cluster master is known yet`)
+    if (masters.length === 0) {
+      throw new BackendError(
+        'ERR_CACHETTE_BACKEND_UNAVAILABLE',
+        `${this.#name}: no cluster master is known yet`,
+      )
+    }
     return masters
   }
 
@@ -754,7 +414,12 @@ export abstract class BaseRedisCache extends BaseCache {
       const pipeline = client.pipeline()
       for (const [key, data] of encoded) pipeline.set(key, data, ...expiry)
       const replies = await pipeline.exec()
-      if (replies === null) throw new Error(`${this.#name}: the pipeline was discarded`)
+      if (replies === null) {
+        throw new BackendError(
+          'ERR_CACHETTE_BACKEND_FAILED',
+          `${this.#name}: the pipeline was discarded`,
+        )
+      }
       errors = replies.map(([error]) => error)
     } else {
       const settled = await Promise.allSettled(
@@ -925,15 +590,7 @@ export abstract class BaseRedisCache extends BaseCache {
    */
   async stats(): Promise<Record<string, string | number>> {
     await this.#ready()
-    const masters = this.#masters()
-    const out: Record<string, string | number> = {}
-    for (const node of masters) {
-      const text = await (node as RedisClient & InfoCommand).info()
-      const label =
-        this.#cluster === undefined ? '' : `${nodeLabel(node as RedisClient & NodeOptions)} `
-      for (const [name, value] of Object.entries(infoFigures(text))) out[label + name] = value
-    }
-    return out
+    return redisStats(this.#masters(), this.#cluster !== undefined)
   }
 
   /**

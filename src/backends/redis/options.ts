@@ -4,6 +4,7 @@
  * {@link ConfigError} naming the Flask-Caching key at fault.
  */
 import type { BackendFactoryOptions } from '../../core/backend.js'
+import { describe } from '../../core/describe.js'
 import { ConfigError } from '../../core/errors.js'
 
 /** A host and port. */
@@ -27,14 +28,6 @@ export interface UrlEndpoint {
 
 const URL_FORMS =
   'expected redis://[[user]:password@]host[:port][/db], rediss://... (TLS) or unix:///path/to.sock[?db=N]'
-
-/** A value as error messages name it: strings quoted, else its kind. */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value
-}
 
 /** A non-empty string, else `undefined` (an empty password means none). */
 export function nonEmpty(value: unknown): string | undefined {

@@ -10,10 +10,12 @@ import {
   type BaseCacheOptions,
   type CacheBackend,
 } from '../../core/backend.js'
-import type { Bus, BusFactory, BusListener, BusMessage, BusSubscription } from '../../core/bus.js'
+import type { Bus, BusFactory } from '../../core/bus.js'
 import { ConfigError } from '../../core/errors.js'
 import { ErrorReporter } from '../../core/log.js'
 import { SimpleCache } from '../memory/index.js'
+import { bucketOf, Generations } from './generations.js'
+import { BusLink } from './link.js'
 
 /** Options of {@link TieredCache}. */
 export interface TieredCacheOptions extends BaseCacheOptions {
@@ -58,32 +60,6 @@ export interface TieredCacheOptions extends BaseCacheOptions {
    * @default 1000
    */
   busRetryLimit?: number
-}
-
-/** The generation counters: one per hash bucket of keys. */
-const GEN_BUCKETS = 4096
-
-/** FNV-1a of the key's UTF-16 code units, reduced to a generation bucket. */
-function bucketOf(key: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return (h >>> 0) & (GEN_BUCKETS - 1)
-}
-
-/** How often failed publishes are retried while some are pending, in ms. */
-const RETRY_EVERY_MS = 1000
-
-function isBus(value: unknown): value is Bus {
-  const b = value as Partial<Bus> | null
-  return (
-    typeof b === 'object' &&
-    b !== null &&
-    typeof b.publish === 'function' &&
-    typeof b.subscribe === 'function'
-  )
 }
 
 function positiveSeconds(value: unknown, name: string, fallback: number, zeroOk: boolean): number {
@@ -194,38 +170,10 @@ export class TieredCache extends BaseCache {
   readonly #busDownMs: number
   readonly #retryLimit: number
   readonly #reporter: ErrorReporter
-
-  // ---- bus state -----------------------------------------------------------------
-  /** Set once the bus is built (a bus factory may be async). */
-  #bus: Bus | undefined
-  /** Whether a bus was configured (it may still be being built). */
-  readonly #withBus: boolean
-  readonly #busOwned: boolean
-  /** Settles once the bus is built and subscribed to (or failed to be). */
-  readonly #busReady: Promise<void>
-  #subscription: BusSubscription | undefined
-  /** Whether the first tier may be filled: no bus, or its subscription is active. */
-  #busUp: boolean
-  /** When the bus went down (performance.now() ms), while `#busUp` is false. */
-  #downSince = 0
-  /** Whether the bus was ever up (the first `up` is not a reconnection). */
-  #everUp = false
-  /**
-   * Generation counters. A read of the second tier fills the first tier only
-   * if `#epoch + #gens[bucket]` did not change meanwhile: every received
-   * invalidation, every local write and every bus state change bumps one of
-   * them. Both only grow, so their sum changes whenever either does.
-   */
-  #epoch = 0
-  readonly #gens = new Uint32Array(GEN_BUCKETS)
-  /** Keys of failed publishes, waiting for a retry. */
-  readonly #pendingKeys = new Set<string>()
-  /** A failed (or overflowed) clear, waiting for a retry; it covers every pending key. */
-  #pendingClear = false
-  #retryTimer: NodeJS.Timeout | undefined
-  #flushing: Promise<void> | undefined
-  #inflight = 0
-  #idleWaiters: (() => void)[] = []
+  /** The generation counters (generations.ts): a second-tier read fills the first tier only if its key's did not change. */
+  readonly #generations = new Generations()
+  /** The invalidation bus (link.ts), when one was configured. */
+  readonly #link: BusLink | undefined
   #closed = false
 
   /**
@@ -293,41 +241,22 @@ export class TieredCache extends BaseCache {
       }
     }
 
-    // The bus.
-    this.#withBus = options.bus !== undefined
-    if (options.bus === undefined) {
-      this.#busUp = true
-      this.#busOwned = false
-      this.#busReady = Promise.resolve()
-      return
-    }
-    this.#busUp = false
-    this.#downSince = performance.now()
-    const spec = options.bus
-    if (typeof spec !== 'function' && !isBus(spec)) {
-      throw new ConfigError(
-        'CACHE_OPTIONS',
-        'bus must be a Bus (publish, subscribe) or a function returning one, such as redisBus()',
-      )
-    }
-    this.#busOwned = typeof spec === 'function'
-    const made = typeof spec === 'function' ? spec(options.second, { logger: this.logger }) : spec
-    if (isBus(made)) {
-      this.#bus = made
-      this.#busReady = this.#subscribe(made)
-    } else {
-      this.#busReady = Promise.resolve(made).then((bus) => {
-        if (!isBus(bus)) throw new TypeError('the bus factory did not return a Bus')
-        this.#bus = bus
-        return this.#subscribe(bus)
-      })
-    }
-    this.#busReady = this.#busReady.catch((error: unknown) => {
-      this.logger.error(
-        `TieredCache: the invalidation bus could not be set up; the first tier stays unused (every read goes to the second tier)`,
-        error,
-      )
-    })
+    // The bus (link.ts).
+    this.#link =
+      options.bus === undefined
+        ? undefined
+        : new BusLink({
+            bus: options.bus,
+            second: options.second,
+            channel: this.channel,
+            instanceId: this.instanceId,
+            downMs: this.#busDownMs,
+            retryLimit: this.#retryLimit,
+            first: this.first,
+            generations: this.#generations,
+            logger: this.logger,
+            reporter: this.#reporter,
+          })
   }
 
   /** The backend behind the first tier. */
@@ -357,162 +286,25 @@ export class TieredCache extends BaseCache {
     return this.#busUp
   }
 
-  // ---- the bus -------------------------------------------------------------------
-
-  async #subscribe(bus: Bus): Promise<void> {
-    const listener: BusListener = {
-      message: (message) => this.#receive(message),
-      up: () => this.#onUp(),
-      down: () => this.#onDown(),
-    }
-    this.#subscription = await bus.subscribe(this.channel, listener)
-    if (this.#closed) await this.#subscription.unsubscribe()
-    // Publishes that failed (or came) before the bus existed.
-    if (this.#pendingKeys.size > 0 || this.#pendingClear) void this.#flush()
+  /** Whether the first tier may be filled: no bus, or its subscription is active. */
+  get #busUp(): boolean {
+    return this.#link === undefined || this.#link.up
   }
 
-  #receive(message: BusMessage): void {
-    if (message.source === this.instanceId) return
-    if (message.type === 'clear') {
-      this.#epoch++
-      void this.first.clear()
-      return
-    }
-    for (const key of message.keys) {
-      this.#bump(key)
-      void this.first.delete(key)
-    }
-  }
-
-  #onDown(): void {
-    if (!this.#busUp) return
-    this.#busUp = false
-    this.#downSince = performance.now()
-    this.#epoch++
-    this.logger.warn(
-      `TieredCache: the invalidation bus is down; the first tier is served for at most ${this.#busDownMs / 1000} s and not filled until it is back [CACHETTE_BUS_DOWN]`,
-    )
-  }
-
-  #onUp(): void {
-    // Messages may have been missed while down (or before the first subscription): forget everything.
-    this.#epoch++
-    void this.first.clear()
-    const reconnected = this.#everUp
-    this.#everUp = true
-    if (!this.#busUp) {
-      this.#busUp = true
-      if (reconnected) {
-        this.logger.warn(
-          'TieredCache: the invalidation bus is back; the first tier was emptied (messages may have been missed) [CACHETTE_BUS_UP]',
-        )
-      }
-    }
-    if (this.#pendingKeys.size > 0 || this.#pendingClear) void this.#flush()
-  }
+  // ---- the bus (link.ts) and the generations (generations.ts) ---------------------
 
   /** Whether the first tier may be read now. */
   #readable(): boolean {
-    if (this.#busUp) return true
-    if (performance.now() - this.#downSince <= this.#busDownMs) return true
-    // Down for too long: other processes' changes may have been missed.
-    if (this.first.size > 0) void this.first.clear()
-    return false
+    return this.#link === undefined || this.#link.readable()
   }
 
   /** Tells the other processes to drop `keys` (not awaited: failures go to the retry queue). */
   #publishKeys(keys: readonly string[]): void {
-    if (!this.#withBus || keys.length === 0) return
-    // A copy: the caller's array (deleteMany's) may change before a queued message goes out.
-    this.#send({ type: 'delete', keys: keys.slice(), source: this.instanceId })
+    this.#link?.publishKeys(keys)
   }
 
   #publishClear(): void {
-    if (this.#withBus) this.#send({ type: 'clear', source: this.instanceId })
-  }
-
-  #send(message: BusMessage): void {
-    const bus = this.#bus
-    if (bus === undefined || this.#pendingClear || this.#pendingKeys.size > 0) {
-      // Not built yet, or earlier messages are waiting: queue behind them.
-      this.#enqueue(message)
-      return
-    }
-    this.#inflight++
-    let sent: Promise<void>
-    try {
-      sent = bus.publish(this.channel, message)
-    } catch (error) {
-      sent = Promise.reject(error)
-    }
-    sent.then(
-      () => this.#settled(),
-      (error: unknown) => {
-        this.#reporter.report('TieredCache bus publish', error, 'kept for a retry')
-        this.#enqueue(message)
-        this.#settled()
-      },
-    )
-  }
-
-  #settled(): void {
-    if (--this.#inflight > 0) return
-    for (const wake of this.#idleWaiters.splice(0)) wake()
-  }
-
-  #enqueue(message: BusMessage): void {
-    if (message.type === 'clear') {
-      this.#pendingKeys.clear()
-      this.#pendingClear = true
-    } else if (!this.#pendingClear) {
-      for (const key of message.keys) this.#pendingKeys.add(key)
-      if (this.#pendingKeys.size > this.#retryLimit) {
-        this.logger.warn(
-          `TieredCache: more than ${this.#retryLimit} invalidated keys wait for the bus; they are replaced by one "clear" for the other processes [CACHETTE_BUS_QUEUE_FULL]`,
-        )
-        this.#pendingKeys.clear()
-        this.#pendingClear = true
-      }
-    }
-    if (this.#retryTimer === undefined && !this.#closed) {
-      this.#retryTimer = setInterval(() => void this.#flush(), RETRY_EVERY_MS)
-      this.#retryTimer.unref()
-    }
-  }
-
-  /** Sends what waits in the retry queue (one message); stops the retry timer once it is empty. */
-  #flush(): Promise<void> {
-    this.#flushing ??= this.#flushOnce().finally(() => {
-      this.#flushing = undefined
-    })
-    return this.#flushing
-  }
-
-  async #flushOnce(): Promise<void> {
-    const bus = this.#bus
-    if (bus === undefined) return
-    if (!this.#pendingClear && this.#pendingKeys.size === 0) {
-      this.#stopRetry()
-      return
-    }
-    const message: BusMessage = this.#pendingClear
-      ? { type: 'clear', source: this.instanceId }
-      : { type: 'delete', keys: [...this.#pendingKeys], source: this.instanceId }
-    this.#pendingClear = false
-    this.#pendingKeys.clear()
-    try {
-      await bus.publish(this.channel, message)
-    } catch {
-      // Still down: back in the queue (merged with what came meanwhile); the timer retries.
-      this.#enqueue(message)
-      return
-    }
-    if (!this.#pendingClear && this.#pendingKeys.size === 0) this.#stopRetry()
-  }
-
-  #stopRetry(): void {
-    if (this.#retryTimer !== undefined) clearInterval(this.#retryTimer)
-    this.#retryTimer = undefined
+    this.#link?.publishClear()
   }
 
   /**
@@ -522,30 +314,20 @@ export class TieredCache extends BaseCache {
    * graceful shutdowns; writes never wait for their messages.
    */
   async flushBus(): Promise<void> {
-    await this.#busReady
-    while (this.#inflight > 0) {
-      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
-    }
-    // Twice: the first may be a retry that was already under way (and fails).
-    if (this.#pendingClear || this.#pendingKeys.size > 0) await this.#flush()
-    if (this.#pendingClear || this.#pendingKeys.size > 0) await this.#flush()
+    await this.#link?.flush()
   }
 
-  // ---- generations ---------------------------------------------------------------
-
   #bump(key: string): void {
-    const b = bucketOf(key)
-    // A Uint32Array wraps around; a read would have to span 2^32 bumps to be fooled.
-    this.#gens[b] = (this.#gens[b] as number) + 1
+    this.#generations.bump(key)
   }
 
   #bumpAll(keys: readonly string[]): void {
-    for (const key of keys) this.#bump(key)
+    this.#generations.bumpKeys(keys)
   }
 
   /** The generation of `key`'s bucket now (compare before and after a second-tier read). */
   #ticket(bucket: number): number {
-    return this.#epoch + (this.#gens[bucket] as number)
+    return this.#generations.ticket(bucket)
   }
 
   /**
@@ -715,7 +497,7 @@ export class TieredCache extends BaseCache {
   }
 
   async clear(): Promise<boolean> {
-    this.#epoch++
+    this.#generations.bumpAll()
     await this.first.clear()
     let failure: unknown
     try {
@@ -724,7 +506,7 @@ export class TieredCache extends BaseCache {
       failure = error
       throw error
     } finally {
-      this.#epoch++
+      this.#generations.bumpAll()
       await this.first.clear()
       // A TypeError (e.g. no key prefix to clear under) means nothing was removed.
       if (!(failure instanceof TypeError)) this.#publishClear()
@@ -756,13 +538,7 @@ export class TieredCache extends BaseCache {
   override async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#stopRetry()
-    if (this.#withBus) {
-      await this.flushBus().catch(() => {})
-      this.#stopRetry()
-      await this.#subscription?.unsubscribe().catch(() => {})
-      if (this.#busOwned) await this.#bus?.close?.().catch(() => {})
-    }
+    await this.#link?.close()
     await this.#second.close?.()
   }
 }

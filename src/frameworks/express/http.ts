@@ -5,16 +5,8 @@
  * cache (`httpCache`), all on the framework-neutral core of `cachette/http`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { groupHeaders } from '../../core/view.js'
-import {
-  type CacheControlDirectives,
-  cacheControlModifier,
-  cacheForModifier,
-  type Duration,
-  type HeaderModifier,
-  noStoreModifier,
-  varyModifier,
-} from '../../http/directives.js'
+import { groupHeaders } from '../../core/headers.js'
+import { type HeaderHelpers, type HeaderModifier, headerHelpers } from '../../http/directives.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { Validators } from '../../http/semantics.js'
 import { HttpCache, type HttpCacheOptions, type HttpResponse } from '../../http/shared-cache.js'
@@ -23,6 +15,8 @@ import {
   checkPreconditions,
   isRevalidation,
   markRevalidation,
+  VALIDATION_MAX_BODY_BYTES,
+  type ValidationOptions,
   validateResponse,
 } from '../../http/validate.js'
 import { holdResponse, queueModifier } from '../shared/intercept.js'
@@ -44,6 +38,7 @@ export type HttpMiddleware = (
   next: (err?: unknown) => void,
 ) => void
 
+/** A header modifier as middleware: queued on the response, applied when it is captured or its head written. */
 function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
   return (_req, res, next) => {
     queueModifier(res, modifier)
@@ -51,33 +46,15 @@ function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
   }
 }
 
-/** `Cache-Control: max-age` and `Expires` for `duration` (`{ minutes: 5 }`). */
-export function cacheFor(duration: Duration): HttpMiddleware {
-  return modifierMiddleware(cacheForModifier(duration))
-}
+/** The header helpers, as Express/Connect middleware. */
+type Helpers = HeaderHelpers<HttpMiddleware>
+const helpers: Helpers = headerHelpers(modifierMiddleware)
+export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
+export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
+export const noStore: Helpers['noStore'] = helpers.noStore
+export const vary: Helpers['vary'] = helpers.vary
 
-/** Sets Cache-Control directives (`{ public: true, sMaxage: 600 }`); unknown names throw at set-up. */
-export function cacheControl(directives: CacheControlDirectives): HttpMiddleware {
-  return modifierMiddleware(cacheControlModifier(directives))
-}
-
-/** `Cache-Control: no-store`. */
-export function noStore(): HttpMiddleware {
-  return modifierMiddleware(noStoreModifier())
-}
-
-/** Adds header names to `Vary`. */
-export function vary(...fields: string[]): HttpMiddleware {
-  return modifierMiddleware(varyModifier(...fields))
-}
-
-/** Options of {@link validation}. */
-export interface ValidationOptions {
-  /** Add a strong ETag (hash of the body) to GET/HEAD 200 responses without one. @default true */
-  etag?: boolean
-  /** The largest body held back to hash, bytes; larger ones stream through untouched. @default 5 MiB */
-  maxBodyBytes?: number
-}
+export type { ValidationOptions }
 
 /**
  * Validation for GET and HEAD: adds an ETag to 200 responses that have none,
@@ -88,7 +65,7 @@ export interface ValidationOptions {
  */
 export function validation(options: ValidationOptions = {}): HttpMiddleware {
   const addETag = options.etag ?? true
-  const max = options.maxBodyBytes ?? 5 << 20
+  const max = options.maxBodyBytes ?? VALIDATION_MAX_BODY_BYTES
   return (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       next()

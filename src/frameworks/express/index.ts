@@ -14,15 +14,20 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Timeout } from '../../core/duration.js'
-import { setResponseTimeout } from '../../core/view.js'
-import type { CachedMiddleware, CachedOptions } from './middleware.js'
+import {
+  assertCachedProvider,
+  type CachedProvider,
+  setResponseTimeout,
+} from '../../core/view/index.js'
+import { type CachedMiddleware, type CachedOptions, createCachedMiddleware } from './middleware.js'
 
 export type {
+  CachedProvider,
   QueryArgs,
   QueryValue,
   StoredView,
   ViewCacheOptions,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
 export {
   bodyETag,
   cacheControl,
@@ -43,14 +48,6 @@ export type {
   ViewKeyArgs,
 } from './middleware.js'
 
-/** The part of `Cache` that {@link cached} needs. */
-export interface CachedProvider {
-  /** `cache.cached(options)`. */
-  cached<Req extends IncomingMessage = IncomingMessage>(
-    options?: CachedOptions<Req>,
-  ): CachedMiddleware
-}
-
 /**
  * Express/Connect middleware caching the route's whole response; the same as
  * `cache.cached(options)`. Options are checked now: an unknown option or a bad
@@ -63,7 +60,8 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(
   cache: CachedProvider,
   options?: CachedOptions<Req>,
 ): CachedMiddleware {
-  return cache.cached<Req>(options)
+  assertCachedProvider(cache, 'cachette/express: cached(cache, options)')
+  return createCachedMiddleware<Req>(() => cache.viewSlot(), options)
 }
 
 /**

@@ -1,24 +1,24 @@
 /**
- * The Express/Connect adapter of the view-caching engine (`src/core/view.ts`).
+ * The Express/Connect adapter of the view-caching engine (`src/core/view/`).
  * It works on plain `node:http` objects and never imports `express`, so it
  * serves Connect and anything else with `(req, res, next)` middleware.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { appContext, registerAppBinder } from '../../core/context.js'
+import { appContext } from '../../core/context.js'
 import type { Slot } from '../../core/slot.js'
 import {
+  createViewCache,
   exposeView,
   type RequestView,
   requestViewOf,
   routedTarget,
   stubRequestFor,
   type ViewAttributes,
-  ViewCache,
   type ViewCacheOptions,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
 import { captureResponse, replayHit } from '../shared/capture.js'
 
-export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view.js'
+export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view/index.js'
 
 /**
  * Options of `cache.cached()` for Express and Connect; see
@@ -232,7 +232,7 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
   slotOf: () => Slot,
   options?: CachedOptions<Req>,
 ): CachedMiddleware {
-  const engine = new ViewCache<IncomingMessage>(options as ViewCacheOptions<IncomingMessage>)
+  const engine = createViewCache<IncomingMessage, Req>(options)
   const sources = new Set<string>()
 
   const serve = (req: ExpressRequest, res: ServerResponse, next: NextFunction): void => {
@@ -265,26 +265,28 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
     )
   }
 
-  const cachedMiddleware = function cachedMiddleware(
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: NextFunction,
-  ): void {
-    const app = (req as ExpressRequest).app
-    if ((typeof app === 'object' || typeof app === 'function') && app !== null) {
-      appContext.run(app, serve, req, res, next)
-    } else serve(req, res, next)
-  } as CachedMiddleware
-
-  exposeView(cachedMiddleware, engine, slotOf, stubRequestFor, sources)
+  const cachedMiddleware = exposeView(
+    function cachedMiddleware(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
+      const app = (req as ExpressRequest).app
+      if ((typeof app === 'object' || typeof app === 'function') && app !== null) {
+        appContext.run(app, serve, req, res, next)
+      } else serve(req, res, next)
+    },
+    engine,
+    slotOf,
+    stubRequestFor,
+    sources,
+  )
   return cachedMiddleware
 }
 
 /**
  * `initApp` on an Express (or Connect-style) app: a first middleware that runs
- * the rest of each request with the app as the current app.
+ * the rest of each request with the app as the current app. The `cachette`
+ * entry (src/index.ts) registers it, so `initApp` binds Express apps with
+ * nothing else imported, and this module has no import-time side effect.
  */
-registerAppBinder(function bindExpress(app) {
+export function bindExpress(app: object): boolean {
   const a = app as Record<string, unknown>
   if (
     typeof a.use !== 'function' ||
@@ -299,4 +301,4 @@ registerAppBinder(function bindExpress(app) {
     },
   )
   return true
-})
+}

@@ -1,5 +1,5 @@
 /**
- * The Fastify adapter of the view-caching engine (`src/core/view.ts`): three
+ * The Fastify adapter of the view-caching engine (`src/core/view/`): three
  * route-level hooks per cached route, and the app binder behind
  * `cache.initApp(fastify)`. Both public forms (`config: { cache }` through the
  * plugin, and `cached(cache, options)`) build their hooks here.
@@ -14,23 +14,24 @@
  *   Transform returned in its place. The entry is stored once the raw
  *   response emits `finish`, with the status and headers actually sent.
  */
-import { pipeline, Transform, type TransformCallback } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Slot } from '../../core/slot.js'
 import {
+  assertCachedProvider,
+  type CachedProvider,
   type CapturedResponse,
-  type QueryArgs,
+  createViewCache,
   type RequestView,
   requestViewOf,
   responseTimeoutOf,
-  stubRequestFor,
-  ViewCache,
+  type ViewCache,
   type ViewCacheOptions,
   type ViewHit,
   type ViewLookup,
   type ViewMiss,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
+import { BoundedBody, copyingStream } from '../shared/body.js'
 import {
   type HeaderSnapshot,
   sentHeaders,
@@ -49,14 +50,8 @@ import { headerPairs, isResponse, payloadBuffer, payloadStream, unwrapResponse }
  */
 export type CachedOptions<Req extends FastifyRequest = FastifyRequest> = ViewCacheOptions<Req>
 
-/**
- * What the adapter needs from a `Cache`: the slot (backend and settings)
- * serving the current request.
- */
-export interface ViewSlotProvider {
-  /** The slot of the current app (`Cache.viewSlot`, internal). */
-  viewSlot(): Slot
-}
+/** What {@link createViewHooks} takes: a cachette `Cache` (`ViewSlotProvider`, from `cachette/fastify`). */
+export type ViewSlotProvider = CachedProvider
 
 /** `done` of a callback-style `onRequest` hook. */
 type Done = (error?: Error) => void
@@ -80,9 +75,8 @@ interface Capture {
   errored: boolean
   /** Whether the `finish` listener is attached. */
   listening: boolean
-  /** The body as captured by the last `onSend`; `undefined` when over `maxBodySize`. */
-  chunks: Buffer[] | undefined
-  size: number
+  /** The body as captured by the last `onSend` (up to `maxBodySize`). */
+  body: BoundedBody | undefined
   /** `false` while a streamed body has not ended. */
   bodyEnded: boolean
 }
@@ -98,23 +92,13 @@ export function isViewHook(fn: unknown): boolean {
   return typeof fn === 'function' && ownHooks.has(fn)
 }
 
-/**
- * Checks that `cache` is a cachette `Cache` (anything with `viewSlot()`), else
- * throws a TypeError naming the expected call.
- */
+/** Checks that `cache` is a cachette `Cache` (see `assertCachedProvider`), naming the expected call. */
 export function assertCache(
   cache: unknown,
   call: string,
   where: string,
-): asserts cache is ViewSlotProvider {
-  if (
-    (typeof cache !== 'object' && typeof cache !== 'function') ||
-    cache === null ||
-    typeof (cache as { viewSlot?: unknown }).viewSlot !== 'function'
-  ) {
-    const got = cache === null ? 'null' : typeof cache === 'object' ? 'an object' : typeof cache
-    throw new TypeError(`cachette/fastify: ${call} needs a cachette Cache ${where}, got ${got}`)
-  }
+): asserts cache is CachedProvider {
+  assertCachedProvider(cache, `cachette/fastify: ${call}`, where)
 }
 
 /** The {@link RequestView} of a Fastify request (`request.url`: the full path, plugin prefixes included). */
@@ -151,27 +135,6 @@ function replay(reply: FastifyReply, hit: ViewHit, method: string): void {
   reply.send(body)
 }
 
-/** A Transform passing a streamed body through while keeping a copy (up to `maxBodySize`). */
-function collector(state: Capture, max: number): Transform {
-  state.chunks = []
-  state.size = 0
-  state.bodyEnded = false
-  return new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      if (state.chunks !== undefined) {
-        state.size += chunk.length
-        if (state.size > max) state.chunks = undefined
-        else state.chunks.push(chunk)
-      }
-      callback(null, chunk)
-    },
-    flush(callback: TransformCallback) {
-      state.bodyEnded = true
-      callback()
-    },
-  })
-}
-
 /** Captures the payload of a miss; returns what Fastify should send instead (or `undefined`: unchanged). */
 function capturePayload(state: Capture, reply: FastifyReply, payload: unknown): unknown {
   let out: unknown
@@ -179,20 +142,28 @@ function capturePayload(state: Capture, reply: FastifyReply, payload: unknown): 
     payload = unwrapResponse(reply, payload)
     out = payload
   }
+  const body = new BoundedBody(state.engine.maxBodySize)
+  state.body = body
   const stream = payloadStream(payload)
   if (stream !== undefined) {
-    const tee = collector(state, state.engine.maxBodySize)
-    // Errors reach Fastify through `tee` (pipeline destroys it with them); a source
-    // that failed leaves a truncated body, never stored.
-    pipeline(stream, tee, (error) => {
-      if (error) state.errored = true
-    })
-    return tee
+    state.bodyEnded = false
+    // Errors reach Fastify through the copying stream (the pipeline destroys it with
+    // them); a source that failed leaves a truncated body, never stored.
+    return copyingStream(
+      stream,
+      body,
+      () => {
+        state.bodyEnded = true
+      },
+      () => {
+        state.errored = true
+      },
+    )
   }
   const buf = payloadBuffer(payload)
   state.bodyEnded = true
-  state.size = buf?.length ?? 0
-  state.chunks = buf === undefined || buf.length > state.engine.maxBodySize ? undefined : [buf]
+  if (buf === undefined) body.discard()
+  else body.add(buf)
   return out
 }
 
@@ -203,11 +174,10 @@ function finish(reply: FastifyReply, state: Capture): void {
     status: reply.statusCode,
     headers: splitHeaders(headerPairs(reply), state.before).own,
     sent: sentHeaders(reply.raw),
-    body: state.chunks === undefined ? undefined : Buffer.concat(state.chunks, state.size),
+    body: state.body?.take(),
     complete: state.bodyEnded,
     errored: state.errored,
   }
-  state.chunks = undefined
   const timeout = responseTimeoutOf(reply) ?? responseTimeoutOf(reply.raw)
   void state.engine.store(state.miss, response, state.slot, timeout)
 }
@@ -220,10 +190,12 @@ function finish(reply: FastifyReply, state: Capture): void {
  * @param source - the route handler's source, for `sourceCheck`
  */
 export function createViewHooks(
-  cache: ViewSlotProvider,
+  cache: CachedProvider,
   engine: ViewCache<FastifyRequest>,
   source: string | undefined,
 ): ViewHooks {
+  // Any app using the adapter binds on initApp, with or without `import 'cachette/fastify'`.
+  registerAppBinder(bindFastify)
   const sourceOf = (): string | undefined => source
   /** Acts on the engine's decision: replays a hit, remembers a miss, lets a bypass through. */
   const decided = (
@@ -245,8 +217,7 @@ export function createViewHooks(
         before: snapshotOf(headerPairs(reply)),
         errored: false,
         listening: false,
-        chunks: undefined,
-        size: 0,
+        body: undefined,
         bodyEnded: false,
       })
     }
@@ -311,17 +282,12 @@ export function createViewHooks(
   return hooks
 }
 
-/** The stand-in request for key callbacks outside of a request (`deleteCached`, `makeCacheKey`). */
-export function stubRequest(path: string, query: QueryArgs | undefined): FastifyRequest {
-  return stubRequestFor(path, query) as unknown as FastifyRequest
-}
-
 /** Builds an engine, naming `what` in option errors. */
-export function engineFor(
-  options: CachedOptions | undefined,
+export function engineFor<Req extends FastifyRequest = FastifyRequest>(
+  options: CachedOptions<Req> | undefined,
   what: string,
 ): ViewCache<FastifyRequest> {
-  return new ViewCache<FastifyRequest>(options as ViewCacheOptions<FastifyRequest>, what)
+  return createViewCache<FastifyRequest, Req>(options, what)
 }
 
 // ------------------------------------------------------------ initApp binder
@@ -353,7 +319,7 @@ interface HookTarget {
  * whenever they were declared, so `initApp` may come before or after them, as
  * long as the instance is not ready yet.
  */
-registerAppBinder(function bindFastify(app) {
+function bindFastify(app: object): boolean {
   if (!isFastifyInstance(app)) return false
   if (boundApps.has(app)) return true
   try {
@@ -368,4 +334,5 @@ registerAppBinder(function bindFastify(app) {
   }
   boundApps.add(app)
   return true
-})
+}
+registerAppBinder(bindFastify)

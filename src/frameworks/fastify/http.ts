@@ -33,16 +33,8 @@ import type {
   onSendHookHandler,
 } from 'fastify'
 import fp from 'fastify-plugin'
-import { groupHeaders } from '../../core/view.js'
-import {
-  type CacheControlDirectives,
-  cacheControlModifier,
-  cacheForModifier,
-  type Duration,
-  type HeaderModifier,
-  noStoreModifier,
-  varyModifier,
-} from '../../http/directives.js'
+import { bodilessStatus, groupHeaders } from '../../core/headers.js'
+import { type HeaderHelpers, type HeaderModifier, headerHelpers } from '../../http/directives.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { Validators } from '../../http/semantics.js'
 import {
@@ -57,11 +49,13 @@ import {
   checkPreconditions,
   isRevalidation,
   markRevalidation,
+  VALIDATION_MAX_BODY_BYTES,
+  type ValidationOptions,
   validateResponse,
 } from '../../http/validate.js'
+import { readUpTo } from '../shared/body.js'
 import { applyQueuedModifiers, queueModifier } from '../shared/intercept.js'
 import {
-  chunkBuffer,
   commitWhenSent,
   originOf,
   snapshotOf,
@@ -165,6 +159,7 @@ function sendResponse(reply: FastifyReply, response: HttpResponse, method: strin
 
 // ------------------------------------------------------------ header helpers
 
+/** A header modifier as a route hook: queued on the reply, applied when the payload is sent. */
 function modifierHook(modifier: HeaderModifier): onRequestHookHandler {
   return function cachetteHeaderHelper(_request, reply, done) {
     queueModifier(reply.raw, modifier)
@@ -172,101 +167,18 @@ function modifierHook(modifier: HeaderModifier): onRequestHookHandler {
   }
 }
 
-/**
- * `Cache-Control: max-age` and `Expires` for `duration` (`{ minutes: 5 }`),
- * as a route hook (`onRequest` or `preHandler`).
- *
- * @throws {ConfigError} at set-up, for an unknown unit or a negative value
- *
- * @example
- * app.get('/articles', { onRequest: cacheFor({ minutes: 5 }) }, listArticles)
- */
-export function cacheFor(duration: Duration): onRequestHookHandler {
-  return modifierHook(cacheForModifier(duration))
-}
-
-/**
- * Sets Cache-Control directives (`{ public: true, sMaxage: 600 }`; names in
- * camel, snake or kebab case, `false` removes one), as a route hook.
- *
- * @throws {ConfigError} at set-up, for an unknown directive or a bad value
- *
- * @example
- * app.get('/feed', { onRequest: cacheControl({ public: true, sMaxage: 600 }) }, feed)
- */
-export function cacheControl(directives: CacheControlDirectives): onRequestHookHandler {
-  return modifierHook(cacheControlModifier(directives))
-}
-
-/**
- * `Cache-Control: no-store` (and no `Expires`), as a route hook.
- *
- * @example
- * app.get('/account', { onRequest: noStore() }, account)
- */
-export function noStore(): onRequestHookHandler {
-  return modifierHook(noStoreModifier())
-}
-
-/**
- * Adds header names to `Vary` (once each, case-insensitively), as a route hook.
- *
- * @throws {ConfigError} at set-up, for a name that is not a header field name
- *
- * @example
- * app.get('/home', { onRequest: [cacheFor({ minutes: 5 }), vary('Accept-Language')] }, home)
- */
-export function vary(...fields: string[]): onRequestHookHandler {
-  return modifierHook(varyModifier(...fields))
-}
+/** The header helpers, as route hooks (`onRequest` or `preHandler`). */
+type Helpers = HeaderHelpers<onRequestHookHandler>
+const helpers: Helpers = headerHelpers(modifierHook)
+export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
+export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
+export const noStore: Helpers['noStore'] = helpers.noStore
+export const vary: Helpers['vary'] = helpers.vary
 
 // ------------------------------------------------------------------- capture
 
-/** A stream giving `chunks`, then the rest of `source`. */
-function replay(chunks: Buffer[], source: Readable): Readable {
-  async function* all(): AsyncGenerator<Buffer> {
-    yield* chunks
-    for await (const chunk of source) yield chunkBuffer(chunk)
-  }
-  return Readable.from(all(), { objectMode: false })
-}
-
 /** A body read whole, a payload to send through as it came, or the error a stream failed with. */
 type Captured = { body: Buffer } | { through: unknown } | { error: unknown }
-
-/** Reads `stream` whole unless it passes `max` bytes (then: the stream to send instead) or fails. */
-function collect(stream: Readable, max: number): Promise<Captured> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const cleanup = () => {
-      stream.off('data', onData)
-      stream.off('end', onEnd)
-      stream.off('error', onError)
-    }
-    const onData = (chunk: unknown) => {
-      const buf = chunkBuffer(chunk)
-      chunks.push(buf)
-      size += buf.length
-      if (size > max) {
-        stream.pause()
-        cleanup()
-        resolve({ through: replay(chunks, stream) })
-      }
-    }
-    const onEnd = () => {
-      cleanup()
-      resolve({ body: Buffer.concat(chunks, size) })
-    }
-    const onError = (error: unknown) => {
-      cleanup()
-      resolve({ error })
-    }
-    stream.on('data', onData)
-    stream.once('end', onEnd)
-    stream.once('error', onError)
-  })
-}
 
 /**
  * The serialized payload as a Buffer: strings and Buffers directly, Node and
@@ -276,12 +188,13 @@ async function capture(payload: unknown, max: number): Promise<Captured> {
   const body = payloadBuffer(payload)
   if (body !== undefined) return { body }
   const stream = payloadStream(payload)
-  return stream === undefined ? { through: payload } : collect(stream, max)
-}
-
-/** Statuses whose responses have no body, so no Content-Length is added for them. */
-function bodiless(status: number): boolean {
-  return status < 200 || status === 204 || status === 304
+  if (stream === undefined) return { through: payload }
+  try {
+    const read = await readUpTo(stream, max)
+    return 'body' in read ? read : { through: read.rest }
+  } catch (error) {
+    return { error }
+  }
 }
 
 /**
@@ -330,7 +243,8 @@ async function run(
       const headers = headerPairs(reply)
       const status = reply.statusCode
       if (
-        !bodiless(status) &&
+        // Fastify frames a 205 like any response: it gets the Content-Length Fastify adds.
+        !bodilessStatus(status, false) &&
         !headers.some(([n]) => n.toLowerCase() === 'content-length') &&
         (method !== 'HEAD' || captured.body.length > 0)
       ) {
@@ -372,13 +286,7 @@ async function run(
 
 // ---------------------------------------------------------------- validation
 
-/** Options of {@link validation}. */
-export interface ValidationOptions {
-  /** Add a strong ETag (hash of the body) to GET/HEAD 200 responses without one. @default true */
-  etag?: boolean
-  /** The largest body held back to hash, bytes; larger ones pass untouched. @default 5 MiB */
-  maxBodyBytes?: number
-}
+export type { ValidationOptions }
 
 /** A Fastify plugin as `httpCache` and `validation` return it: `await fastify.register(plugin)`. */
 export type HttpPlugin = FastifyPluginCallback
@@ -395,7 +303,7 @@ export type HttpPlugin = FastifyPluginCallback
  */
 export function validation(options: ValidationOptions = {}): HttpPlugin {
   const addETag = options.etag ?? true
-  const max = options.maxBodyBytes ?? 5 << 20
+  const max = options.maxBodyBytes ?? VALIDATION_MAX_BODY_BYTES
   const onRequest: onRequestHookHandler = function cachetteValidation(request, reply, done) {
     if (request.method === 'GET' || request.method === 'HEAD') {
       const info = { method: request.method, headers: request.headers as HeaderBag }

@@ -26,24 +26,30 @@ import type {
 import fp from 'fastify-plugin'
 import type { Cache } from '../../cache.js'
 import type { Timeout } from '../../core/duration.js'
-import { exposeView, setResponseTimeout, type ViewAttributes } from '../../core/view.js'
+import {
+  type CachedProvider,
+  exposeView,
+  setResponseTimeout,
+  stubRequestFor,
+  type ViewAttributes,
+} from '../../core/view/index.js'
 import {
   assertCache,
   type CachedOptions,
   createViewHooks,
   engineFor,
   isViewHook,
-  stubRequest,
   type ViewHooks,
 } from './hooks.js'
 
 export type {
+  CachedProvider,
   QueryArgs,
   QueryValue,
   StoredView,
   ViewCacheOptions,
   ViewKeyArgs,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
 export type { CachedOptions, ViewSlotProvider } from './hooks.js'
 export {
   bodyETag,
@@ -195,13 +201,13 @@ export default cachette
  * app.get('/search', { ...cached(cache, { queryString: true, timeout: 60 }) }, search)
  */
 export function cached<Req extends FastifyRequest = FastifyRequest>(
-  cache: Cache,
+  cache: CachedProvider,
   options?: CachedOptions<Req>,
 ): CachedHooks {
   const call = 'cached(cache, options)'
   assertCache(cache, call, 'as its first argument')
   const what = `cachette/fastify: ${call}`
-  const engine = engineFor(options as CachedOptions | undefined, what)
+  const engine = engineFor(options, what)
   if (engine.options.sourceCheck === true) {
     throw new TypeError(
       `${what}: sourceCheck needs the route config form, config: { cache: { sourceCheck: true } }`,
@@ -209,12 +215,7 @@ export function cached<Req extends FastifyRequest = FastifyRequest>(
   }
   const hooks = createViewHooks(cache, engine, undefined)
   const out = { onRequest: hooks.onRequest, onSend: hooks.onSend, onError: hooks.onError }
-  return exposeView(
-    out,
-    engine as never,
-    () => cache.viewSlot(),
-    stubRequest,
-  ) as unknown as CachedHooks
+  return exposeView(out, engine, () => cache.viewSlot(), stubRequestFor)
 }
 
 /**

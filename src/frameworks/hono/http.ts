@@ -11,14 +11,13 @@
  * needed: to hash it for an ETag or to store it.
  */
 import type { Context, Env, MiddlewareHandler, Next } from 'hono'
+import { bodilessStatus } from '../../core/headers.js'
 import {
   type CacheControlDirectives,
-  cacheControlModifier,
-  cacheForModifier,
   type Duration,
+  type HeaderHelpers,
   type HeaderModifier,
-  noStoreModifier,
-  varyModifier,
+  headerHelpers,
 } from '../../http/directives.js'
 import type { Validators } from '../../http/semantics.js'
 import {
@@ -34,8 +33,11 @@ import {
   checkPreconditions,
   isRevalidation,
   markRevalidation,
+  VALIDATION_MAX_BODY_BYTES,
+  type ValidationOptions,
   validateResponse,
 } from '../../http/validate.js'
+import { BoundedBody } from '../shared/body.js'
 import {
   type HeaderPairs,
   keepAlive,
@@ -57,9 +59,6 @@ export type HttpMiddleware<E extends Env = Env> = MiddlewareHandler<E>
 
 // ---------------------------------------------------------------- headers
 
-/** Statuses a `Response` may not carry a body with. */
-const NULL_BODY = new Set([101, 103, 204, 205, 304])
-
 /**
  * Makes `response` the request's response (`c.res`), with the headers outer
  * middleware set for this request (`kept`) under its own; `response` wins
@@ -71,7 +70,8 @@ function send(c: Context, response: HttpResponse, kept: HeaderPairs): Response {
   for (const [n, v] of kept) if (!own.has(n.toLowerCase())) headers.append(n, v)
   for (const [n, v] of response.headers) headers.append(n, v)
   const body =
-    response.body === undefined || NULL_BODY.has(response.status)
+    // A `Response` may carry no body with these (nor have a 1xx status at all).
+    response.body === undefined || bodilessStatus(response.status)
       ? null
       : new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength)
   const res = new Response(body, { status: response.status, headers })
@@ -125,8 +125,13 @@ function applyModifiers(c: Context): void {
   }
 }
 
-function modifierMiddleware<E extends Env>(modifier: HeaderModifier): HttpMiddleware<E> {
-  return async function headerModifier(c: Context<E>, next: Next): Promise<void> {
+/**
+ * A header modifier as middleware: queued for the request, applied once the
+ * route ran. Hono's `MiddlewareHandler` (any `Env`): it reads neither
+ * `c.var` nor `c.env`, so the same function serves every app.
+ */
+function modifierMiddleware(modifier: HeaderModifier): MiddlewareHandler {
+  return async function headerModifier(c: Context, next: Next): Promise<void> {
     let queue = queues.get(c)
     if (queue === undefined) {
       queue = { list: [], applied: 0 }
@@ -138,44 +143,18 @@ function modifierMiddleware<E extends Env>(modifier: HeaderModifier): HttpMiddle
   }
 }
 
-/**
- * `Cache-Control: max-age` and `Expires` for `duration` (`{ minutes: 5 }`),
- * other directives kept (flask-webcache's `cache_for`).
- *
- * @throws ConfigError for an unknown unit or a negative value, at set-up
- *
- * @example
- * app.get('/articles', cacheFor({ minutes: 5 }), (c) => c.json(list()))
- */
-export function cacheFor<E extends Env = Env>(duration: Duration): HttpMiddleware<E> {
-  return modifierMiddleware(cacheForModifier(duration))
+/** The header helpers, as Hono middleware taking the app's `Env` (to type `c.var` in a chain). */
+interface Helpers extends HeaderHelpers<HttpMiddleware> {
+  cacheFor<E extends Env = Env>(duration: Duration): HttpMiddleware<E>
+  cacheControl<E extends Env = Env>(directives: CacheControlDirectives): HttpMiddleware<E>
+  noStore<E extends Env = Env>(): HttpMiddleware<E>
+  vary<E extends Env = Env>(...fields: string[]): HttpMiddleware<E>
 }
-
-/**
- * Sets Cache-Control directives (`{ public: true, sMaxage: 600 }`; names in
- * camel, snake or kebab case; `false` removes one).
- *
- * @throws ConfigError for an unknown directive or a bad value, at set-up
- */
-export function cacheControl<E extends Env = Env>(
-  directives: CacheControlDirectives,
-): HttpMiddleware<E> {
-  return modifierMiddleware(cacheControlModifier(directives))
-}
-
-/** `Cache-Control: no-store`, replacing any other directive, and no `Expires`. */
-export function noStore<E extends Env = Env>(): HttpMiddleware<E> {
-  return modifierMiddleware(noStoreModifier())
-}
-
-/**
- * Adds header names to `Vary` (once each, case-insensitively).
- *
- * @throws ConfigError for a name that is not a header field name, at set-up
- */
-export function vary<E extends Env = Env>(...fields: string[]): HttpMiddleware<E> {
-  return modifierMiddleware(varyModifier(...fields))
-}
+const helpers: Helpers = headerHelpers(modifierMiddleware)
+export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
+export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
+export const noStore: Helpers['noStore'] = helpers.noStore
+export const vary: Helpers['vary'] = helpers.vary
 
 // ---------------------------------------------------------------- holding a response
 
@@ -199,7 +178,7 @@ interface Held {
 function passThrough(
   c: Context,
   res: Response,
-  read: unknown[],
+  read: readonly unknown[],
   reader: ReadableStreamDefaultReader<unknown>,
   failure?: { error: unknown },
   ended?: () => void,
@@ -286,36 +265,33 @@ async function hold(
     } catch {
       return undefined // already read or locked by someone else: leave it alone
     }
-    const chunks: Uint8Array[] = []
-    let size = 0
+    const body = new BoundedBody(maxBytes, 'keep')
     for (;;) {
       let result: Awaited<ReturnType<typeof reader.read>>
       try {
         result = await reader.read()
       } catch (error) {
-        passThrough(c, res, chunks, reader, { error })
+        passThrough(c, res, body.chunks, reader, { error })
         return undefined
       }
       if (result.done) break
       const bytes = toBytes(result.value)
       if (bytes === undefined) {
-        passThrough(c, res, [...chunks, result.value], reader)
+        passThrough(c, res, [...body.chunks, result.value], reader)
         return undefined
       }
-      chunks.push(bytes)
-      size += bytes.byteLength
-      if (size > maxBytes) {
-        passThrough(c, res, chunks, reader)
+      if (!body.add(bytes)) {
+        passThrough(c, res, body.chunks, reader)
         return undefined
       }
     }
-    held.body = Buffer.concat(chunks, size)
+    held.body = body.bytes()
   }
   // The body is whole: the runtime frames it (a `fetch()` response may say `chunked`),
   // with the length the client would have been sent (HEAD too: Hono runs the GET route).
   held.headers = held.headers.filter(([n]) => n !== 'transfer-encoding')
   if (
-    !NULL_BODY.has(held.status) &&
+    !bodilessStatus(held.status) &&
     (held.body.length > 0 || c.req.method === 'GET') &&
     !res.headers.has('content-length')
   ) {
@@ -335,13 +311,7 @@ function discardBody(res: Response): void {
 
 // ---------------------------------------------------------------- validation
 
-/** Options of {@link validation}. */
-export interface ValidationOptions {
-  /** Add a strong ETag (hash of the body) to GET/HEAD 200 responses without one. @default true */
-  etag?: boolean
-  /** The largest body held back to hash, bytes; larger ones stream through untouched. @default 5 MiB */
-  maxBodyBytes?: number
-}
+export type { ValidationOptions }
 
 /**
  * Validation for GET and HEAD: adds an ETag to 200 responses that have none,
@@ -358,7 +328,7 @@ export function validation<E extends Env = Env>(
   options: ValidationOptions = {},
 ): HttpMiddleware<E> {
   const addETag = options.etag ?? true
-  const max = options.maxBodyBytes ?? 5 << 20
+  const max = options.maxBodyBytes ?? VALIDATION_MAX_BODY_BYTES
   return async function validation(c: Context<E>, next: Next): Promise<void> {
     const method = c.req.method
     if (method !== 'GET' && method !== 'HEAD') {

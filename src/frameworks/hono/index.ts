@@ -25,8 +25,11 @@ import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
 import type { Slot } from '../../core/slot.js'
 import {
+  assertCachedProvider,
   type BackgroundRequest,
+  type CachedProvider,
   type CapturedResponse,
+  createViewCache,
   exposeView,
   type QueryArgs,
   queryPairs,
@@ -34,12 +37,13 @@ import {
   responseTimeoutOf,
   setResponseTimeout,
   type ViewAttributes,
-  ViewCache,
+  type ViewCache,
   type ViewCacheOptions,
   type ViewHit,
   type ViewLookup,
   type ViewMiss,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
+import { BoundedBody } from '../shared/body.js'
 import {
   keepAlive,
   originOf,
@@ -52,13 +56,14 @@ import {
 } from './response.js'
 
 export type {
+  CachedProvider,
   DeleteCachedTarget,
   QueryArgs,
   QueryValue,
   StoredView,
   ViewCacheOptions,
   ViewKeyArgs,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
 export {
   bodyETag,
   cacheControl,
@@ -82,11 +87,8 @@ export {
  */
 export type CachedOptions<E extends Env = Env> = ViewCacheOptions<Context<E>>
 
-/** The part of `Cache` the adapter needs: the backend slot serving the current call. */
-export interface ViewSlotProvider {
-  /** @internal */
-  viewSlot(): Slot
-}
+/** What {@link cached} takes: a cachette `Cache` (`CachedProvider`, under the name this module always gave it). */
+export type ViewSlotProvider = CachedProvider
 
 /**
  * What {@link cached} returns: Hono middleware, plus Flask-Caching's
@@ -262,9 +264,7 @@ function capture(
     engine.settle(miss, slot)
     return // already read or locked by someone else: leave it alone
   }
-  const max = engine.maxBodySize
-  let chunks: Uint8Array[] | undefined = []
-  let size = 0
+  const body = new BoundedBody(engine.maxBodySize)
   const tapped = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -272,7 +272,7 @@ function capture(
         try {
           result = await reader.read()
         } catch (error) {
-          chunks = undefined
+          body.discard()
           // The body failed: nothing is stored, and requests waiting for this render stop waiting.
           engine.settle(miss, slot)
           controller.error(error)
@@ -281,26 +281,22 @@ function capture(
         if (result.done) {
           controller.close()
           // Over maxBodySize or not bytes: nothing is stored, and waiters stop waiting.
-          if (chunks !== undefined) store(Buffer.concat(chunks, size))
+          const whole = body.take()
+          if (whole !== undefined) store(whole)
           else engine.settle(miss, slot)
-          chunks = undefined
           return
         }
         const bytes = toBytes(result.value)
         if (bytes === undefined) {
-          chunks = undefined // not bytes: pass it on, never store it
+          body.discard() // not bytes: pass it on, never store it
           controller.enqueue(result.value as Uint8Array)
           return
         }
-        if (chunks !== undefined) {
-          size += bytes.byteLength
-          if (size > max) chunks = undefined
-          else chunks.push(bytes)
-        }
+        body.add(bytes)
         controller.enqueue(bytes)
       },
       cancel(reason) {
-        chunks = undefined
+        body.discard()
         engine.settle(miss, slot)
         return reader.cancel(reason)
       },
@@ -318,15 +314,8 @@ function capture(
   c.res = replacement
 }
 
-function isViewSlotProvider(cache: unknown): cache is ViewSlotProvider {
-  return (
-    (typeof cache === 'object' || typeof cache === 'function') &&
-    cache !== null &&
-    typeof (cache as { viewSlot?: unknown }).viewSlot === 'function'
-  )
-}
-
-function stubContext(path: string, query: QueryArgs | undefined): Context {
+/** The stand-in Context that key callbacks receive outside of a request (`makeCacheKey`, `deleteCached`). */
+function stubContext(path: string, query: QueryArgs | undefined) {
   const pairs = queryPairs(query)
   const qs = new URLSearchParams(pairs).toString()
   const url = `http://localhost${path}${qs ? `?${qs}` : ''}`
@@ -340,7 +329,7 @@ function stubContext(path: string, query: QueryArgs | undefined): Context {
       query: (name?: string) =>
         name === undefined ? Object.fromEntries(params) : (params.get(name) ?? undefined),
     },
-  } as unknown as Context
+  }
 }
 
 /**
@@ -374,15 +363,13 @@ function stubContext(path: string, query: QueryArgs | undefined): Context {
  * app.get('/search', cached(cache, { queryString: true, timeout: 60 }), (c) => c.json(search(c.req.query('q'))))
  */
 export function cached<E extends Env = Env>(
-  cache: ViewSlotProvider,
+  cache: CachedProvider,
   options?: CachedOptions<E>,
 ): CachedHandler<E> {
-  if (!isViewSlotProvider(cache)) {
-    throw new TypeError(
-      `${WHAT} needs a cachette Cache as its first argument, got ${typeName(cache)}`,
-    )
-  }
-  const engine = new ViewCache<Context>(options as ViewCacheOptions<Context> | undefined, WHAT)
+  // Any app using the adapter binds on initApp, with or without `import 'cachette/hono'`.
+  registerAppBinder(bindHono)
+  assertCachedProvider(cache, WHAT)
+  const engine = createViewCache<Context, Context<E>>(options, WHAT)
   const slotOf = (): Slot => cache.viewSlot()
   const sources = new Set<string>()
 
@@ -413,30 +400,28 @@ export function cached<E extends Env = Env>(
     return undefined
   }
 
-  const handler = function cached(c: Context, next: Next): Promise<Response | undefined> {
-    let slot: Slot
-    let view: HonoView
-    let known: ViewLookup | undefined
-    try {
-      slot = slotOf()
-      view = new HonoView(c, sources)
-      // Decided at once when no user callback runs (an in-memory backend).
-      known = engine.lookupNow(view, slot)
-      if (known?.kind === 'hit') return Promise.resolve(replay(c, known))
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    return serve(c, next, view, slot, known)
-  } as unknown as CachedHandler<E>
-
-  exposeView(handler, engine, slotOf, stubContext, sources)
+  const handler = exposeView(
+    function cached(c: Context, next: Next): Promise<Response | undefined> {
+      let slot: Slot
+      let view: HonoView
+      let known: ViewLookup | undefined
+      try {
+        slot = slotOf()
+        view = new HonoView(c, sources)
+        // Decided at once when no user callback runs (an in-memory backend).
+        known = engine.lookupNow(view, slot)
+        if (known?.kind === 'hit') return Promise.resolve(replay(c, known))
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return serve(c, next, view, slot, known)
+    },
+    engine,
+    slotOf,
+    stubContext,
+    sources,
+  )
   return handler
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value !== 'object') return typeof value
-  return (value as object).constructor?.name ?? 'object'
 }
 
 /**

@@ -5,9 +5,10 @@
  */
 import type { Context } from 'hono'
 import { socketOrigin } from '../../core/background.js'
+import type { HeaderPairs } from '../../core/headers.js'
 
 /** Response headers as ordered `[name, value]` pairs, one pair per value. */
-export type HeaderPairs = [string, string][]
+export type { HeaderPairs }
 
 /** `[name, value]` pairs of `headers`, one pair per `Set-Cookie` (`getSetCookie`), names lower case. */
 export function pairsOf(headers: Headers): HeaderPairs {

@@ -4,11 +4,12 @@
  * and the HTTP caching middleware (http.ts).
  */
 import { Readable, Stream } from 'node:stream'
+import { bodilessStatus } from '../../core/headers.js'
 import type { HeaderPairs } from '../shared/node-response.js'
-import type { KoaContext } from './index.js'
+import type { KoaContext } from './context.js'
 
-/** Statuses Koa sends without a body (its `statuses.empty`). */
-export const EMPTY_STATUS: ReadonlySet<number> = new Set([204, 205, 304])
+// Statuses without a body are `bodilessStatus`'s. Koa's own list (`statuses.empty`: 204, 205,
+// 304) leaves out 1xx, but Node never writes a body for a 1xx: what goes out is the same.
 
 /** `headers` without the fields named (lower case). */
 export function without(headers: HeaderPairs, ...names: string[]): HeaderPairs {
@@ -55,7 +56,7 @@ function streamOf(body: object): Readable | null | undefined {
  */
 export function streamBody(ctx: KoaContext, status: number): Readable | null | undefined {
   const body = ctx.body
-  if (EMPTY_STATUS.has(status) || typeof body !== 'object' || body === null) return undefined
+  if (bodilessStatus(status) || typeof body !== 'object' || body === null) return undefined
   return Buffer.isBuffer(body) ? undefined : streamOf(body)
 }
 
@@ -73,7 +74,7 @@ export function setStreamBody(ctx: KoaContext, stream: Readable): void {
 
 /**
  * The bytes Koa's `respond()` sends for a non-stream body (`status` one of
- * {@link EMPTY_STATUS}: none), with the header changes it makes on the way.
+ * `bodilessStatus`: none), with the header changes it makes on the way.
  * `body` is `undefined` when it is larger than `max` bytes; the result is
  * `undefined` for a body `JSON.stringify` rejects (Koa answers that with an
  * error).
@@ -87,7 +88,7 @@ export function bufferedBody(
   headers: HeaderPairs,
   max = Number.POSITIVE_INFINITY,
 ): { body: Buffer | undefined; headers: HeaderPairs } | undefined {
-  if (EMPTY_STATUS.has(status)) {
+  if (bodilessStatus(status)) {
     // respond() sets `ctx.body = null`, which strips these.
     return {
       body: Buffer.alloc(0),

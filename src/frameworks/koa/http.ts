@@ -12,16 +12,8 @@
  * It never imports `koa`.
  */
 import { Readable } from 'node:stream'
-import { groupHeaders } from '../../core/view.js'
-import {
-  type CacheControlDirectives,
-  cacheControlModifier,
-  cacheForModifier,
-  type Duration,
-  type HeaderModifier,
-  noStoreModifier,
-  varyModifier,
-} from '../../http/directives.js'
+import { bodilessStatus, groupHeaders } from '../../core/headers.js'
+import { type HeaderHelpers, type HeaderModifier, headerHelpers } from '../../http/directives.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { Validators } from '../../http/semantics.js'
 import {
@@ -35,15 +27,17 @@ import {
   checkPreconditions,
   isRevalidation,
   markRevalidation,
+  VALIDATION_MAX_BODY_BYTES,
+  type ValidationOptions,
   validateResponse,
 } from '../../http/validate.js'
+import { readUpTo } from '../shared/body.js'
 import {
   applyQueuedModifiersToResponse,
   discardQueuedModifiers,
   queueModifier,
 } from '../shared/intercept.js'
 import {
-  chunkBuffer,
   commitWhenSent,
   currentHeaders,
   type HeaderPairs,
@@ -53,8 +47,8 @@ import {
   snapshotHeaders,
   splitHeaders,
 } from '../shared/node-response.js'
-import { bufferedBody, EMPTY_STATUS, setStreamBody, streamBody, without } from './capture.js'
-import type { KoaContext, KoaNext } from './index.js'
+import { bufferedBody, setStreamBody, streamBody, without } from './capture.js'
+import type { KoaContext, KoaNext } from './context.js'
 
 /** A Koa middleware, as `app.use()` and a router's route take it. */
 export type HttpMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>
@@ -77,87 +71,18 @@ function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
   }
 }
 
-/**
- * `Cache-Control: max-age` and `Expires` for `duration` (`{ minutes: 5 }`),
- * flask-webcache's `cache_for`.
- *
- * @throws {ConfigError} at set-up, for an unknown unit or a negative value
- * @example
- * router.get('/articles', cacheFor({ minutes: 5 }), listArticles)
- */
-export function cacheFor(duration: Duration): HttpMiddleware {
-  return modifierMiddleware(cacheForModifier(duration))
-}
-
-/**
- * Sets Cache-Control directives (`{ public: true, sMaxage: 600 }`; names in
- * camel, snake or kebab case; `false` removes one), flask-webcache's
- * `cache_control`.
- *
- * @throws {ConfigError} at set-up, for an unknown directive or a bad value
- */
-export function cacheControl(directives: CacheControlDirectives): HttpMiddleware {
-  return modifierMiddleware(cacheControlModifier(directives))
-}
-
-/** `Cache-Control: no-store` (and no `Expires`), replacing every other directive. */
-export function noStore(): HttpMiddleware {
-  return modifierMiddleware(noStoreModifier())
-}
-
-/**
- * Adds header names to `Vary` (once each, case-insensitively).
- *
- * @throws {ConfigError} at set-up, for a name that is not a header field name
- */
-export function vary(...fields: string[]): HttpMiddleware {
-  return modifierMiddleware(varyModifier(...fields))
-}
+/** The header helpers, as Koa middleware. */
+type Helpers = HeaderHelpers<HttpMiddleware>
+const helpers: Helpers = headerHelpers(modifierMiddleware)
+export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
+export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
+export const noStore: Helpers['noStore'] = helpers.noStore
+export const vary: Helpers['vary'] = helpers.vary
 
 // ---------------------------------------------------------------- capture
 
 function hasHeader(headers: HeaderPairs, name: string): boolean {
   return headers.some(([n]) => n.toLowerCase() === name)
-}
-
-/** Yields `head`, then the rest of `it`; closes `it` when the consumer stops early. */
-async function* resumed(head: Buffer[], it: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
-  let done = false
-  try {
-    yield* head
-    for (;;) {
-      const r = await it.next()
-      if (r.done) {
-        done = true
-        return
-      }
-      yield chunkBuffer(r.value)
-    }
-  } finally {
-    if (!done) await it.return?.()
-  }
-}
-
-/**
- * Reads `source` to its end, up to `max` bytes. Past `max`, returns a stream
- * of what was read followed by the rest, to send instead. A stream error
- * rejects (Koa would answer it with a 500 too).
- */
-async function collect(
-  source: Readable,
-  max: number,
-): Promise<{ body: Buffer } | { rest: Readable }> {
-  const it = source[Symbol.asyncIterator]() as AsyncIterator<unknown>
-  const chunks: Buffer[] = []
-  let size = 0
-  for (;;) {
-    const r = await it.next()
-    if (r.done) return { body: Buffer.concat(chunks, size) }
-    const chunk = chunkBuffer(r.value)
-    chunks.push(chunk)
-    size += chunk.length
-    if (size > max) return { rest: Readable.from(resumed(chunks, it), { objectMode: false }) }
-  }
 }
 
 /** A complete response captured from `ctx`. */
@@ -190,7 +115,7 @@ async function capture(
   const stream = streamBody(ctx, status)
   if (stream === null) return undefined
   if (stream !== undefined) {
-    const got = await collect(stream, max)
+    const got = await readUpTo(stream, max)
     if ('rest' in got) {
       setStreamBody(ctx, got.rest)
       return undefined
@@ -223,7 +148,7 @@ function send(ctx: KoaContext, response: HttpResponse, keep?: HeaderSnapshot): v
   const kept = keep ?? snapshotHeaders(res)
   ctx.status = response.status
   if (response.body !== undefined) ctx.body = response.body
-  else if (EMPTY_STATUS.has(response.status)) ctx.body = null
+  else if (bodilessStatus(response.status)) ctx.body = null
   // HEAD: no body; an empty one keeps Koa from inventing a Content-Length.
   else if (hasHeader(response.headers, 'content-length')) ctx.body = Buffer.alloc(0)
   else ctx.body = Readable.from([])
@@ -242,13 +167,7 @@ function report(ctx: KoaContext, error: unknown): void {
 
 // ---------------------------------------------------------------- validation
 
-/** Options of {@link validation}. */
-export interface ValidationOptions {
-  /** Add a strong ETag (hash of the body) to GET/HEAD 200 responses without one. @default true */
-  etag?: boolean
-  /** The largest body held back to hash, bytes; larger ones go out untouched. @default 5 MiB */
-  maxBodyBytes?: number
-}
+export type { ValidationOptions }
 
 function requestInfo(ctx: KoaContext): { method: string; headers: HeaderBag } {
   return { method: ctx.method, headers: ctx.req.headers as HeaderBag }
@@ -266,7 +185,7 @@ function requestInfo(ctx: KoaContext): { method: string; headers: HeaderBag } {
  */
 export function validation(options: ValidationOptions = {}): HttpMiddleware {
   const addETag = options.etag ?? true
-  const max = options.maxBodyBytes ?? 5 << 20
+  const max = options.maxBodyBytes ?? VALIDATION_MAX_BODY_BYTES
   return async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       await next()

@@ -1,6 +1,6 @@
 /**
  * `cachette/koa`: view caching for Koa 3, a thin adapter onto the
- * framework-neutral engine (`src/core/view.ts`), and HTTP caching
+ * framework-neutral engine (`src/core/view/`), and HTTP caching
  * (`httpCache`, `validation`, `preconditions`, `cacheFor`, `cacheControl`,
  * `noStore`, `vary`; see `cachette/http`). It never imports `koa`.
  *
@@ -15,13 +15,15 @@
  * app.use((ctx) => { ctx.body = { now: Date.now() } })
  * @packageDocumentation
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { pipeline, type Readable, Transform } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
 import type { Slot } from '../../core/slot.js'
 import {
+  assertCachedProvider,
+  type CachedProvider,
   type CapturedResponse,
+  createViewCache,
   exposeView,
   type QueryArgs,
   queryPairs,
@@ -31,12 +33,13 @@ import {
   routedTarget,
   setResponseTimeout,
   type ViewAttributes,
-  ViewCache,
+  type ViewCache,
   type ViewCacheOptions,
   type ViewHit,
   type ViewLookup,
   type ViewMiss,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
+import { BoundedBody, copyingStream } from '../shared/body.js'
 import {
   currentHeaders,
   type HeaderPairs,
@@ -46,15 +49,18 @@ import {
   splitHeaders,
 } from '../shared/node-response.js'
 import { bufferedBody, setStreamBody, streamBody } from './capture.js'
+import type { KoaContext, KoaNext } from './context.js'
 
 export type {
+  CachedProvider,
   DeleteCachedTarget,
   QueryArgs,
   QueryValue,
   StoredView,
   ViewCacheOptions,
   ViewKeyArgs,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
+export type { KoaContext, KoaNext } from './context.js'
 export {
   bodyETag,
   cacheControl,
@@ -67,45 +73,6 @@ export {
   validation,
   vary,
 } from './http.js'
-
-/**
- * The parts of a Koa context the adapter reads and writes. Koa's own
- * `Context` (and `ParameterizedContext` with any state) satisfies it; it is
- * spelled out here so that `cachette/koa` needs no Koa types to compile.
- */
-export interface KoaContext {
-  /** The Koa application serving the request (the current app for `memoize`). */
-  readonly app: object
-  /** The `node:http` request. */
-  readonly req: IncomingMessage
-  /** The `node:http` response. */
-  readonly res: ServerResponse
-  /** The request method. */
-  readonly method: string
-  /** The URL as received, before any `koa-mount` rewrote `ctx.url`. */
-  readonly originalUrl: string
-  /** The URL the router sees (rewritten by koa-mount or a rewrite middleware). */
-  readonly url: string
-  /** The prefix koa-mount stripped from `ctx.url`. */
-  readonly mountPath?: string
-  /** The response status. */
-  status: number
-  /** The response status message. */
-  readonly message: string
-  /** The response body. */
-  body: unknown
-  /** `false` when the app writes to `ctx.res` itself, bypassing Koa's response handling. */
-  respond?: boolean | undefined
-  /** Whether the response can still be written. */
-  readonly writable: boolean
-  /** Sets a response header. */
-  set(field: string, val: string | string[]): void
-  /** Removes a response header. */
-  remove(field: string): void
-}
-
-/** Koa's `next`. */
-export type KoaNext = () => Promise<unknown>
 
 /**
  * Options of {@link cached}; see {@link ViewCacheOptions} for each option
@@ -165,37 +132,19 @@ function replay(ctx: KoaContext, hit: ViewHit): void {
  * `maxBodySize`.
  */
 function teeStream(ctx: KoaContext, source: Readable, max: number): () => Buffer | undefined {
-  let chunks: Buffer[] | undefined = []
-  let size = 0
+  const body = new BoundedBody(max)
   let ended = false
-  let failed = false
-  const tee = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      if (chunks !== undefined) {
-        size += chunk.length
-        if (size > max) chunks = undefined
-        else chunks.push(chunk)
-      }
-      callback(null, chunk)
-    },
-    flush(callback) {
+  // A source that fails discards the copy: the truncated body is never stored.
+  const tee = copyingStream(
+    source,
+    body,
+    () => {
       ended = true
-      callback()
     },
-  })
-  pipeline(source, tee, (error) => {
-    if (error) {
-      failed = true
-      chunks = undefined
-    }
-  })
+    () => {},
+  )
   setStreamBody(ctx, tee)
-  return () => {
-    if (!ended || failed || chunks === undefined) return undefined
-    const body = Buffer.concat(chunks, size)
-    chunks = undefined
-    return body
-  }
+  return () => (ended ? body.take() : undefined)
 }
 
 /**
@@ -263,21 +212,6 @@ function capture(
   })
 }
 
-/** The slot serving a request of `app` (`undefined`: the current app), as `cache.viewSlot` gives it. */
-type SlotOf = (app?: object) => Slot
-
-function slotProvider(cache: unknown): SlotOf {
-  const c = cache as { viewSlot?: unknown } | null | undefined
-  if ((typeof c !== 'object' && typeof c !== 'function') || c === null) {
-    throw new TypeError(`${WHAT} needs a cachette Cache as its first argument, got ${typeof c}`)
-  }
-  if (typeof c.viewSlot !== 'function') {
-    throw new TypeError(`${WHAT} needs a cachette Cache as its first argument`)
-  }
-  const provider = c as { viewSlot(app?: object): Slot }
-  return (app) => provider.viewSlot(app)
-}
-
 /** What a hit answered at once resolves. */
 const DONE: Promise<void> = Promise.resolve()
 
@@ -304,11 +238,15 @@ const DONE: Promise<void> = Promise.resolve()
  * router.get('/search', cached(cache, { queryString: true, timeout: 60 }), search)
  */
 export function cached<Ctx extends KoaContext = KoaContext>(
-  cache: object,
+  cache: CachedProvider,
   options?: CachedOptions<Ctx>,
 ): CachedMiddleware {
-  const slotOf = slotProvider(cache)
-  const engine = new ViewCache<KoaContext>(options as ViewCacheOptions<KoaContext>, WHAT)
+  // Any app using the adapter binds on initApp, with or without `import 'cachette/koa'`.
+  registerAppBinder(bindKoa)
+  assertCachedProvider(cache, WHAT)
+  /** The slot serving a request of `app` (`undefined`: the current app). */
+  const slotOf = (app?: object): Slot => cache.viewSlot(app)
+  const engine = createViewCache<KoaContext, Ctx>(options, WHAT)
 
   /** Serves the request once `known` (the decision, when it was made at once) or the engine has decided. */
   const serve = async (
@@ -339,39 +277,39 @@ export function cached<Ctx extends KoaContext = KoaContext>(
     capture(engine, ctx, result, slot, before)
   }
 
-  const cachedMiddleware = function cachedMiddleware(
-    ctx: KoaContext,
-    next: KoaNext,
-  ): Promise<void> {
-    const app = ctx.app
-    const current = (typeof app === 'object' || typeof app === 'function') && app !== null
-    let view: RequestView<KoaContext>
-    let slot: Slot
-    let known: ViewLookup | undefined
-    try {
-      view = viewOf(ctx)
-      slot = slotOf(current ? app : undefined)
-      // Decided at once when no user callback runs (an in-memory backend): a
-      // hit is answered here, without entering the app's context, which
-      // only what runs downstream (or a callback) can observe.
-      known = engine.lookupNow(view, slot)
-      if (known?.kind === 'hit') {
-        replay(ctx, known)
-        return DONE
+  const middleware = exposeView(
+    function cachedMiddleware(ctx: KoaContext, next: KoaNext): Promise<void> {
+      const app = ctx.app
+      const current = (typeof app === 'object' || typeof app === 'function') && app !== null
+      let view: RequestView<KoaContext>
+      let slot: Slot
+      let known: ViewLookup | undefined
+      try {
+        view = viewOf(ctx)
+        slot = slotOf(current ? app : undefined)
+        // Decided at once when no user callback runs (an in-memory backend): a
+        // hit is answered here, without entering the app's context, which
+        // only what runs downstream (or a callback) can observe.
+        known = engine.lookupNow(view, slot)
+        if (known?.kind === 'hit') {
+          replay(ctx, known)
+          return DONE
+        }
+      } catch (error) {
+        return Promise.reject(error)
       }
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    if (current) return appContext.run(app, serve, ctx, next, view, slot, known)
-    return serve(ctx, next, view, slot, known)
-  } as CachedMiddleware
-
-  exposeView(cachedMiddleware, engine, slotOf, stubContext)
-  return cachedMiddleware
+      if (current) return appContext.run(app, serve, ctx, next, view, slot, known)
+      return serve(ctx, next, view, slot, known)
+    },
+    engine,
+    slotOf,
+    stubContext,
+  )
+  return middleware
 }
 
 /** The stand-in Koa context that key callbacks receive outside of a request (`makeCacheKey`, `deleteCached`). */
-function stubContext(path: string, query: QueryArgs | undefined): KoaContext {
+function stubContext(path: string, query: QueryArgs | undefined) {
   const pairs = queryPairs(query)
   const qs = new URLSearchParams(pairs).toString()
   const url = qs ? `${path}?${qs}` : path
@@ -384,7 +322,7 @@ function stubContext(path: string, query: QueryArgs | undefined): KoaContext {
     query: Object.fromEntries(pairs),
     headers: {},
     get: () => '',
-  } as unknown as KoaContext
+  }
 }
 
 /**

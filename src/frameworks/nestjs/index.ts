@@ -31,20 +31,22 @@ import { RESPONSE_PASSTHROUGH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/comm
 import { from, type Observable, of, switchMap, tap } from 'rxjs'
 import { Cache } from '../../cache.js'
 import type { CacheConfig } from '../../config-types.js'
+import { bodilessStatus } from '../../core/headers.js'
 import { definitionSite } from '../../core/identity.js'
 import { defaultLogger, warnOnce } from '../../core/log.js'
 import { MEMOIZED_ALIAS, type MemoizeOptions } from '../../core/memoize.js'
 import type { Slot } from '../../core/slot.js'
 import {
+  createViewCache,
   registerView,
   requestViewOf,
   routedTarget,
   stubRequestFor,
-  ViewCache,
+  type ViewCache,
   type ViewCacheOptions,
   type ViewHit,
   type ViewLookup,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
 import { captureResponse, replayHit } from '../shared/capture.js'
 
 export type {
@@ -53,7 +55,21 @@ export type {
   StoredView,
   ViewCacheOptions,
   ViewKeyArgs,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
+export {
+  bodyETag,
+  cacheControl,
+  cacheFor,
+  type HttpInterceptor,
+  type HttpMiddleware,
+  httpCache,
+  noStore,
+  preconditions,
+  type ValidationOptions,
+  validation,
+  vary,
+} from './http.js'
+export { setCacheTimeout } from './timeout.js'
 
 /**
  * Options of `@Cached()`; see {@link ViewCacheOptions} for each option and
@@ -111,7 +127,7 @@ function legacyOnly(what: string): TypeError {
 export function Cached<Req = unknown>(
   options: CachedOptions<Req> = {},
 ): MethodDecorator & ClassDecorator {
-  const engine = new ViewCache<unknown>(options as ViewCacheOptions<unknown>, 'Cached')
+  const engine = createViewCache<unknown, Req>(options, 'Cached')
   const interceptor = UseInterceptors(CachetteInterceptor)
   return ((target: object, key?: unknown, descriptor?: PropertyDescriptor) => {
     if (key === undefined) {
@@ -123,7 +139,7 @@ export function Cached<Req = unknown>(
     if (!isLegacyKey(key) || typeof descriptor?.value !== 'function') throw legacyOnly('@Cached')
     engines.set(descriptor.value as object, engine)
     // `cache.deleteCached(Controller.prototype.handler, { path })` builds keys with these options.
-    registerView(descriptor.value as object, engine as ViewCache<never>, stubRequestFor)
+    registerView(descriptor.value as object, engine, stubRequestFor)
     ;(interceptor as MethodDecorator)(target, key, descriptor)
     return descriptor
   }) as MethodDecorator & ClassDecorator
@@ -153,7 +169,8 @@ function handlerAnswersItself(context: ExecutionContext): boolean {
 function hitResponse(hit: ViewHit): Response {
   const headers = new Headers()
   for (const [name, value] of hit.headers) headers.append(name, value)
-  const nullBody = hit.status === 204 || hit.status === 304 || hit.body === undefined
+  // A `Response` may carry no body with a bodiless status.
+  const nullBody = hit.body === undefined || bodilessStatus(hit.status)
   // The stored bytes as they are (a Buffer is a Uint8Array): no copy per hit.
   return new Response(nullBody ? null : (hit.body as Uint8Array<ArrayBuffer>), {
     status: hit.status,

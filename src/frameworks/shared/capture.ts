@@ -11,7 +11,8 @@ import {
   type ViewCache,
   type ViewHit,
   type ViewMiss,
-} from '../../core/view.js'
+} from '../../core/view/index.js'
+import { BoundedBody } from './body.js'
 import {
   currentHeaders,
   type HeaderPairs,
@@ -43,13 +44,11 @@ export function captureResponse<Req>(
   const before = snapshotHeaders(res)
   let status = 0
   let headers: HeaderPairs | undefined
-  let chunks: Buffer[] | undefined = []
-  let size = 0
+  const body = new BoundedBody(engine.maxBodySize)
   let ended = false
   // A stream piped into the response that fails mid-way leaves a truncated body,
   // even when the app then ends the response: such a response failed.
   let sourceFailed = false
-  const max = engine.maxBodySize
   res.on('pipe', (source: NodeJS.ReadableStream) => {
     // First in line, so it counts even when the app's own listener ends the response.
     source.prependOnceListener('error', () => {
@@ -58,12 +57,9 @@ export function captureResponse<Req>(
   })
 
   const collect = (chunk: unknown, encoding: unknown): void => {
-    if (ended || chunks === undefined || typeof chunk === 'function') return
+    if (ended || typeof chunk === 'function') return
     const buf = toBuffer(chunk, encoding)
-    if (buf === undefined || buf.length === 0) return
-    size += buf.length
-    if (size > max) chunks = undefined
-    else chunks.push(Buffer.from(buf))
+    if (buf !== undefined && buf.length > 0) body.add(buf, true)
   }
 
   const origWriteHead = res.writeHead
@@ -95,11 +91,10 @@ export function captureResponse<Req>(
       status,
       headers: splitHeaders(headers, before).own,
       sent: sentHeaders(res),
-      body: chunks === undefined ? undefined : Buffer.concat(chunks, size),
+      body: body.take(),
       complete: ended,
       errored: sourceFailed || errored(),
     }
-    chunks = undefined
     void engine.store(miss, response, slot, responseTimeoutOf(res))
   })
   // A response that never finishes (the client went away) stores nothing:

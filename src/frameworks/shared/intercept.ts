@@ -12,8 +12,9 @@
  *   rest streams through unchanged.
  */
 import type { ServerResponse } from 'node:http'
-import { groupHeaders } from '../../core/view.js'
+import { groupHeaders } from '../../core/headers.js'
 import type { HeaderModifier } from '../../http/directives.js'
+import { BoundedBody } from './body.js'
 import { currentHeaders, type HeaderPairs, headersWith, toBuffer } from './node-response.js'
 
 /** Where a response keeps the header modifiers (`cacheFor`, `vary`, ...) its routes queued. */
@@ -111,8 +112,7 @@ export function holdResponse(
   const orig = { writeHead: res.writeHead, write: res.write, end: res.end }
   let status: number | undefined
   let headers: HeaderPairs | undefined
-  let chunks: Buffer[] = []
-  let size = 0
+  const body = new BoundedBody(maxBytes, 'keep')
   let streaming = false
   /** The status and headers as they were at the first body chunk (Node sends the head then). */
   let committed: string | undefined
@@ -142,8 +142,8 @@ export function holdResponse(
     restore()
     snapshot()
     send(res, status as number, headers as HeaderPairs)
-    for (const c of chunks) res.write(c)
-    chunks = []
+    for (const c of body.chunks) res.write(c)
+    body.discard()
     onStreamed?.()
   }
 
@@ -157,22 +157,16 @@ export function holdResponse(
   res.write = function heldWrite(this: ServerResponse, ...args: unknown[]) {
     const buf = toBuffer(args[0], args[1])
     if (headers === undefined && committed === undefined) committed = signature()
-    if (buf !== undefined && buf.length > 0) {
-      size += buf.length
-      chunks.push(Buffer.from(buf))
-    }
-    if (size > maxBytes && !streaming) startStreaming()
+    if (buf !== undefined && buf.length > 0) body.add(buf, true)
+    if (body.over && !streaming) startStreaming()
     const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined
     if (cb) process.nextTick(cb)
     return true
   } as ServerResponse['write']
   res.end = function heldEnd(this: ServerResponse, ...args: unknown[]) {
     const buf = typeof args[0] === 'function' ? undefined : toBuffer(args[0], args[1])
-    if (buf !== undefined && buf.length > 0) {
-      size += buf.length
-      chunks.push(Buffer.from(buf))
-    }
-    if (size > maxBytes && !streaming) startStreaming()
+    if (buf !== undefined && buf.length > 0) body.add(buf, true)
+    if (body.over && !streaming) startStreaming()
     if (streaming) {
       restore()
       return res.end()
@@ -183,10 +177,10 @@ export function holdResponse(
     const held: HeldResponse = {
       status: status as number,
       headers: headers as HeaderPairs,
-      body: Buffer.concat(chunks, size),
+      body: body.bytes(),
     }
     if (failed) held.failed = true
-    chunks = []
+    body.discard()
     restore()
     decide(held).then(
       (final) => {

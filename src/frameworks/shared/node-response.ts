@@ -6,11 +6,12 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { socketOrigin } from '../../core/background.js'
+import type { HeaderPairs } from '../../core/headers.js'
 import type { HeaderBag } from '../../http/headers.js'
 import type { HttpRequest } from '../../http/shared-cache.js'
 
 /** Response headers as ordered `[name, value]` pairs, one pair per value. */
-export type HeaderPairs = [string, string][]
+export type { HeaderPairs }
 
 /** Appends a header's value(s) to `out`, one pair per value; skips unset values. */
 export function pushHeader(out: HeaderPairs, name: string, value: unknown): void {
