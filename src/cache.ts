@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { CacheConfig } from './config-types.js'
 import {
   type BackendFactoryOptions,
@@ -47,10 +47,10 @@ import {
   Memoizer,
 } from './core/memoize.js'
 import { resolveSerializer } from './core/serializers.js'
-import { Slot, type SlotSettings } from './core/slot.js'
+import { Slot, type SlotSettings, VIEW_SLOT } from './core/slot.js'
 import {
+  type CachedMiddleware,
   type DeleteCachedTarget,
-  type ViewAttributes,
   type ViewCacheOptions,
   type ViewKeyArgs,
   viewKeysFor,
@@ -65,16 +65,6 @@ import { isNullBackend, resolveBackendType } from './registry.js'
  * `cache.cached<Request>({ keyPrefix: (req) => ... })`.
  */
 export type CachedOptions<Req extends IncomingMessage = IncomingMessage> = ViewCacheOptions<Req>
-
-/**
- * What `cache.cached()` returns: Express/Connect (`node:http`) middleware,
- * plus Flask-Caching's attributes of a cached view. The same shape as
- * `CachedMiddleware` of `cachette/express`.
- */
-export interface CachedMiddleware extends ViewAttributes<IncomingMessage> {
-  /** Serves the request from the cache, or runs the rest of the route and stores its response. */
-  (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
-}
 
 /**
  * Builds the middleware of `cache.cached()` from the current slot and the
@@ -719,11 +709,13 @@ export class Cache {
 
   /**
    * The backend slot serving the current call, for framework adapters
-   * (`cachette/fastify`, `cachette/koa`, `cachette/hono`); with `app`, the
-   * slot a call would get while serving a request of `app` (`runWithApp`).
+   * (`cachette/express`, `cachette/fastify`, `cachette/koa`, `cachette/hono`,
+   * `cachette/nestjs`); with `app`, the slot a call would get while serving a
+   * request of `app` (`runWithApp`). Keyed by a symbol no public entry
+   * exports (core/slot.ts), so it is no part of the public API.
    * @internal
    */
-  viewSlot(app?: object): Slot {
+  [VIEW_SLOT](app?: object): Slot {
     return this.#slot(app)
   }
 

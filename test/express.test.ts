@@ -187,6 +187,51 @@ describe('keys', () => {
     assert.equal(await cache.has(`view//sc${sha256hex(handler.toString())}`), true)
     assert.equal(await cache.has('view//sc'), false)
   })
+
+  test('sourceCheck: two versions of the handler get two keys; app.use() outside a route warns once and caches without the digest', async () => {
+    const cache = newCache()
+    const v1 = (_req: Request, res: Response) => {
+      res.send('version 1')
+    }
+    const v2 = (_req: Request, res: Response) => {
+      res.send('version 2, changed')
+    }
+    for (const handler of [v1, v2]) {
+      const app = express()
+      app.get('/sc', cache.cached({ sourceCheck: true }), handler)
+      await request(await listen(app), '/sc')
+    }
+    assert.notEqual(sha256hex(v1.toString()), sha256hex(v2.toString()))
+    assert.equal(await cache.has(`view//sc${sha256hex(v1.toString())}`), true)
+    assert.equal(await cache.has(`view//sc${sha256hex(v2.toString())}`), true)
+
+    // Mounted with app.use(), no route is known when the cache runs: the
+    // option (and the config flag) is not honoured, and says so once.
+    for (const [extra, options] of [
+      [{}, { sourceCheck: true }],
+      [{ CACHE_SOURCE_CHECK: true }, {}],
+    ] as const) {
+      const logger = collectingLogger()
+      const used = newCache({ ...extra, logger })
+      const app = express()
+      const calls = counter()
+      app.use(used.cached(options))
+      app.get('/u', (_req, res) => {
+        calls.n++
+        res.send(`used #${calls.n}`)
+      })
+      const port = await listen(app)
+      assert.equal((await request(port, '/u')).text, 'used #1')
+      assert.equal((await request(port, '/u')).text, 'used #1')
+      assert.equal(calls.n, 1)
+      assert.equal(await used.has('view//u'), true)
+      assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'))
+      assert.match(
+        logger.warnings[0] as string,
+        /sourceCheck.*\[CACHETTE_SOURCE_CHECK_UNAVAILABLE\]/,
+      )
+    }
+  })
 })
 
 // ---------------------------------------------------------------- callbacks

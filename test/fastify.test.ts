@@ -19,8 +19,8 @@ import {
   type StoredView,
   setCacheTimeout,
 } from '../src/frameworks/fastify/index.js'
-import { Cache, InvalidTimeoutError } from '../src/index.js'
-import { storesSettled } from './helpers.js'
+import { Cache, ConfigError, InvalidTimeoutError } from '../src/index.js'
+import { collectingLogger, storesSettled } from './helpers.js'
 
 const TEXT = 'text/plain; charset=utf-8'
 
@@ -251,6 +251,51 @@ describe('registration: cached(cache, options) hooks', () => {
     )
     await get(app, '/typed?q=shoes')
     assert.ok(await cache.has('typed/shoes'))
+  })
+
+  test('sourceCheck: the config form keys each version of the handler apart; the hooks cannot see it, so the option throws and CACHE_SOURCE_CHECK warns once', async (t) => {
+    const digest = (fn: Function) => createHash('sha256').update(fn.toString()).digest('hex')
+    // The config form sees route.handler: CACHE_SOURCE_CHECK keys each version apart.
+    const cache = new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_SOURCE_CHECK: true })
+    const v1 = async () => 'version 1'
+    const v2 = async () => 'version 2, changed'
+    for (const handler of [v1, v2]) {
+      const app = await appWith(t, cache)
+      app.get('/sc', { config: { cache: true } }, handler)
+      await get(app, '/sc')
+    }
+    assert.ok(await cache.has(`view//sc${digest(v1)}`))
+    assert.ok(await cache.has(`view//sc${digest(v2)}`))
+
+    // The hooks see only Fastify's bound copy of the handler (its source is
+    // `function () { [native code] }` for every route): sourceCheck: true is refused.
+    assert.throws(
+      () => cached(newCache(), { sourceCheck: true }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.code === 'ERR_CACHETTE_CONFIG' &&
+        e.key === 'sourceCheck' &&
+        /cached\(cache, options\).*cannot see the route handler.*config: \{ cache: \{ sourceCheck: true \} \}/.test(
+          e.message,
+        ),
+    )
+    assert.doesNotThrow(() => cached(newCache(), { sourceCheck: false }))
+
+    // CACHE_SOURCE_CHECK applies to every route: on the hooks it warns once and caches without the digest.
+    const logger = collectingLogger()
+    const flagged = new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_SOURCE_CHECK: true, logger })
+    const app = Fastify()
+    t.after(() => app.close())
+    let calls = 0
+    app.get('/h', cached(flagged), async () => `h#${++calls}`)
+    app.get('/i', cached(flagged), async () => `i#${++calls}`)
+    assert.equal((await get(app, '/h')).body, 'h#1')
+    assert.equal((await get(app, '/h')).body, 'h#1')
+    assert.equal((await get(app, '/i')).body, 'i#2')
+    assert.ok(await flagged.has('view//h'))
+    assert.ok(await flagged.has('view//i'))
+    assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'))
+    assert.match(logger.warnings[0] as string, /sourceCheck.*\[CACHETTE_SOURCE_CHECK_UNAVAILABLE\]/)
   })
 })
 

@@ -644,6 +644,39 @@ describe('options see the Hono Context', () => {
     assert.equal(await cache.has(`view//a${digest(handlerA)}`), true)
     assert.equal(await cache.has(`view//b${digest(handlerB)}`), true)
   })
+
+  test('sourceCheck: two versions of the handler get two keys; without matchedRoutes it warns once and caches without the digest', async () => {
+    const digest = (fn: Function) => createHash('sha256').update(fn.toString()).digest('hex')
+    // CACHE_SOURCE_CHECK, with the cache mounted for every route: the same meaning as the option.
+    const cache = newCache({ CACHE_SOURCE_CHECK: true })
+    const v1 = (c: Context): Response => c.text('version 1')
+    const v2 = (c: Context): Response => c.text('version 2, changed')
+    for (const handler of [v1, v2]) {
+      const app = new Hono()
+      app.use('*', cached(cache))
+      app.get('/sc', handler)
+      await request(await listen(app), '/sc')
+    }
+    assert.equal(await cache.has(`view//sc${digest(v1)}`), true)
+    assert.equal(await cache.has(`view//sc${digest(v2)}`), true)
+
+    // A Hono that does not list the matched handlers: the source is unknown.
+    const logger = collectingLogger()
+    const blind = newCache({ logger })
+    const app = new Hono()
+    app.use('*', async (c, next) => {
+      Object.defineProperty(c.req, 'matchedRoutes', { value: undefined })
+      await next()
+    })
+    let calls = 0
+    app.get('/u', cached(blind, { sourceCheck: true }), (c) => c.text(`u#${++calls}`))
+    const port = await listen(app)
+    assert.equal((await request(port, '/u')).text, 'u#1')
+    assert.equal((await request(port, '/u')).text, 'u#1')
+    assert.equal(await blind.has('view//u'), true)
+    assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'))
+    assert.match(logger.warnings[0] as string, /sourceCheck.*\[CACHETTE_SOURCE_CHECK_UNAVAILABLE\]/)
+  })
 })
 
 // ---------------------------------------------------------------- apps

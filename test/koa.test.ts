@@ -11,8 +11,8 @@ import { createGzip, gunzipSync } from 'node:zlib'
 import Koa, { type Context, type Middleware, type Next } from 'koa'
 import { appContext } from '../src/core/context.js'
 import { cached, type StoredView, setCacheTimeout } from '../src/frameworks/koa/index.js'
-import { Cache, InvalidTimeoutError, SimpleCache } from '../src/index.js'
-import { fakeClock, settledRequest, storesSettled } from './helpers.js'
+import { Cache, ConfigError, InvalidTimeoutError, SimpleCache } from '../src/index.js'
+import { collectingLogger, fakeClock, settledRequest, storesSettled } from './helpers.js'
 
 // ---------------------------------------------------------------- harness
 
@@ -855,5 +855,44 @@ describe('koa: initApp and the current app', () => {
     const port = await listen(app)
     await request(port, '/ctx')
     assert.equal(current, app)
+  })
+})
+
+describe('koa: sourceCheck', () => {
+  test('sourceCheck: true throws at set-up (Koa cannot show the handlers); CACHE_SOURCE_CHECK warns once and still caches', async () => {
+    assert.throws(
+      () => cached(newCache(), { sourceCheck: true }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.code === 'ERR_CACHETTE_CONFIG' &&
+        e.key === 'sourceCheck' &&
+        /cachette\/koa.*cannot see the handlers.*closures/.test(e.message),
+    )
+    assert.doesNotThrow(() => cached(newCache(), { sourceCheck: false }))
+
+    // The config flag applies to every route: it never throws, it says once that it cannot apply here.
+    const logger = collectingLogger()
+    const cache = new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_SOURCE_CHECK: true, logger })
+    const calls = counter()
+    const app = new Koa()
+    app.use(
+      route('/k', cached(cache), (ctx) => {
+        ctx.body = `k#${calls.next()}`
+      }),
+    )
+    app.use(
+      route('/l', cached(cache), (ctx) => {
+        ctx.body = `l#${calls.next()}`
+      }),
+    )
+    const port = await listen(app)
+    assert.equal((await request(port, '/k')).text, 'k#1')
+    assert.equal((await request(port, '/k')).text, 'k#1')
+    assert.equal((await request(port, '/l')).text, 'l#2')
+    assert.equal(calls.n, 2)
+    assert.ok(await stored(cache, 'view//k'))
+    assert.ok(await stored(cache, 'view//l'))
+    assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'))
+    assert.match(logger.warnings[0] as string, /sourceCheck.*\[CACHETTE_SOURCE_CHECK_UNAVAILABLE\]/)
   })
 })

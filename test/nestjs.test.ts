@@ -5,14 +5,21 @@
  * memory, and on a real redis-server shared by an Express and a Fastify app.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import type { INestApplication } from '@nestjs/common'
+import { Controller, Get, type INestApplication, Module } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
 import { ExpressAdapter } from '@nestjs/platform-express'
 import { FastifyAdapter } from '@nestjs/platform-fastify'
-import { Cached, CachetteInterceptor, Memoize } from '../src/frameworks/nestjs/index.js'
+import {
+  Cached,
+  CachetteInterceptor,
+  CachetteModule,
+  Memoize,
+} from '../src/frameworks/nestjs/index.js'
 import { Cache, type CacheConfig, ConfigError } from '../src/index.js'
 import { compileFixture } from './fixtures/nest/compile.js'
+import { storesSettled } from './helpers.js'
 import { type RedisServer, startRedis } from './servers/redis.js'
 
 const fixture = await compileFixture()
@@ -260,6 +267,87 @@ describe('cachette/nestjs on Redis (forRootAsync), an Express and a Fastify app 
     const again = await (await fetch(`${express.url}/users/42`)).text()
     assert.notEqual(again, first)
   })
+})
+
+/** Two versions of one controller: the same route, handlers whose source differs. */
+class PageV1 {
+  page() {
+    return 'page, version 1'
+  }
+}
+class PageV2 {
+  page() {
+    return 'page, version 2, changed'
+  }
+}
+/** A controller with `@Cached({ sourceCheck: true })` on the class: each handler keys on its own source. */
+class WholeSourced {
+  whole() {
+    return 'whole'
+  }
+}
+// Applied as `tsc` applies `@Controller('sc') class { @Get('page') @Cached({ sourceCheck: true }) page() }`.
+for (const target of [PageV1, PageV2]) {
+  const proto = target.prototype
+  const d = Object.getOwnPropertyDescriptor(proto, 'page') as PropertyDescriptor
+  Cached({ sourceCheck: true })(proto, 'page', d)
+  Get('page')(proto, 'page', d)
+  Object.defineProperty(proto, 'page', d)
+  Controller('sc')(target)
+}
+{
+  const proto = WholeSourced.prototype
+  const d = Object.getOwnPropertyDescriptor(proto, 'whole') as PropertyDescriptor
+  Get('whole')(proto, 'whole', d)
+  Object.defineProperty(proto, 'whole', d)
+  Cached({ sourceCheck: true })(WholeSourced)
+  Controller('sc')(WholeSourced)
+}
+
+describe('cachette/nestjs: sourceCheck', () => {
+  const digest = (fn: Function) => createHash('sha256').update(fn.toString()).digest('hex')
+
+  for (const platform of ['express', 'fastify'] as const) {
+    it(`on ${platform}: keys change with the handler's source; deleteCached(Controller.prototype.method) removes them`, async () => {
+      const cache = new Cache({ CACHE_TYPE: 'SimpleCache' })
+      const apps: INestApplication[] = []
+      try {
+        for (const controller of [PageV1, PageV2]) {
+          const root = class SourcedModule {}
+          Module({
+            imports: [CachetteModule.forRoot(cache)],
+            controllers: [controller, WholeSourced],
+          })(root)
+          const app = await NestFactory.create(
+            root,
+            platform === 'express' ? new ExpressAdapter() : new FastifyAdapter(),
+            { logger: false, abortOnError: false },
+          )
+          apps.push(app)
+          await app.listen(0, '127.0.0.1')
+          const url = (await app.getUrl()).replace('[::1]', '127.0.0.1')
+          assert.equal(await (await fetch(`${url}/sc/page`)).text(), new controller().page())
+          assert.equal(await (await fetch(`${url}/sc/whole`)).text(), 'whole')
+          await storesSettled()
+        }
+        const v1 = `view//sc/page${digest(PageV1.prototype.page)}`
+        const v2 = `view//sc/page${digest(PageV2.prototype.page)}`
+        assert.notEqual(v1, v2)
+        assert.equal(await cache.has(v1), true)
+        assert.equal(await cache.has(v2), true)
+        assert.equal(await cache.has('view//sc/page'), false)
+        assert.equal(await cache.has(`view//sc/whole${digest(WholeSourced.prototype.whole)}`), true)
+
+        assert.equal(await cache.deleteCached(PageV1.prototype.page, { path: '/sc/page' }), true)
+        assert.equal(await cache.has(v1), false)
+        assert.equal(await cache.has(v2), true)
+        assert.equal(await cache.deleteCached(PageV2.prototype.page, { path: '/sc/page' }), true)
+        assert.equal(await cache.has(v2), false)
+      } finally {
+        for (const app of apps) await app.close()
+      }
+    })
+  }
 })
 
 describe('cachette/nestjs: bad input', () => {

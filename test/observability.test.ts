@@ -31,6 +31,7 @@ import {
   type OperationEvent,
   OVERFLOW_NAME,
 } from '../src/core/events.js'
+import { VIEW_SLOT } from '../src/core/slot.js'
 import { Cache, SimpleCache } from '../src/index.js'
 import {
   enableCacheTracing,
@@ -455,7 +456,7 @@ describe('events on SimpleCache', () => {
 describe('stats', () => {
   test('outcome() counts per kind and name; stats() sums slots; resetStats() zeroes', () => {
     const cache = simple()
-    const observer = cache.viewSlot().observer
+    const observer = cache[VIEW_SLOT]().observer
     observer.outcome('view', 'GET /users/:id', 'hit')
     observer.outcome('view', 'GET /users/:id', 'hit')
     observer.outcome('view', 'GET /users/:id', 'miss')
@@ -487,16 +488,16 @@ describe('stats', () => {
     const a = { config: { CACHE_TYPE: 'SimpleCache', CACHE_KEY_PREFIX: 'a' } }
     const b = { config: { CACHE_TYPE: 'SimpleCache', CACHE_KEY_PREFIX: 'b' } }
     cache.initApp(a).initApp(b)
-    cache.viewSlot(a).observer.outcome('view', 'home', 'hit')
-    cache.viewSlot(b).observer.outcome('view', 'home', 'miss')
-    assert.notEqual(cache.viewSlot(a), cache.viewSlot(b))
+    cache[VIEW_SLOT](a).observer.outcome('view', 'home', 'hit')
+    cache[VIEW_SLOT](b).observer.outcome('view', 'home', 'miss')
+    assert.notEqual(cache[VIEW_SLOT](a), cache[VIEW_SLOT](b))
     assert.deepEqual(cache.stats().views, { home: { hits: 1, misses: 1, stale: 0, bypass: 0 } })
   })
 
   test(`names past ${MAX_OUTCOME_NAMES} count as ${OVERFLOW_NAME}, with one warning`, () => {
     const logger = collectingLogger()
     const cache = simple({ logger })
-    const observer = cache.viewSlot().observer
+    const observer = cache[VIEW_SLOT]().observer
     for (let i = 0; i < MAX_OUTCOME_NAMES + 5; i++) observer.outcome('view', `/item/${i}`, 'miss')
     const views = cache.stats().views
     assert.equal(Object.keys(views).length, MAX_OUTCOME_NAMES + 1)
@@ -763,8 +764,8 @@ describe('cachette/prometheus', () => {
     const fn = cache.memoize(async (x: number) => x + 1)
     await fn(1)
     await fn(1)
-    cache.viewSlot().observer.outcome('view', 'GET /home', 'hit')
-    cache.viewSlot().observer.outcome('view', 'GET /home', 'miss')
+    cache[VIEW_SLOT]().observer.outcome('view', 'GET /home', 'hit')
+    cache[VIEW_SLOT]().observer.outcome('view', 'GET /home', 'miss')
     const text = await registry.metrics()
 
     const op = (operation: string, result: string) =>

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { PEEK, type PeekableBackend } from '../src/core/backend.js'
+import { VIEW_SLOT } from '../src/core/slot.js'
 import {
   type RequestView,
   requestViewOf,
@@ -35,7 +36,7 @@ async function setUp(
   options: ViewCacheOptions = {},
   cache = new Cache({ CACHE_TYPE: 'SimpleCache' }),
 ) {
-  const slot = cache.viewSlot()
+  const slot = cache[VIEW_SLOT]()
   const engine = new ViewCache(options)
   await cache.set('view//page', ENTRY)
   return { cache, slot, engine }
@@ -154,7 +155,7 @@ describe('ViewCache keys', () => {
   test('%s in keyPrefix is replaced by the path literally, as Flask-Caching does', async () => {
     const cache = new Cache({ CACHE_TYPE: 'SimpleCache' })
     const engine = new ViewCache({ keyPrefix: 'v/%s/x' })
-    const key = await engine.keyFor(viewAt("/a$&b$'c"), cache.viewSlot().settings)
+    const key = await engine.keyFor(viewAt("/a$&b$'c"), cache[VIEW_SLOT]().settings)
     assert.equal(key, "v//a$&b$'c/x")
   })
 })

@@ -20,6 +20,7 @@ import {
   objectToken,
   parameterNames,
 } from './identity.js'
+import { isThenable } from './promise.js'
 import type { Slot } from './slot.js'
 
 /**
@@ -169,10 +170,6 @@ const VERSION_SUFFIX = '_memver'
  * @internal
  */
 export const MEMOIZED_ALIAS: unique symbol = Symbol('cachette.memoize.alias')
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof (v as PromiseLike<unknown> | null)?.then === 'function'
-}
 
 async function isTrue(v: unknown): Promise<boolean> {
   return (isThenable(v) ? await v : v) === true

@@ -4,6 +4,18 @@ import { SlotObserver } from './events/observer.js'
 import type { DigestFn } from './hash.js'
 import type { ErrorReporter, Logger } from './log.js'
 
+/**
+ * The key of the method of a cachette `Cache` that gives the framework
+ * adapters (and the view engine's tests) the backend slot serving the
+ * current call: `cache[VIEW_SLOT](app?)`. No public entry exports it, so
+ * the public types (`CachedProvider`, `Cache`) name no internal member and
+ * an app passes a `Cache` rather than implement one. `Symbol.for`, for the
+ * dual-package case (a `Cache` of the ESM build given to an adapter of the
+ * CJS one).
+ * @internal
+ */
+export const VIEW_SLOT: unique symbol = Symbol.for('cachette.viewSlot') as typeof VIEW_SLOT
+
 /** What the decorators need to know about the configuration they run under. */
 export interface SlotSettings {
   /** Hashes memoize and query-string keys (`CACHE_HASH_METHOD`). */

@@ -2,15 +2,9 @@
  * Internal: validating the Google Cloud Storage configuration. Every error is
  * a {@link ConfigError} naming the Flask-Caching key at fault.
  */
+import { describe } from '../../core/describe.js'
 import { ConfigError } from '../../core/errors.js'
 import type { StorageLike } from './client.js'
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value
-}
 
 /**
  * Bucket names: 3 to 63 characters (up to 222 with dots), lowercase letters,

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import { type CacheBackend, PEEK, type PeekableBackend } from '../backend.js'
 import { parseTimeout, type Timeout } from '../duration.js'
+import { ConfigError } from '../errors.js'
 import { type Held, lockOrWait, type Policy, policyOf, tagsHold } from '../getorset.js'
 import { type DigestFn, resolveHashMethod } from '../hash.js'
 import {
@@ -18,6 +19,7 @@ import {
   headerValue,
   listHas,
 } from '../headers.js'
+import { warnOnce } from '../log.js'
 import { isThenable } from '../promise.js'
 import type { Slot, SlotSettings } from '../slot.js'
 import { checkKey, queryKeyText, queryPairs } from './keys.js'
@@ -58,6 +60,13 @@ import {
   variantBase,
   varyNames,
 } from './vary.js'
+
+/**
+ * The code of the one-time warning that a view is keyed without its source
+ * digest: `sourceCheck` (or `CACHE_SOURCE_CHECK`) is on, and the adapter
+ * cannot see the handlers the cache stands in for.
+ */
+const SOURCE_CHECK_UNAVAILABLE = 'CACHETTE_SOURCE_CHECK_UNAVAILABLE'
 
 /**
  * One `cached()` configuration: options resolved once, key building, the
@@ -149,34 +158,83 @@ export class ViewCache<Req = unknown> {
   }
 
   /**
+   * For an adapter that can never see the handlers it stands in for (Koa,
+   * Fastify's `cached()` hooks): refuses `sourceCheck: true` in the options,
+   * at set-up, with a {@link ConfigError} saying why. `CACHE_SOURCE_CHECK`
+   * is not refused (it applies to every route): such a view is keyed
+   * without the digest, with a one-time warning
+   * ({@link SOURCE_CHECK_UNAVAILABLE}).
+   *
+   * @param what - the call, as the error names it (`cachette/koa: cached(cache, options)`)
+   * @param why - why the handlers cannot be seen, and what to do instead
+   */
+  refuseSourceCheck(what: string, why: string): void {
+    if (this.options.sourceCheck === true) {
+      throw new ConfigError('sourceCheck', `${what} ${why}`)
+    }
+  }
+
+  /**
    * The base key for a request (the identity representation's key). Encoded
    * variants live at `key|<coding>`; see {@link ViewCache.variantKeys}.
+   *
+   * @param inRequest - `false` outside of a request (`deleteCached`, `makeCacheKey`),
+   *   where an unknown source is expected and not warned about
    */
-  async keyFor(view: RequestView<Req>, settings: SlotSettings): Promise<string> {
+  async keyFor(view: RequestView<Req>, settings: SlotSettings, inRequest = true): Promise<string> {
     const o = this.options
     if (o.makeCacheKey) return checkKey(await o.makeCacheKey(view.raw), 'makeCacheKey')
     const kp = o.keyPrefix
     if (typeof kp === 'function') {
-      return this.#digested(checkKey(await kp(view.raw), 'keyPrefix'), view, settings)
+      return this.#digested(checkKey(await kp(view.raw), 'keyPrefix'), view, settings, inRequest)
     }
-    return this.#plainKey(view, settings)
+    return this.#plainKey(view, settings, inRequest)
   }
 
   /** The key when `keyPrefix` is a string (`%s` is the path, literally) and there is no `makeCacheKey`. */
-  #plainKey(view: RequestView<Req>, settings: SlotSettings): string {
+  #plainKey(view: RequestView<Req>, settings: SlotSettings, inRequest = true): string {
     const tail = this.#prefixTail
     const prefix = tail === undefined ? this.#prefixHead : this.#prefixHead + view.path + tail
-    return this.#digested(prefix, view, settings)
+    return this.#digested(prefix, view, settings, inRequest)
+  }
+
+  /**
+   * The source the key digests (`sourceCheck`, else `CACHE_SOURCE_CHECK`):
+   * that of the handlers the cache stands in for, as the adapter found
+   * them. In a request whose adapter cannot see them, `undefined`, with a
+   * one-time warning: the page is keyed without the digest.
+   */
+  #sourceOf(
+    view: RequestView<Req>,
+    settings: SlotSettings,
+    inRequest: boolean,
+  ): string | undefined {
+    if (!(this.options.sourceCheck ?? settings.sourceCheck)) return undefined
+    const source = view.source?.()
+    if (source === undefined && inRequest) {
+      warnOnce(
+        settings.logger,
+        SOURCE_CHECK_UNAVAILABLE,
+        `sourceCheck: the handlers behind the cache at ${view.method} ${view.path} cannot be seen ` +
+          "(Koa, Fastify's cached() hooks, Express's cached() mounted with app.use() outside a route, " +
+          'a Hono without matchedRoutes), so this view and any like it are cached without the source digest',
+      )
+    }
+    return source
   }
 
   /** `prefix` with the digest of the query string and the handlers' source appended, when those are keyed on. */
-  #digested(prefix: string, view: RequestView<Req>, settings: SlotSettings): string {
+  #digested(
+    prefix: string,
+    view: RequestView<Req>,
+    settings: SlotSettings,
+    inRequest: boolean,
+  ): string {
     const o = this.options
     if (this.#varyHeaders.length > 0) {
       prefix = `${prefix}|h:${headerDigest(this.#varyHeaders, view)}`
     }
-    const sourceCheck = o.sourceCheck ?? settings.sourceCheck
-    const source = sourceCheck ? view.source?.() : undefined
+    const source = this.#sourceOf(view, settings, inRequest)
     if (o.queryString) {
       const digest = this.#digest ?? settings.digest
       return prefix + digest(queryKeyText(queryPairs(view.query)) + (source ?? '')).toString('hex')

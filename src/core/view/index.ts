@@ -27,6 +27,7 @@ export { requestViewOf, stubRequestFor } from './request.js'
 export { framedBy, safeHeaderPairs, storedBody } from './stored.js'
 export type {
   BackgroundRequest,
+  CachedMiddleware,
   CachedProvider,
   CapturedResponse,
   DeleteCachedTarget,

@@ -8,6 +8,7 @@ import { parseTimeout, type Timeout } from '../duration.js'
 import { checkTags, policyOf } from '../getorset.js'
 import { resolveHashMethod } from '../hash.js'
 import { isToken } from '../headers.js'
+import { VIEW_SLOT } from '../slot.js'
 import type { CachedProvider, ViewCacheOptions } from './types.js'
 
 /** `maxBodySize` by default: 8 MiB. */
@@ -153,7 +154,7 @@ export function assertCachedProvider(
   if (
     (typeof cache === 'object' || typeof cache === 'function') &&
     cache !== null &&
-    typeof (cache as { viewSlot?: unknown }).viewSlot === 'function'
+    typeof (cache as { [VIEW_SLOT]?: unknown })[VIEW_SLOT] === 'function'
   ) {
     return
   }

@@ -98,6 +98,7 @@ async function keyOutsideRequest(
       source: () => source,
     },
     settings,
+    false,
   )
 }
 

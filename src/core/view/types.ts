@@ -2,12 +2,14 @@
  * The public types of the view engine: what an adapter hands it (a
  * {@link RequestView}, a {@link CapturedResponse}), what it decides
  * ({@link ViewLookup}), what it stores ({@link StoredView}), the options of
- * `cached()` and what `cached()` and `deleteCached()` take.
+ * `cached()`, what `cached()` and `deleteCached()` take, and the
+ * Express/Connect middleware `cache.cached()` returns.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Timeout } from '../duration.js'
 import type { GetOrSetOptions, Held } from '../getorset.js'
 import type { HashMethod } from '../hash.js'
-import type { Slot } from '../slot.js'
+import type { Slot, VIEW_SLOT } from '../slot.js'
 
 /**
  * A cached response as it is stored in the backend: status, headers in order
@@ -152,8 +154,12 @@ export interface ViewCacheOptions<Req = unknown> {
   /** Builds the whole key from the request, replacing `keyPrefix`, `queryString` and `sourceCheck`. */
   makeCacheKey?: (req: Req) => string | Promise<string>
   /**
-   * Append a digest of the route handlers' source to the key, so a deploy that
-   * changes a handler does not serve pages it rendered before.
+   * Append a digest of the code the cache stands in for (the route handlers
+   * that run after it) to the key, so a deploy that changes a handler does
+   * not serve pages it rendered before. Where an adapter cannot know that
+   * code (Koa; Fastify's `cached()` hooks), `true` here throws at set-up;
+   * `CACHE_SOURCE_CHECK` logs one `CACHETTE_SOURCE_CHECK_UNAVAILABLE` warning
+   * there and caches without the digest.
    * @default the `CACHE_SOURCE_CHECK` of the app (`false`)
    */
   sourceCheck?: boolean
@@ -320,10 +326,6 @@ export interface Pending {
   snapshot?: Promise<[string, string][] | null> | undefined
 }
 
-/**
- * Renders of this process not yet stored or abandoned, each with when
- * requests waiting for it give up (epoch ms): {@link viewsSettled} reads it.
-
 /** What {@link ViewCache.lookup} decided. */
 export type ViewLookup = ViewBypass | ViewHit | ViewMiss
 
@@ -373,17 +375,25 @@ export type DeleteCachedTarget =
     >)
 
 /**
+ * What `cache.cached()` and `cached(cache)` of `cachette/express` return:
+ * Express/Connect (`node:http`) middleware, plus Flask-Caching's attributes
+ * of a cached view.
+ */
+export interface CachedMiddleware extends ViewAttributes<IncomingMessage> {
+  /** Serves the request from the cache, or runs the rest of the route and stores its response. */
+  (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
+}
+
+/**
  * What every adapter's `cached()` takes first (and Fastify's plugin as
  * `cache`): a cachette `Cache`. It is spelled out structurally only because
- * `core/` does not import the facade; its one member is the facade's
- * internal `Cache.viewSlot`, so pass a `Cache` rather than implement it.
- * Each adapter exports it under its own name (`CachedProvider`,
- * `ViewSlotProvider`); {@link assertCachedProvider} is the one check.
+ * `core/` does not import the facade; its one member is keyed by a symbol
+ * no public entry exports ({@link VIEW_SLOT}), so pass a `Cache` rather than
+ * implement it. Each adapter exports it under its own name
+ * (`CachedProvider`, `ViewSlotProvider`); {@link assertCachedProvider} is
+ * the one check.
  */
 export interface CachedProvider {
-  /**
-   * The backend slot serving the current call; with `app`, the slot of a request of `app`.
-   * @internal
-   */
-  viewSlot(app?: object): Slot
+  /** The backend slot serving the current call; with `app`, the slot of a request of `app`. */
+  [VIEW_SLOT](app?: object): Slot
 }

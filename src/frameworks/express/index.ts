@@ -14,6 +14,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Timeout } from '../../core/duration.js'
+import { VIEW_SLOT } from '../../core/slot.js'
 import {
   assertCachedProvider,
   type CachedProvider,
@@ -61,7 +62,7 @@ export function cached<Req extends IncomingMessage = IncomingMessage>(
   options?: CachedOptions<Req>,
 ): CachedMiddleware {
   assertCachedProvider(cache, 'cachette/express: cached(cache, options)')
-  return createCachedMiddleware<Req>(() => cache.viewSlot(), options)
+  return createCachedMiddleware<Req>(() => cache[VIEW_SLOT](), options)
 }
 
 /**

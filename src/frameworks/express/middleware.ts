@@ -7,18 +7,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { appContext } from '../../core/context.js'
 import type { Slot } from '../../core/slot.js'
 import {
+  type CachedMiddleware,
   createViewCache,
   exposeView,
   type RequestView,
   requestViewOf,
   routedTarget,
   stubRequestFor,
-  type ViewAttributes,
   type ViewCacheOptions,
 } from '../../core/view/index.js'
 import { captureResponse, replayHit } from '../shared/capture.js'
 
-export type { DeleteCachedTarget, ViewKeyArgs } from '../../core/view/index.js'
+export type { CachedMiddleware, DeleteCachedTarget, ViewKeyArgs } from '../../core/view/index.js'
 
 /**
  * Options of `cache.cached()` for Express and Connect; see
@@ -32,15 +32,6 @@ export type CachedOptions<Req extends IncomingMessage = IncomingMessage> = ViewC
 
 /** `next` as Express and Connect pass it. */
 export type NextFunction = (err?: unknown) => void
-
-/**
- * What `cache.cached()` returns: Express/Connect middleware, plus
- * Flask-Caching's attributes of a cached view.
- */
-export interface CachedMiddleware extends ViewAttributes<IncomingMessage> {
-  /** Serves the request from the cache, or runs the rest of the route and stores its response. */
-  (req: IncomingMessage, res: ServerResponse, next: NextFunction): void
-}
 
 /** Express's view of `req` beyond `node:http`; every field optional so Connect works too. */
 interface ExpressRequest extends IncomingMessage {
@@ -90,7 +81,12 @@ function originalOf(fn: Function): Function {
   return (fn as { [ORIGINAL]?: Function })[ORIGINAL] ?? fn
 }
 
-/** The source of the route's handlers after this middleware (computed once per route). */
+/**
+ * The source of the route's handlers after this middleware (computed once
+ * per route), for `sourceCheck`: the code the cache stands in for. With
+ * `app.use(cached())` no route is known when the cache runs: `undefined`,
+ * and the engine keys without the digest and warns once.
+ */
 function routeSource(req: ExpressRequest, self: Function): string | undefined {
   const route = req.route
   if (typeof route !== 'object' || route === null) return undefined

@@ -16,7 +16,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { appContext, registerAppBinder } from '../../core/context.js'
-import type { Slot } from '../../core/slot.js'
+import { type Slot, VIEW_SLOT } from '../../core/slot.js'
 import {
   assertCachedProvider,
   type CachedProvider,
@@ -187,7 +187,8 @@ function finish(reply: FastifyReply, state: Capture): void {
  *
  * @param cache - the owning Cache
  * @param engine - the route's engine (options already validated)
- * @param source - the route handler's source, for `sourceCheck`
+ * @param source - the route handler's source, for `sourceCheck`; `undefined` when unknown
+ *   (the `cached()` hooks, which see only Fastify's bound copy of the handler)
  */
 export function createViewHooks(
   cache: CachedProvider,
@@ -229,7 +230,7 @@ export function createViewHooks(
       let now: ViewLookup | undefined
       const view = viewOf(request, sourceOf)
       try {
-        slot = cache.viewSlot()
+        slot = cache[VIEW_SLOT]()
         now = engine.lookupNow(view, slot)
       } catch (error) {
         done(error as Error)

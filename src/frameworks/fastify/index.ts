@@ -26,6 +26,7 @@ import type {
 import fp from 'fastify-plugin'
 import type { Cache } from '../../cache.js'
 import type { Timeout } from '../../core/duration.js'
+import { VIEW_SLOT } from '../../core/slot.js'
 import {
   type CachedProvider,
   exposeView,
@@ -194,8 +195,12 @@ export default cachette
  * with hooks of its own lists them together:
  * `{ onRequest: [auth, view.onRequest], onSend: view.onSend, onError: view.onError }`.
  *
- * `sourceCheck` needs the plugin form (the hooks cannot see the handler):
- * `sourceCheck: true` throws here, and `CACHE_SOURCE_CHECK` does not apply.
+ * `sourceCheck` needs the plugin form: hooks see only the bound copy of the
+ * handler Fastify makes (`request.routeOptions.handler`, whose source is
+ * `function () { [native code] }` for every route), not the handler itself.
+ * `sourceCheck: true` throws a `ConfigError` here; `CACHE_SOURCE_CHECK` logs
+ * one warning (`CACHETTE_SOURCE_CHECK_UNAVAILABLE`) and these routes are
+ * keyed without the digest.
  *
  * @example
  * app.get('/search', { ...cached(cache, { queryString: true, timeout: 60 }) }, search)
@@ -208,14 +213,13 @@ export function cached<Req extends FastifyRequest = FastifyRequest>(
   assertCache(cache, call, 'as its first argument')
   const what = `cachette/fastify: ${call}`
   const engine = engineFor(options, what)
-  if (engine.options.sourceCheck === true) {
-    throw new TypeError(
-      `${what}: sourceCheck needs the route config form, config: { cache: { sourceCheck: true } }`,
-    )
-  }
+  engine.refuseSourceCheck(
+    what,
+    "cannot see the route handler (Fastify hands hooks a bound copy, whose source is native code), so it cannot key on the handler's source; sourceCheck needs the route config form, config: { cache: { sourceCheck: true } }",
+  )
   const hooks = createViewHooks(cache, engine, undefined)
   const out = { onRequest: hooks.onRequest, onSend: hooks.onSend, onError: hooks.onError }
-  return exposeView(out, engine, () => cache.viewSlot(), stubRequestFor)
+  return exposeView(out, engine, () => cache[VIEW_SLOT](), stubRequestFor)
 }
 
 /**

@@ -23,7 +23,7 @@ import type { Context, Env, MiddlewareHandler, Next } from 'hono'
 import { repeatedHeaders } from '../../core/background.js'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
-import type { Slot } from '../../core/slot.js'
+import { type Slot, VIEW_SLOT } from '../../core/slot.js'
 import {
   assertCachedProvider,
   type BackgroundRequest,
@@ -110,7 +110,12 @@ interface MatchedRoute {
   handler?: unknown
 }
 
-/** The source of the handlers matched after this middleware (`sourceCheck`); `undefined` when Hono does not say. */
+/**
+ * The source of the handlers matched after this middleware (`sourceCheck`):
+ * the code the cache stands in for, mounted on the route or with
+ * `app.use()`. `undefined` when Hono does not say (no `matchedRoutes`): the
+ * engine then keys without the digest and warns once.
+ */
 function routeSource(c: Context, index: number, seen: Set<string>): string | undefined {
   const routes = (c.req as { matchedRoutes?: unknown }).matchedRoutes
   if (!Array.isArray(routes)) return undefined
@@ -370,7 +375,7 @@ export function cached<E extends Env = Env>(
   registerAppBinder(bindHono)
   assertCachedProvider(cache, WHAT)
   const engine = createViewCache<Context, Context<E>>(options, WHAT)
-  const slotOf = (): Slot => cache.viewSlot()
+  const slotOf = (): Slot => cache[VIEW_SLOT]()
   const sources = new Set<string>()
 
   /** Serves the request once `known` (the decision, when it was made at once) or the engine has decided. */

@@ -18,7 +18,7 @@
 import type { Readable } from 'node:stream'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
-import type { Slot } from '../../core/slot.js'
+import { type Slot, VIEW_SLOT } from '../../core/slot.js'
 import {
   assertCachedProvider,
   type CachedProvider,
@@ -79,8 +79,11 @@ export {
  * and its default. Callbacks (`keyPrefix`, `unless`, `forcedUpdate`,
  * `isStale`, `makeCacheKey`) receive the Koa context.
  *
- * `sourceCheck` has no effect with Koa: Koa composes middleware into closures,
- * so the handlers that follow the cache cannot be found to hash their source.
+ * `sourceCheck` cannot apply with Koa: Koa composes middleware into
+ * closures, so the handlers that follow the cache cannot be found to hash
+ * their source. `sourceCheck: true` throws a `ConfigError` when the
+ * middleware is created; `CACHE_SOURCE_CHECK` logs one warning
+ * (`CACHETTE_SOURCE_CHECK_UNAVAILABLE`) and pages are keyed without the digest.
  *
  * @typeParam Ctx - the context type your callbacks receive; give your app's
  * context type to type them: `cached<MyContext>(cache, { keyPrefix: (ctx) => ... })`.
@@ -97,6 +100,10 @@ export interface CachedMiddleware extends ViewAttributes<KoaContext> {
 }
 
 const WHAT = 'cachette/koa: cached(cache, options)'
+
+/** Why Koa refuses `sourceCheck: true`. */
+const SOURCE_CHECK_REFUSED =
+  "cannot see the handlers after the cache: Koa composes middleware into closures, so their source cannot be found; leave sourceCheck out (to key pages on a deploy, put a version in keyPrefix: 'view/v42/%s')"
 
 /** The {@link RequestView} of a Koa request: keyed on what the router routed ({@link routedTarget}; a koa-mount prefix kept). */
 function viewOf(ctx: KoaContext): RequestView<KoaContext> {
@@ -231,6 +238,9 @@ const DONE: Promise<void> = Promise.resolve()
  * is stored. Downstream runs with `ctx.app` as the current app, so `memoize`
  * in a multi-app `Cache` uses that app's backend.
  *
+ * `sourceCheck: true` throws a `ConfigError`: Koa cannot show the cache the
+ * handlers after it (see {@link CachedOptions}).
+ *
  * @param cache - the cachette `Cache`
  * @param options - see {@link ViewCacheOptions}; callbacks receive the Koa context
  *
@@ -245,8 +255,9 @@ export function cached<Ctx extends KoaContext = KoaContext>(
   registerAppBinder(bindKoa)
   assertCachedProvider(cache, WHAT)
   /** The slot serving a request of `app` (`undefined`: the current app). */
-  const slotOf = (app?: object): Slot => cache.viewSlot(app)
+  const slotOf = (app?: object): Slot => cache[VIEW_SLOT](app)
   const engine = createViewCache<KoaContext, Ctx>(options, WHAT)
+  engine.refuseSourceCheck(WHAT, SOURCE_CHECK_REFUSED)
 
   /** Serves the request once `known` (the decision, when it was made at once) or the engine has decided. */
   const serve = async (

@@ -35,7 +35,7 @@ import { bodilessStatus } from '../../core/headers.js'
 import { definitionSite } from '../../core/identity.js'
 import { defaultLogger, warnOnce } from '../../core/log.js'
 import { MEMOIZED_ALIAS, type MemoizeOptions } from '../../core/memoize.js'
-import type { Slot } from '../../core/slot.js'
+import { type Slot, VIEW_SLOT } from '../../core/slot.js'
 import {
   createViewCache,
   registerView,
@@ -80,8 +80,36 @@ export type CachedOptions<Req = unknown> = ViewCacheOptions<Req>
 
 // ------------------------------------------------------------------ @Cached
 
-/** The engine of each `@Cached()` handler, and of each `@Cached()` controller. */
-const engines = new WeakMap<object, ViewCache<unknown>>()
+/** The engine of a `@Cached()` handler or controller, and the handler sources it has keyed on. */
+interface CachedView {
+  readonly engine: ViewCache<unknown>
+  /** For `sourceCheck`: what `deleteCached(handler)` builds keys with. */
+  readonly sources: Set<string>
+}
+
+/** The view of each `@Cached()` handler, and of each `@Cached()` controller. */
+const views = new WeakMap<object, CachedView>()
+
+/** The `source` of each handler's requests, made once per handler. */
+const sourceGetters = new WeakMap<Function, () => string>()
+
+/**
+ * The `source` of a handler's requests, for `sourceCheck`: the handler's
+ * source text (read once), added to `sources` so `deleteCached` keys on it.
+ */
+function sourceGetter(handler: Function, sources: Set<string>): () => string {
+  let get = sourceGetters.get(handler)
+  if (get === undefined) {
+    let text: string | undefined
+    get = () => {
+      text ??= Function.prototype.toString.call(handler)
+      sources.add(text)
+      return text
+    }
+    sourceGetters.set(handler, get)
+  }
+  return get
+}
 
 /** Nest's HTTP platforms: Express's request/response, or Fastify's with `raw`. */
 interface PlatformRequest {
@@ -114,6 +142,10 @@ function legacyOnly(what: string): TypeError {
  * only 2xx (but 206) by default, never a response that sets a cookie, and
  * requests with `Authorization` bypass the cache unless `allowAuthorized`.
  * The default key is `view/` + path (`view//users/42`), as Flask-Caching's.
+ * With `sourceCheck` (or `CACHE_SOURCE_CHECK`) it ends with a digest of the
+ * handler's source, so a deploy that changes the handler stops serving the
+ * pages the old one rendered; `cache.deleteCached(Controller.prototype.handler,
+ * { path })` deletes them.
  *
  * Adds {@link CachetteInterceptor} to the handler; the `Cache` comes from
  * {@link CachetteModule}. Options are checked here: a bad one throws a
@@ -132,14 +164,18 @@ export function Cached<Req = unknown>(
   return ((target: object, key?: unknown, descriptor?: PropertyDescriptor) => {
     if (key === undefined) {
       if (typeof target !== 'function') throw legacyOnly('@Cached')
-      engines.set(target, engine)
+      views.set(target, { engine, sources: new Set() })
       ;(interceptor as ClassDecorator)(target)
       return target
     }
     if (!isLegacyKey(key) || typeof descriptor?.value !== 'function') throw legacyOnly('@Cached')
-    engines.set(descriptor.value as object, engine)
-    // `cache.deleteCached(Controller.prototype.handler, { path })` builds keys with these options.
-    registerView(descriptor.value as object, engine, stubRequestFor)
+    const handler = descriptor.value as Function
+    const sources = new Set<string>()
+    views.set(handler, { engine, sources })
+    // `cache.deleteCached(Controller.prototype.handler, { path })` builds keys with these
+    // options, and with `sourceCheck` with the handler's source (known already: this is it).
+    registerView(handler, engine, stubRequestFor, sources)
+    sources.add(Function.prototype.toString.call(handler))
     ;(interceptor as MethodDecorator)(target, key, descriptor)
     return descriptor
   }) as MethodDecorator & ClassDecorator
@@ -195,21 +231,24 @@ export class CachetteInterceptor implements NestInterceptor {
   /** Nest's interceptor entry point. */
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle()
-    const engine = engines.get(context.getHandler()) ?? engines.get(context.getClass())
-    if (engine === undefined) return next.handle()
+    const handler = context.getHandler()
+    const cachedView = views.get(handler) ?? views.get(context.getClass())
+    if (cachedView === undefined) return next.handle()
+    const { engine, sources } = cachedView
     const http = context.switchToHttp()
     const req = http.getRequest<PlatformRequest & object>()
     const res = http.getResponse<PlatformResponse & object>()
     const rawReq = req.raw ?? (req as IncomingMessage)
     const rawRes = res.raw ?? (res as ServerResponse)
-    const slot = this.cache.viewSlot()
+    const slot = this.cache[VIEW_SLOT]()
     const view = requestViewOf(
       rawReq.method ?? 'GET',
       // Express: what the router routed (a rewrite keyed apart); Fastify: `request.url`, routed already.
       routedTarget(req.originalUrl ?? rawReq.url ?? '/', req.url ?? rawReq.url ?? '/', req.baseUrl),
       rawReq.headers,
       req as unknown,
-      undefined,
+      // `sourceCheck`: the handler this cache stands in for, as Nest runs it.
+      sourceGetter(handler, sources),
       rawReq.socket,
     )
     // An in-memory hit is decided at once: no promise to wait for.
