@@ -843,14 +843,13 @@ export class HttpCache {
     }
     // Field names `no-cache="..."` and `private="..."` qualify in Cache-Control and in the
     // governing targeted field alike: whichever names a field, it is not stored.
-    const plain = parseCacheControl(headerValue(bag, 'cache-control'))
-    const governing = responseDirectives(
-      { status: res.status, headers: bag },
-      this.#rules,
-    ).directives
+    const governing = responseDirectives({ status: res.status, headers: bag }, this.#rules)
+    const plain = governing.targeted
+      ? parseCacheControl(headerValue(bag, 'cache-control'))
+      : governing.directives
     const qualified = (name: string) => [
       ...qualifiedFields(plain, name),
-      ...qualifiedFields(governing, name),
+      ...(governing.targeted ? qualifiedFields(governing.directives, name) : []),
     ]
     const connectionListed = splitList(headerValue(bag, 'connection') ?? '').map((s) =>
       s.toLowerCase(),

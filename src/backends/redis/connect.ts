@@ -74,16 +74,20 @@ function connectTimeoutOf(options: Record<string, unknown>): number {
   return typeof t === 'number' && t > 0 ? t : DEFAULT_READY_TIMEOUT
 }
 
+/** A client the app passed in (`CACHE_OPTIONS.client`): used as it is, never closed by the backend. */
+function adopted(client: unknown): Opened {
+  return {
+    client: existingClient(client, 'CACHE_REDIS_HOST'),
+    owned: false,
+    readyTimeout: DEFAULT_READY_TIMEOUT,
+    failFast: false,
+  }
+}
+
+/** The client of a `RedisCache`: the app's own, or a new ioredis `Redis` for a host, URL or socket. */
 export function openStandalone(options: RedisCacheOptions, kind: string): Opened {
   const clientOptions = clientOptionsOf(options)
-  if (options.client !== undefined && options.client !== null) {
-    return {
-      client: existingClient(options.client, 'CACHE_REDIS_HOST'),
-      owned: false,
-      readyTimeout: DEFAULT_READY_TIMEOUT,
-      failFast: false,
-    }
-  }
+  if (options.client !== undefined && options.client !== null) return adopted(options.client)
   const { conn } = standaloneConnection(options, clientOptions)
   const io = loadIoRedis(kind)
   const final = { ...CONNECTION_DEFAULTS, ...clientOptions, ...conn }
@@ -95,16 +99,10 @@ export function openStandalone(options: RedisCacheOptions, kind: string): Opened
   }
 }
 
+/** The client of a `RedisSentinelCache`: the app's own, or an ioredis `Redis` that finds the master through the sentinels. */
 export function openSentinel(options: RedisSentinelCacheOptions, kind: string): Opened {
   const clientOptions = clientOptionsOf(options)
-  if (options.client !== undefined && options.client !== null) {
-    return {
-      client: existingClient(options.client, 'CACHE_REDIS_HOST'),
-      owned: false,
-      readyTimeout: DEFAULT_READY_TIMEOUT,
-      failFast: false,
-    }
-  }
+  if (options.client !== undefined && options.client !== null) return adopted(options.client)
   const sentinels = parseSentinels(options.sentinels ?? [['127.0.0.1', 26379]])
   const master = options.master ?? 'mymaster'
   if (typeof master !== 'string' || master === '') {
@@ -168,14 +166,15 @@ const CLUSTER_OPTION_KEYS = new Set([
   'showFriendlyErrorStack',
 ])
 
+/** The client of a `RedisClusterCache`: the app's own ioredis `Cluster`, or a new one for the startup nodes. */
 export function openCluster(options: RedisClusterCacheOptions, kind: string): Opened {
   const clientOptions = clientOptionsOf(options)
   if (options.client !== undefined && options.client !== null) {
-    const client = existingClient(options.client, 'CACHE_REDIS_HOST')
-    if ((client as Partial<ClusterClient>).isCluster !== true) {
+    const own = adopted(options.client)
+    if ((own.client as Partial<ClusterClient>).isCluster !== true) {
       throw new ConfigError('CACHE_REDIS_HOST', 'RedisClusterCache needs an ioredis Cluster client')
     }
-    return { client, owned: false, readyTimeout: DEFAULT_READY_TIMEOUT, failFast: false }
+    return own
   }
   const node: Record<string, unknown> = {}
   let startup: { host: string; port: number }[]

@@ -48,11 +48,8 @@ function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
 
 /** The header helpers, as Express/Connect middleware. */
 type Helpers = HeaderHelpers<HttpMiddleware>
-const helpers: Helpers = headerHelpers(modifierMiddleware)
-export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
-export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
-export const noStore: Helpers['noStore'] = helpers.noStore
-export const vary: Helpers['vary'] = helpers.vary
+/** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
+export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(modifierMiddleware)
 
 export type { ValidationOptions }
 

@@ -169,11 +169,8 @@ function modifierHook(modifier: HeaderModifier): onRequestHookHandler {
 
 /** The header helpers, as route hooks (`onRequest` or `preHandler`). */
 type Helpers = HeaderHelpers<onRequestHookHandler>
-const helpers: Helpers = headerHelpers(modifierHook)
-export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
-export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
-export const noStore: Helpers['noStore'] = helpers.noStore
-export const vary: Helpers['vary'] = helpers.vary
+/** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
+export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(modifierHook)
 
 // ------------------------------------------------------------------- capture
 

@@ -150,11 +150,8 @@ interface Helpers extends HeaderHelpers<HttpMiddleware> {
   noStore<E extends Env = Env>(): HttpMiddleware<E>
   vary<E extends Env = Env>(...fields: string[]): HttpMiddleware<E>
 }
-const helpers: Helpers = headerHelpers(modifierMiddleware)
-export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
-export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
-export const noStore: Helpers['noStore'] = helpers.noStore
-export const vary: Helpers['vary'] = helpers.vary
+/** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
+export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(modifierMiddleware)
 
 // ---------------------------------------------------------------- holding a response
 

@@ -97,11 +97,10 @@ class HeaderInterceptor implements NestInterceptor {
  * `ConfigError` when the class is defined.
  */
 type Helpers = HeaderHelpers<HttpInterceptor>
-const helpers: Helpers = headerHelpers((modifier) => new HeaderInterceptor(modifier))
-export const cacheFor: Helpers['cacheFor'] = helpers.cacheFor
-export const cacheControl: Helpers['cacheControl'] = helpers.cacheControl
-export const noStore: Helpers['noStore'] = helpers.noStore
-export const vary: Helpers['vary'] = helpers.vary
+/** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
+export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(
+  (modifier) => new HeaderInterceptor(modifier),
+)
 
 /** An answer of the core as a web `Response`, which Nest sends as it is (status, headers and body). */
 function webResponse(answer: HttpResponse): Response {
