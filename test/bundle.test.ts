@@ -211,7 +211,7 @@ describe('the built package, bundled with esbuild (tree shaking on)', () => {
 
   it('package.json declares exactly the built files that register at import time', () => {
     const declared = new Set(pkg.sideEffects as string[])
-    const registering = ['index', 'fastify', 'koa', 'hono'].flatMap((n) => [
+    const registering = ['index', 'fastify', 'koa', 'hono', 'nestjs'].flatMap((n) => [
       `./dist/${n}.js`,
       `./dist/${n}.cjs`,
     ])

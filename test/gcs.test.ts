@@ -51,6 +51,8 @@ function make(
       apiEndpoint: server.endpoint,
       anonymous: true,
       logger: silent,
+      // A deadline for a hang, not a race: a busy machine may take seconds to answer.
+      timeout: 20_000,
       ...options,
     }),
   )

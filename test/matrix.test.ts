@@ -32,6 +32,7 @@ const DRIVERS: [name: string, module: string, exportName: string][] = [
   ['koa', './matrix/koa.js', 'koaDriver'],
   ['hono', './matrix/hono.js', 'honoDriver'],
   ['nestjs', './matrix/nestjs.js', 'nestjsDriver'],
+  ['nestjs-fastify', './matrix/nestjs.js', 'nestjsFastifyDriver'],
 ]
 const only = process.env.MATRIX?.split(',').map((s) => s.trim())
 const drivers: FrameworkDriver[] = []

@@ -46,6 +46,8 @@ async function s3Cache(options: ConstructorParameters<typeof S3Cache>[0] = {}): 
       endpointUrl: server.endpoint,
       credentials: S3_CREDENTIALS,
       logger: silent,
+      // A deadline for a hang, not a race: a busy machine may take seconds to answer.
+      timeout: 20_000,
       ...options,
     }),
   )

@@ -12,7 +12,7 @@ import { expressDriver } from './express.js'
 import { fastifyDriver } from './fastify.js'
 import { honoDriver } from './hono.js'
 import { koaDriver } from './koa.js'
-import { nestjsDriver } from './nestjs.js'
+import { nestjsDriver, nestjsFastifyDriver } from './nestjs.js'
 
 const only = process.env.MATRIX?.split(',').map((s) => s.trim())
 
@@ -23,6 +23,7 @@ export const drivers: readonly HttpDriver[] = [
   koaDriver,
   honoDriver,
   nestjsDriver,
+  nestjsFastifyDriver,
 ].filter((driver) => !only || only.includes(driver.name))
 
 /** How a matrix test starts its servers (closed after its framework's tests). */

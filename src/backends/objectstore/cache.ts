@@ -447,7 +447,8 @@ export class ObjectStoreCache extends BaseCache {
       if (attempt > 0 && counter.backoff) {
         await sleep(Math.random() * Math.min(200, 4 * 2 ** attempt))
       }
-      const found = await this.#driver.read(name, 'inc', counter.purge && this.#purge)
+      const purge = counter.purge && this.#purge
+      const found = await this.#driver.read(name, 'inc', purge)
       // Replaced or deleted between its metadata and its bytes: look again.
       if (found === CHANGED) continue
       // Absent or expired (no body): a new counter, with the default timeout.
@@ -462,7 +463,9 @@ export class ObjectStoreCache extends BaseCache {
         await this.#driver.write(name, data, expiresAt, 'inc')
         return before
       }
-      const version = found?.meta.version
+      // An expired object `read` purged is gone: the new counter needs no object at all, not
+      // the deleted version (a concurrent writer's counter then wins, and this one looks again).
+      const version = purge && body === undefined ? undefined : found?.meta.version
       const condition: WriteCondition =
         version === undefined ? { ifAbsent: true } : { ifVersion: version }
       if (await this.#driver.write(name, data, expiresAt, 'inc', condition)) return before

@@ -150,6 +150,8 @@ export class S3Driver implements ObjectStoreDriver {
       return true
     } catch (error) {
       if (condition !== undefined && isPreconditionFailed(error)) return false
+      // `If-Match` on an object that is gone: S3 answers 404 NoSuchKey, a failed precondition too.
+      if (condition !== undefined && 'ifVersion' in condition && isNotFound(error)) return false
       throw error
     }
   }

@@ -31,6 +31,7 @@ import { RESPONSE_PASSTHROUGH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/comm
 import { from, type Observable, of, switchMap, tap } from 'rxjs'
 import { Cache } from '../../cache.js'
 import type { CacheConfig } from '../../config-types.js'
+import { registerAppBinder } from '../../core/context.js'
 import { bodilessStatus } from '../../core/headers.js'
 import { definitionSite } from '../../core/identity.js'
 import { defaultLogger, warnOnce } from '../../core/log.js'
@@ -47,7 +48,15 @@ import {
   type ViewHit,
   type ViewLookup,
 } from '../../core/view/index.js'
+import { bindExpress } from '../express/middleware.js'
+import { bindFastify } from '../fastify/bind.js'
 import { captureResponse, replayHit } from '../shared/capture.js'
+
+// `cache.initApp(adapter.getInstance())` hands over the platform's instance (an Express app
+// or a Fastify instance) while a Nest app may import only this module: it binds both, the
+// way the root entry and `cachette/fastify` do.
+registerAppBinder(bindExpress)
+registerAppBinder(bindFastify)
 
 export type {
   QueryArgs,
@@ -207,6 +216,11 @@ function hitResponse(hit: ViewHit): Response {
   for (const [name, value] of hit.headers) headers.append(name, value)
   // A `Response` may carry no body with a bodiless status.
   const nullBody = hit.body === undefined || bodilessStatus(hit.status)
+  // Its length is known: Fastify sends a web Response's body as a stream, and would answer a
+  // HEAD with `Content-Length: 0`.
+  if (!nullBody && !headers.has('content-length')) {
+    headers.set('content-length', String((hit.body as Uint8Array).byteLength))
+  }
   // The stored bytes as they are (a Buffer is a Uint8Array): no copy per hit.
   return new Response(nullBody ? null : (hit.body as Uint8Array<ArrayBuffer>), {
     status: hit.status,
@@ -270,7 +284,10 @@ export class CachetteInterceptor implements NestInterceptor {
   ): Observable<unknown> {
     if (result.kind === 'bypass') return next.handle()
     if (result.kind === 'hit') {
-      if (!handlerAnswersItself(context)) return of(hitResponse(result))
+      // Fastify answers a web Response's HEAD with `Content-Length: 0`: a HEAD hit on Fastify is
+      // written here too.
+      const fastifyHead = res.hijack !== undefined && rawRes.req?.method === 'HEAD'
+      if (!fastifyHead && !handlerAnswersItself(context)) return of(hitResponse(result))
       // Nest sends nothing for this handler: the hit is written here (Fastify: once hijacked).
       res.hijack?.()
       replayHit(rawRes, result)
