@@ -13,6 +13,7 @@
 import { parseArgs } from 'node:util'
 import { clusterGroup } from './groups/cluster.js'
 import { filesystemGroup } from './groups/filesystem.js'
+import { flaskGroup } from './groups/flask.js'
 import { fragmentsGroup } from './groups/fragments.js'
 import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
 import { httpcacheGroup } from './groups/httpcache.js'
@@ -35,6 +36,7 @@ const GROUPS: readonly Group[] = [
   koaGroup,
   honoGroup,
   httpcacheGroup,
+  flaskGroup,
   filesystemGroup,
   (await import('./groups/growth.js')).growthGroup,
   redisGroup,
@@ -57,7 +59,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,filesystem,growth,redis,cluster,memcached,s3,fragments,stampede,tiered] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,flask,filesystem,growth,redis,cluster,memcached,s3,fragments,stampede,tiered] [--no-write]',
   )
   process.exit(0)
 }

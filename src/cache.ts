@@ -5,6 +5,8 @@ import {
   type CacheBackend,
   completeBackend,
   missingBackendMethods,
+  SYNC,
+  type WithSyncTwin,
 } from './core/backend.js'
 import {
   camelizeOptions,
@@ -97,6 +99,16 @@ function flatKeys(args: readonly (string | readonly string[])[]): readonly strin
       : (args as readonly string[])
   for (const k of keys) assertKey(k)
   return keys
+}
+
+/**
+ * What a call answers when its backend call threw `error`: the error, when it
+ * must propagate (`Slot.mustRaise`), else `fallback`, the error logged.
+ */
+function failed<R>(slot: Slot, site: string, error: unknown, fallback: R): Promise<R> {
+  if (slot.mustRaise(error)) return Promise.reject(error)
+  slot.report(site, error)
+  return Promise.resolve(fallback)
 }
 
 /** Whether `app` looks like a web framework's app (as opposed to a plain config holder). */
@@ -342,6 +354,19 @@ export class Cache {
     if (backend === undefined) {
       return this.#run('get', undefined, async (b) => (await freshValue(b, await b.get(key))) as T)
     }
+    // An in-process store's synchronous twin (SYNC in core/backend.ts): one promise per call.
+    const now = (backend.get as WithSyncTwin<[string], unknown>)[SYNC]
+    if (now !== undefined) {
+      let value: unknown
+      try {
+        value = now(backend, key)
+      } catch (error) {
+        return failed(slot, 'cache.get', error, undefined)
+      }
+      return isEntry(value)
+        ? (freshValue(backend, value) as Promise<T>)
+        : Promise.resolve(value as T | undefined)
+    }
     return backend.get(key).then(
       (value) => (isEntry(value) ? (freshValue(backend, value) as Promise<T>) : (value as T)),
       (error: unknown) => {
@@ -371,6 +396,14 @@ export class Cache {
     }
     const backend = slot.backend
     if (backend === undefined) return this.#run('set', false, (b) => b.set(key, value, t))
+    const now = (backend.set as WithSyncTwin<[string, unknown, number | undefined], boolean>)[SYNC]
+    if (now !== undefined) {
+      try {
+        return Promise.resolve(now(backend, key, value, t))
+      } catch (error) {
+        return failed(slot, 'cache.set', error, false)
+      }
+    }
     return backend.set(key, value, t).catch((error: unknown) => {
       if (slot.mustRaise(error)) throw error
       slot.report('cache.set', error)
@@ -522,17 +555,37 @@ export class Cache {
   async getMany(...args: (string | readonly string[])[]): Promise<unknown[]> {
     const keys = flatKeys(args)
     if (keys.length === 0) return []
-    return this.#run(
-      'getMany',
-      keys.map(() => undefined),
-      async (b) => {
-        const values = await b.getMany(keys)
-        for (let i = 0; i < values.length; i++) {
-          if (isEntry(values[i])) values[i] = await freshValue(b, values[i])
-        }
-        return values
-      },
-    )
+    const slot = this.#slot()
+    const backend = slot.backend
+    const now =
+      backend === undefined
+        ? undefined
+        : (backend.getMany as WithSyncTwin<[readonly string[]], unknown[]>)[SYNC]
+    if (now === undefined) {
+      return this.#run(
+        'getMany',
+        keys.map(() => undefined),
+        async (b) => {
+          const values = await b.getMany(keys)
+          for (let i = 0; i < values.length; i++) {
+            if (isEntry(values[i])) values[i] = await freshValue(b, values[i])
+          }
+          return values
+        },
+      )
+    }
+    // An in-process store's synchronous twin, under the same error policy as #run.
+    try {
+      const values = now(backend as CacheBackend, keys)
+      for (let i = 0; i < values.length; i++) {
+        if (isEntry(values[i])) values[i] = await freshValue(backend as CacheBackend, values[i])
+      }
+      return values
+    } catch (error) {
+      if (slot.mustRaise(error)) throw error
+      slot.report('cache.getMany', error)
+      return keys.map(() => undefined)
+    }
   }
 
   /** `{ key: value }` for the given keys, `undefined` for misses. */

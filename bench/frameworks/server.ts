@@ -73,6 +73,13 @@ function honoServer(): Server {
     hit('/cached')
     return c.html(body)
   })
+  app.get(
+    '/wrapped',
+    honoCached(cache, { timeout: 300 }, (c) => {
+      hit('/wrapped')
+      return c.html(body)
+    }),
+  )
   return serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server
 }
 

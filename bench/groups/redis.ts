@@ -2,7 +2,8 @@
  * redis: get (hit), set and getMany(100) on a local redis-server started for
  * the run, through cachette's RedisCache (facade and backend), against the
  * raw ioredis client issuing the same commands with the same bytes (the
- * limit), keyv with @keyv/redis, and cache-manager over that keyv store.
+ * limit), keyv with @keyv/redis, and cache-manager over that keyv store;
+ * then how getMany's cost per key grows from 10 to 100 to 1,000 keys.
  */
 import KeyvRedis from '@keyv/redis'
 import { createCache } from 'cache-manager'
@@ -25,7 +26,14 @@ import {
   TTL_S,
   value,
 } from '../lib/kv.js'
-import { type Comparison, compare, OPS_PER_SEC, opLoop, ratioOf } from '../lib/measure.js'
+import {
+  type Comparison,
+  compare,
+  OPS_PER_SEC,
+  opLoop,
+  ratioOf,
+  US_PER_OP,
+} from '../lib/measure.js'
 import { redisFacade, startBenchRedis } from '../lib/redis.js'
 import { type GroupResult, type Headline, target } from '../lib/report.js'
 
@@ -34,6 +42,11 @@ const FACADE = 'cachette Cache facade (RedisCache)'
 const BACKEND = 'cachette RedisCache backend'
 const KEYV = 'keyv v5 + @keyv/redis'
 const CACHE_MANAGER = 'cache-manager v7 over @keyv/redis'
+/** Keys per getMany in the growth comparison (at most KEYS: every key of a batch is distinct). */
+const GROWTH_SIZES = [10, 100, 1000] as const
+const growthName = (n: number) => `cachette getMany(${n.toLocaleString('en-US')})`
+/** Batches per size in the growth comparison, cycled through (consecutive keys from shifting starts). */
+const GROWTH_BATCHES = 8
 
 export const redisGroup: Group = {
   name: 'redis',
@@ -141,7 +154,43 @@ export const redisGroup: Group = {
           log: ctx.log,
         }),
       )
-      const [getC, setC, manyC] = comparisons as [Comparison, Comparison, Comparison]
+      // getMany growth: µs per key read (one getMany of n keys ÷ n), the sizes as contenders.
+      ctx.log('redis: getMany growth')
+      comparisons.push(
+        await compare({
+          id: 'redis.getMany.growth',
+          title: `redis: getMany cost per key at ${GROWTH_SIZES.join(' / ')} keys per call (µs/op = µs per key: one call's time ÷ its keys)`,
+          unit: US_PER_OP,
+          rounds,
+          contenders: GROWTH_SIZES.map((n, s) => {
+            const batches = Array.from({ length: GROWTH_BATCHES }, (_, b) =>
+              Array.from({ length: n }, (_, j) => key(b * 128 + j)),
+            )
+            const perCall = opLoop((i) => cache.getMany(batches[i % GROWTH_BATCHES] as string[]), {
+              sliceMs,
+              batch: 1,
+              unit: US_PER_OP,
+            })
+            return {
+              name: growthName(n),
+              role: s === 0 ? ('reference' as const) : ('subject' as const),
+              sample: async () => (await perCall()) / n,
+            }
+          }),
+          pairs: [
+            [growthName(100), growthName(10)],
+            [growthName(1000), growthName(10)],
+            [growthName(1000), growthName(100)],
+          ],
+          log: ctx.log,
+        }),
+      )
+      const [getC, setC, manyC, growthC] = comparisons as [
+        Comparison,
+        Comparison,
+        Comparison,
+        Comparison,
+      ]
       const getVsRaw = ratioOf(getC, FACADE, RAW)
       const setVsRaw = ratioOf(setC, FACADE, RAW)
       const manyVsSingles = ratioOf(manyC, MANY, SINGLES)
@@ -167,6 +216,14 @@ export const redisGroup: Group = {
           target: target('>=', 5, manyVsSingles),
         },
         { label: `getMany(${BATCH}) ÷ raw mget (ops/s)`, ratio: ratioOf(manyC, MANY, RAW_MGET) },
+        {
+          label: 'getMany cost per key: 1,000 ÷ 10 keys per call (time)',
+          ratio: ratioOf(growthC, growthName(1000), growthName(10)),
+        },
+        {
+          label: 'getMany cost per key: 1,000 ÷ 100 keys per call (time)',
+          ratio: ratioOf(growthC, growthName(1000), growthName(100)),
+        },
       ]
       return {
         group: 'redis',
@@ -176,12 +233,14 @@ export const redisGroup: Group = {
           'the numbers are dominated by loopback latency, as for an app.',
         measuredAt: new Date().toISOString(),
         mode: ctx.quick ? 'quick' : 'full',
-        settings: { rounds, sliceMs, keys: KEYS, batch: BATCH },
+        settings: { rounds, sliceMs, keys: KEYS, batch: BATCH, growthSizes: GROWTH_SIZES },
         comparisons,
         headlines,
         notes: [
           'The raw client sends the bytes cachette stores (a 1-byte marker plus the serialized string), ' +
             'so the limit does the same work on the wire; keyv and cache-manager store JSON.',
+          `getMany growth: one MGET per call whatever its size; each size cycles through ${GROWTH_BATCHES} batches of consecutive keys (every key a hit). ` +
+            'Per key, a small call is mostly the round trip; the 1,000 ÷ 100 ratio is the growth of what is left (reading and decoding the values): flat means it stays near 1.',
         ],
       }
     } finally {

@@ -1,18 +1,19 @@
 import { argumentsKey } from './argkey.js'
-import type { CacheBackend } from './backend.js'
+import { type CacheBackend, PEEK, type PeekableBackend } from './backend.js'
 import { parseTimeout, type Timeout } from './duration.js'
 import {
   type Computation,
   checkTags,
   type GetOrSetOptions,
   getOrCompute,
+  isEntry,
   newToken,
   type Policy,
   policyOf,
   resolveTags,
   tokensFor,
 } from './getorset.js'
-import { type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
+import { base64urlDigest, type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
 import {
   callerSite,
   definitionSite,
@@ -21,7 +22,7 @@ import {
   parameterNames,
 } from './identity.js'
 import { isThenable } from './promise.js'
-import type { Slot } from './slot.js'
+import type { Slot, SlotSettings } from './slot.js'
 
 /**
  * Any function `cache.memoize` can wrap. Written as a method's type, whose
@@ -61,7 +62,14 @@ export interface MemoizeOptions<F extends MemoizableFunction = MemoizableFunctio
   isStale?(value: MemoizeResult<F>, ...args: MemoizeArgs<F>): boolean | Promise<boolean>
   /** Called with a fresh result; a falsy return keeps it out of the cache (it is still returned). */
   responseFilter?(value: MemoizeResult<F>): unknown
-  /** Hash for keys; defaults to `CACHE_HASH_METHOD`. */
+  /**
+   * Hash for keys; defaults to `CACHE_HASH_METHOD`. It hashes the function's
+   * name (and source, with `sourceCheck`) once, into the 22-character start
+   * of every key, and each argument text over {@link RAW_KEY_MAX} (128)
+   * characters; shorter argument texts are in the key as they are, unhashed.
+   * Arguments are attacker-controlled: keep a collision-resistant hash (the
+   * default SHA-256), not MD5 or SHA-1, where long arguments come from users.
+   */
   hashMethod?: HashMethod
   /**
    * Whether a `null` result is cached. `undefined` results never are (undefined
@@ -137,8 +145,6 @@ export interface MemoizeDecorator {
 interface MemoInfo {
   readonly fn: Function
   readonly name: string
-  /** `name` as JSON: the start of every key's hash input, so no name is a prefix of another. */
-  readonly prefix: string
   /** `[name + '_memver']`, the function's version key, which every call reads; never mutated. */
   readonly versionKeys: readonly string[]
   /** The function's source, appended to the key input when source checking is on. */
@@ -152,7 +158,38 @@ interface MemoInfo {
   readonly sourceCheck: boolean | undefined
   readonly options: MemoizeOptions
   readonly policy: Policy
+  /**
+   * No option that needs the slow path on a hit (`forcedUpdate`, `isStale`,
+   * `tags`): a hit on a backend with {@link PEEK} is answered without the
+   * getOrSet engine.
+   */
+  readonly plainHits: boolean
   timeout: number | undefined
+  /** The {@link Keying} of the settings last used, then of every other settings object seen. */
+  keying: Keying | undefined
+  keyings: WeakMap<SlotSettings, Keying> | undefined
+  /** The keys of recent one-argument calls, by argument (see {@link recentArg}). */
+  recent: Map<unknown, RecentKey> | undefined
+}
+
+/** A recent call's key, valid while the keying and versions are the same objects' values. */
+interface RecentKey {
+  keying: Keying
+  versions: string
+  key: string
+}
+
+/**
+ * What a function's keys share under one configuration (hash method,
+ * `sourceCheck`): computed once per memoized function and slot settings,
+ * not per call.
+ */
+interface Keying {
+  readonly settings: SlotSettings
+  /** {@link HASH_CHARS} characters of the hash of the name (and source): the start of every key. */
+  readonly prefix: string
+  /** The hash of a long argument text, as base64url. */
+  readonly hash: (data: string) => string
 }
 
 interface BoundInfo {
@@ -161,6 +198,28 @@ interface BoundInfo {
 }
 
 const VERSION_SUFFIX = '_memver'
+
+/**
+ * The longest argument text (receiver and arguments, see {@link keyText}) a
+ * key holds as it is; a longer one is hashed. Short enough that a key (22 +
+ * 6 or 12 + 1 + 128 characters) stays under Memcached's 250 bytes with a
+ * namespace of up to 80 bytes; where it does not (a longer namespace,
+ * non-ASCII text, spaces), the Memcached, S3 and GCS backends hash the key
+ * themselves, so every key is valid on every backend.
+ * @internal
+ */
+export const RAW_KEY_MAX = 128
+
+/**
+ * Characters of a base64url digest kept in keys: 22, i.e. 132 bits, beyond
+ * the reach of a birthday attack on SHA-256.
+ */
+const HASH_CHARS = 22
+
+/** After the versions: the argument text follows as it is. */
+const RAW_MARK = ':'
+/** After the versions: the hash of the argument text follows. */
+const HASHED_MARK = '#'
 
 /**
  * A function that stands for a memoized one (NestJS's `@Memoize()` installs
@@ -279,7 +338,6 @@ export class Memoizer {
     const info: MemoInfo = {
       fn,
       name,
-      prefix: JSON.stringify(name),
       versionKeys: [name + VERSION_SUFFIX],
       source,
       isMethod,
@@ -293,10 +351,19 @@ export class Memoizer {
       sourceCheck: options.sourceCheck,
       options,
       policy: policyOf(options, 'memoize'),
+      plainHits:
+        options.forcedUpdate === undefined &&
+        options.isStale === undefined &&
+        options.tags === undefined,
       timeout: parseTimeout(options.timeout, 'memoize timeout'),
+      keying: undefined,
+      keyings: undefined,
+      recent: undefined,
     }
     const memoizer = this
-    const wrapper = async function memoized(this: unknown, ...args: unknown[]): Promise<unknown> {
+    // Not async itself: #call is, so every call still returns a promise (and never throws),
+    // and a hit saves the promise an async wrapper would add around #call's.
+    const wrapper = function memoized(this: unknown, ...args: unknown[]): Promise<unknown> {
       return memoizer.#call(info, this, args)
     }
     Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true })
@@ -328,8 +395,26 @@ export class Memoizer {
     return wrapper
   }
 
-  #digest(info: MemoInfo, slot: Slot): DigestFn {
-    return info.digest ?? slot.settings.digest
+  /** The function's {@link Keying} under `slot`'s settings, computed on first use. */
+  #keying(info: MemoInfo, slot: Slot): Keying {
+    const settings = slot.settings
+    const last = info.keying
+    if (last !== undefined && last.settings === settings) return last
+    let keying = info.keyings?.get(settings)
+    if (keying === undefined) {
+      const hash = base64urlDigest(info.digest ?? settings.digest)
+      // JSON ends at its closing quote, so a name and a name followed by a source never meet.
+      const named = JSON.stringify(info.name)
+      const input = (info.sourceCheck ?? settings.sourceCheck) ? named + info.source : named
+      keying = { settings, prefix: hash(input).slice(0, HASH_CHARS), hash }
+    }
+    // Several apps with their own settings: each keeps its keying.
+    if (last !== undefined) {
+      info.keyings ??= new WeakMap()
+      info.keyings.set(last.settings, last)
+    }
+    info.keying = keying
+    return keying
   }
 
   /**
@@ -353,28 +438,23 @@ export class Memoizer {
   }
 
   /**
-   * What an entry's key hashes: name, receiver and arguments. Throws a
+   * The receiver and arguments as text (see {@link keyText}). Throws a
    * `TypeError` for an argument that cannot be keyed exactly (see
    * `argumentsKey`), before any backend round trip.
    */
-  #keyInput(info: MemoInfo, slot: Slot, receiver: string, args: readonly unknown[]): string {
+  #keyText(info: MemoInfo, receiver: string, args: readonly unknown[]): string {
     const keyed =
       info.ignore.size === 0 ? args : args.map((a, i) => (info.ignore.has(i) ? undefined : a))
-    const input = `${info.prefix}${receiver}${argumentsKey(keyed)}`
-    return (info.sourceCheck ?? slot.settings.sourceCheck) ? input + info.source : input
-  }
-
-  #entryKey(info: MemoInfo, slot: Slot, input: string, versions: readonly string[]): string {
-    return this.#digest(info, slot)(input).toString('base64').slice(0, 16) + versions.join('')
+    return keyText(receiver, argumentsKey(keyed))
   }
 
   async #keyFor(info: MemoInfo, instance: unknown, args: readonly unknown[]): Promise<string> {
     const slot = this.slot()
     const receiver = this.#receiverKey(info, instance)
-    const input = this.#keyInput(info, slot, receiver, args)
+    const text = this.#keyText(info, receiver, args)
     const backend = slot.backend ?? (await slot.ready)
     const versions = await tokensFor(backend, this.#versionKeys(info, receiver))
-    return this.#entryKey(info, slot, input, versions)
+    return entryKey(this.#keying(info, slot), versions.join(''), text)
   }
 
   async #call(info: MemoInfo, self: unknown, args: unknown[]): Promise<unknown> {
@@ -384,17 +464,46 @@ export class Memoizer {
     }
     const slot = this.slot()
     const receiver = this.#receiverKey(info, self)
-    const input = this.#keyInput(info, slot, receiver, args)
+    // A call whose one argument is a short primitive (f(id)) finds its key among the
+    // function's recent keys, so a hit neither rebuilds nor rehashes it. Any other call's
+    // text is built now, so that an argument that cannot be keyed throws before any backend
+    // call (and is not absorbed below as a backend failure).
+    const recent =
+      receiver === '' && args.length === 1 && info.ignore.size === 0 && recentArg(args[0])
+    const text = recent ? '' : this.#keyText(info, receiver, args)
     let key: string
     let versionKeys: readonly string[]
-    let versions: string[]
+    let versions: readonly string[]
     let forced: boolean
     let tags: readonly string[]
     try {
       const backend = slot.backend ?? (await slot.ready)
       versionKeys = this.#versionKeys(info, receiver)
-      versions = await tokensFor(backend, versionKeys)
-      key = this.#entryKey(info, slot, input, versions)
+      // SimpleCache (unobserved) reads synchronously: a hit needs neither an await for the
+      // version nor the getOrSet engine, whose single flight saves nothing on a Map lookup.
+      const peek = info.plainHits ? (backend as PeekableBackend)[PEEK] : undefined
+      const peeked = peek === undefined ? undefined : peekTokens(peek, backend, versionKeys)
+      versions = peeked ?? (await tokensFor(backend, versionKeys))
+      const keying = this.#keying(info, slot)
+      key = recent
+        ? recentKey(info, keying, versions.join(''), args)
+        : entryKey(keying, versions.join(''), text)
+      if (peek !== undefined) {
+        const found = peek.call(backend, key)
+        if (found !== undefined && (found !== null || options.cacheNone === true)) {
+          // A primitive is immutable; an object is read again through get(), which copies it.
+          const value =
+            typeof found !== 'object' || found === null
+              ? found
+              : isEntry(found)
+                ? undefined
+                : await backend.get(key)
+          if (value !== undefined && !isEntry(value)) {
+            slot.observer.outcome('memoize', info.name, 'hit')
+            return value
+          }
+        }
+      }
       forced = options.forcedUpdate ? await isTrue(options.forcedUpdate(...args)) : false
       tags = resolveTags(options.tags, args, 'memoize')
     } catch (error) {
@@ -522,6 +631,107 @@ class MemoizedCall implements Computation<unknown> {
   async afterStore(backend: CacheBackend, ttl: number | undefined): Promise<void> {
     if (ttl !== 0) await refreshVersions(backend, this.versionKeys, this.versions, ttl)
   }
+}
+
+/**
+ * The receiver and arguments as one text: the argument text alone (it
+ * starts with `(`), or, with a receiver, the receiver's length, `:`, the
+ * receiver and the argument text. The length says where the receiver ends,
+ * so no receiver and arguments ever read as another receiver and arguments.
+ * @internal
+ */
+export function keyText(receiver: string, args: string): string {
+  return receiver === '' ? args : `${receiver.length}:${receiver}${args}`
+}
+
+/**
+ * An entry's key: the function's prefix ({@link HASH_CHARS} base64url
+ * characters), its versions (6 characters each, base64), then `:` and the
+ * text ({@link keyText}) when it has at most {@link RAW_KEY_MAX}
+ * characters, else `#` and {@link HASH_CHARS} characters of the text's hash.
+ * Neither marker is a base64 or base64url character, so the versions end at
+ * the marker, and a key used as is can never be a hashed one.
+ */
+function entryKey(keying: Keying, versions: string, text: string): string {
+  return text.length <= RAW_KEY_MAX
+    ? keying.prefix + versions + RAW_MARK + text
+    : keying.prefix + versions + HASHED_MARK + keying.hash(text).slice(0, HASH_CHARS)
+}
+
+/** How many recent keys a memoized function keeps; past it, they are forgotten at once. */
+const RECENT_KEYS = 1024
+/** The longest string argument whose key is kept among the recent ones. */
+const RECENT_STRING_MAX = 64
+
+/**
+ * Whether `arg`, as a call's only argument, may key the recent keys: a
+ * primitive that a `Map` tells apart exactly as `argumentsKey` does. Not
+ * `-0`, which a `Map` takes for `0`; `NaN` is one key for both. Strings up
+ * to {@link RECENT_STRING_MAX} characters, so the table stays small.
+ */
+function recentArg(arg: unknown): boolean {
+  switch (typeof arg) {
+    case 'number':
+      return arg !== 0 || 1 / arg > 0
+    case 'string':
+      return arg.length <= RECENT_STRING_MAX
+    case 'boolean':
+    case 'undefined':
+      return true
+    default:
+      return arg === null
+  }
+}
+
+/**
+ * The key of a call with one argument that {@link recentArg} accepts: the
+ * recent one when the keying and versions are unchanged, else built (and
+ * kept). It equals `entryKey(keying, versions, <the call's text>)`.
+ */
+function recentKey(
+  info: MemoInfo,
+  keying: Keying,
+  versions: string,
+  args: readonly unknown[],
+): string {
+  const arg = args[0]
+  info.recent ??= new Map()
+  const recent = info.recent
+  const known = recent.get(arg)
+  if (known !== undefined && known.keying === keying && known.versions === versions) {
+    return known.key
+  }
+  const key = entryKey(keying, versions, keyText('', argumentsKey(args)))
+  if (known !== undefined) {
+    known.keying = keying
+    known.versions = versions
+    known.key = key
+  } else {
+    if (recent.size >= RECENT_KEYS) recent.clear()
+    recent.set(arg, { keying, versions, key })
+  }
+  return key
+}
+
+/**
+ * The version tokens at `keys`, read synchronously through {@link PEEK};
+ * `undefined` when one is missing (it must be created, see `tokensFor`).
+ */
+function peekTokens(
+  peek: (key: string) => unknown,
+  backend: CacheBackend,
+  keys: readonly string[],
+): string[] | undefined {
+  const first = peek.call(backend, keys[0] as string)
+  if (typeof first !== 'string') return undefined
+  if (keys.length === 1) return [first]
+  const tokens = [first]
+  for (let i = 1; i < keys.length; i++) {
+    const t = peek.call(backend, keys[i] as string)
+    if (typeof t !== 'string') return undefined
+    tokens.push(t)
+  }
+  return tokens
 }
 
 /**

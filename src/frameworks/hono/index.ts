@@ -23,6 +23,7 @@ import type { Context, Env, MiddlewareHandler, Next } from 'hono'
 import { repeatedHeaders } from '../../core/background.js'
 import { appContext, registerAppBinder } from '../../core/context.js'
 import type { Timeout } from '../../core/duration.js'
+import { isToken } from '../../core/headers.js'
 import { type Slot, VIEW_SLOT } from '../../core/slot.js'
 import {
   assertCachedProvider,
@@ -98,6 +99,21 @@ export interface CachedHandler<E extends Env = Env>
   extends MiddlewareHandler<E>,
     ViewAttributes<Context<E>> {}
 
+/**
+ * The route handler that the 3-argument {@link cached} wraps: it returns the
+ * page's `Response` (`(c) => c.html(page)`).
+ */
+export type CachedView<E extends Env = Env> = (c: Context<E>) => Response | Promise<Response>
+
+/**
+ * What {@link cached} returns when given a handler: one Hono handler, plus
+ * Flask-Caching's attributes of a cached view. A hit decided at once is
+ * returned as a `Response`, not a Promise.
+ */
+export interface CachedRouteHandler<E extends Env = Env> extends ViewAttributes<Context<E>> {
+  (c: Context<E>, next: Next): Response | Promise<Response>
+}
+
 const WHAT = 'cachette/hono: cached(cache, options)'
 
 /** Per-handler `Function.prototype.toString`, for `sourceCheck`. */
@@ -126,16 +142,21 @@ function routeSource(c: Context, index: number, seen: Set<string>): string | und
     const inner = (fn as { __COMPOSED_HANDLER?: unknown } | undefined)?.__COMPOSED_HANDLER
     if (typeof inner === 'function') fn = inner
     if (typeof fn !== 'function') continue
-    let text = sourceTexts.get(fn)
-    if (text === undefined) {
-      text = Function.prototype.toString.call(fn)
-      sourceTexts.set(fn, text)
-    }
-    parts.push(text)
+    parts.push(sourceText(fn))
   }
   const source = parts.join('\n')
   seen.add(source)
   return source
+}
+
+/** `Function.prototype.toString` of `fn`, worked out once. */
+function sourceText(fn: Function): string {
+  let text = sourceTexts.get(fn)
+  if (text === undefined) {
+    text = Function.prototype.toString.call(fn)
+    sourceTexts.set(fn, text)
+  }
+  return text
 }
 
 /**
@@ -151,10 +172,13 @@ class HonoView implements RequestView<Context> {
   readonly #index: number
   /** Where the sources keyed on are collected (`deleteCached` with `sourceCheck`). */
   readonly #sources: Set<string>
+  /** The handler the 3-argument `cached` wraps: the code the cache stands in for. */
+  readonly #wrapped: Function | undefined
 
   constructor(
     readonly raw: Context,
     sources: Set<string>,
+    wrapped?: Function,
   ) {
     const [path, query] = splitUrl(raw.req.url)
     this.method = raw.req.method
@@ -162,6 +186,7 @@ class HonoView implements RequestView<Context> {
     this.query = query
     this.#index = raw.req.routeIndex
     this.#sources = sources
+    this.#wrapped = wrapped
   }
 
   header(name: string): string | undefined {
@@ -169,6 +194,11 @@ class HonoView implements RequestView<Context> {
   }
 
   source(): string | undefined {
+    if (this.#wrapped !== undefined) {
+      const text = sourceText(this.#wrapped)
+      this.#sources.add(text)
+      return text
+    }
     return routeSource(this.raw, this.#index, this.#sources)
   }
 
@@ -185,12 +215,102 @@ class HonoView implements RequestView<Context> {
   }
 }
 
-/** Replays a hit through `c.body`, so headers outer middleware set for this request stay on it. */
-function replay(c: Context, hit: ViewHit): Response {
+/** A hit's headers as {@link replay} hands them to `c.body`: names lower case, one value or a list each. */
+function headerRecord(hit: ViewHit): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {}
   for (const [name, value] of hit.grouped) {
     headers[name.toLowerCase()] = typeof value === 'string' ? value : [...value]
   }
+  return headers
+}
+
+/** The HTTP white space `Headers` strips from both ends of a value (CR and LF never reach here). */
+const EDGE_WHITESPACE = /^[\t ]+|[\t ]+$/g
+
+/**
+ * Values every runtime takes and sends alike: what `Headers` accepts (bytes,
+ * no NUL, CR or LF) and Node's `writeHead` does not refuse (no other control
+ * character), so a plain record goes out as the `Headers` would.
+ */
+const PORTABLE_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/**
+ * A hit's headers as a frozen plain record, exactly as the `Headers` that
+ * `c.body` builds from {@link headerRecord} would list them: names lower
+ * case and in `Headers`' (sorted) order, each value trimmed as `Headers`
+ * trims it, a repeated field's values joined with `, `. A `Response` made
+ * with a plain record is one @hono/node-server writes without building a
+ * `Headers` and reading it back (its `Response` keeps a plain init as is).
+ * With at most one field, a string, `c.body` makes no `Headers` and passes
+ * the record on as it is; so does this.
+ *
+ * `null` when a `Headers` would not list the same fields, or would refuse
+ * one: a `Set-Cookie` (a `Headers` keeps each, a record cannot), a name
+ * that is not a token, a value a runtime could take differently, or a
+ * body without `Content-Type` (@hono/node-server adds its default to a
+ * `Headers`, not to a plain record). Such hits go through `c.body`.
+ */
+function wireRecord(hit: ViewHit): Readonly<Record<string, string>> | null {
+  const record = headerRecord(hit)
+  const fields = Object.entries(record)
+  const only = fields[0]?.[1]
+  if (fields.length === 0 || (fields.length === 1 && typeof only === 'string')) {
+    return Object.freeze(record as Record<string, string>)
+  }
+  const out: Record<string, string> = {}
+  for (const [name, value] of fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (name === 'set-cookie' || !isToken(name)) return null
+    const values = typeof value === 'string' ? [value] : value
+    if (values.length === 0) continue // `delete` and no `append`: the field is not sent
+    const trimmed = values.map((v) => v.replace(EDGE_WHITESPACE, ''))
+    if (!trimmed.every((v) => PORTABLE_VALUE.test(v))) return null
+    out[name] = trimmed.join(', ')
+  }
+  if (hit.body !== undefined && out['content-type'] === undefined) return null
+  return Object.freeze(out)
+}
+
+/** {@link wireRecord} of each hit, worked out once (a hit of a backend that shares its entries serves many requests). */
+const wireRecords = new WeakMap<ViewHit, Readonly<Record<string, string>> | null>()
+
+/**
+ * Whether a response made now would carry headers that outer middleware set
+ * for this request before the cache ran (`c.header()`, or `c.res.headers`
+ * as `cors()` sets them), which `c.body` merges in. Read through
+ * `c.newResponse(null)`, which leaves the Context untouched; a status set
+ * before us that a `Response` refuses counts as yes (`c.body` then decides).
+ */
+function outerHeaders(c: Context): boolean {
+  let headers: Headers
+  try {
+    headers = c.newResponse(null).headers
+  } catch {
+    return true
+  }
+  for (const _ of headers) return true
+  return false
+}
+
+/**
+ * Replays a hit through `c.body`, so headers outer middleware set for this
+ * request stay on it. When there are none, the same response is made with
+ * its headers as a plain record ({@link wireRecord}) instead: what `c.body`
+ * would return then, without the `Headers` it builds.
+ */
+function replay(c: Context, hit: ViewHit): Response {
+  let wire = wireRecords.get(hit)
+  if (wire === undefined) {
+    wire = wireRecord(hit)
+    wireRecords.set(hit, wire)
+  }
+  if (wire !== null && !outerHeaders(c)) {
+    // The same body `c.body` would be given: the hit's own bytes.
+    return new Response((hit.body ?? null) as ConstructorParameters<typeof Response>[0], {
+      status: hit.status,
+      headers: wire,
+    })
+  }
+  const headers = headerRecord(hit)
   return (c.body as (data: Uint8Array | null, status: number, h: typeof headers) => Response)(
     hit.body ?? null,
     hit.status,
@@ -319,6 +439,34 @@ function capture(
   c.res = replacement
 }
 
+/**
+ * Renders a miss, for both forms of {@link cached}: `render` runs the
+ * handler (`await next()`, or the wrapped handler with its `Response` put in
+ * `c.res` as Hono's compose would) and says whether a response was made;
+ * then the response in `c.res` is captured ({@link capture}) unless the
+ * handler failed (`c.error`). Headers set before the handler ran are not
+ * stored. A handler that throws settles the render and the error propagates.
+ */
+async function renderMiss(
+  engine: ViewCache<Context>,
+  c: Context,
+  miss: ViewMiss,
+  slot: Slot,
+  render: () => Promise<boolean>,
+): Promise<void> {
+  const prior = pairKeys(priorHeaders(c))
+  let produced: boolean
+  try {
+    produced = await render()
+  } catch (error) {
+    engine.settle(miss, slot)
+    throw error
+  }
+  // A failed handler's response is never stored; requests waiting for this render stop waiting.
+  if (produced && c.error === undefined) capture(engine, c, miss, slot, prior)
+  else engine.settle(miss, slot)
+}
+
 /** The stand-in Context that key callbacks receive outside of a request (`makeCacheKey`, `deleteCached`). */
 function stubContext(path: string, query: QueryArgs | undefined) {
   const pairs = queryPairs(query)
@@ -345,7 +493,9 @@ function stubContext(path: string, query: QueryArgs | undefined) {
  *
  * - **Hit**: answered with `c.body(body, status, headers)`, so headers outer
  *   middleware set for this request (`requestId()`, `cors()`) are added as on
- *   any response. `HEAD` gets the headers and no body.
+ *   any response (when there are none, with the same response made from a
+ *   plain header record, which @hono/node-server sends without a `Headers`).
+ *   `HEAD` gets the headers and no body.
  * - **Miss**: `await next()`, then the response in `c.res` is captured while it
  *   is sent (streams keep streaming) and stored once its body has been read to
  *   the end. Headers that outer middleware had set before the cache ran are not
@@ -370,13 +520,66 @@ function stubContext(path: string, query: QueryArgs | undefined) {
 export function cached<E extends Env = Env>(
   cache: CachedProvider,
   options?: CachedOptions<E>,
-): CachedHandler<E> {
+): CachedHandler<E>
+/**
+ * Wraps a Hono handler in a view cache (Flask-Caching's `@cached` as a
+ * decorator): the same cache as the middleware form, with the same key,
+ * bypass rules (method, `Authorization`, `Proxy-Authorization`, `unless`),
+ * storage rules, stampede protection and grace, returned as one handler
+ * instead of middleware in front of one.
+ *
+ * - **Hit** decided at once (an in-process backend, no async callbacks): the
+ *   `Response` is returned synchronously, so Hono answers a route with no
+ *   other middleware through its single-handler path, without `compose` or
+ *   a Promise. Other hits are replayed once the engine has decided.
+ * - **Miss**: `handler(c)` runs, its `Response` is put in `c.res` as Hono's
+ *   compose would, and it is captured and stored exactly as the middleware
+ *   form stores what the handler returned. The stored copy is taken once the
+ *   body has been read to its end, after every outer `app.use()` middleware
+ *   has finished: headers they add after the handler (`Set-Cookie`,
+ *   `Cache-Control: private`) still keep the page out.
+ * - **Bypass**: `handler(c)` is returned as it is.
+ * - **Errors**: a handler that throws (or sets `c.error`) stores nothing; the
+ *   error reaches `app.onError` unchanged.
+ *
+ * With `sourceCheck`, the key digests the wrapped handler's source.
+ *
+ * @param cache - the cachette `Cache`
+ * @param options - validated now (`undefined` for the defaults)
+ * @param handler - the route's handler, returning its `Response`
+ * @throws TypeError when `cache` is not a cachette Cache, an option is unknown or mistyped, or `handler` is not a function
+ * @throws InvalidTimeoutError for a bad `timeout`
+ *
+ * @example
+ * app.get('/about', cached(cache, { timeout: 60 }, (c) => c.html(page)))
+ */
+export function cached<E extends Env = Env>(
+  cache: CachedProvider,
+  options: CachedOptions<E> | undefined,
+  handler: CachedView<E>,
+): CachedRouteHandler<E>
+export function cached<E extends Env = Env>(
+  cache: CachedProvider,
+  options?: CachedOptions<E>,
+  view?: CachedView<E>,
+): CachedHandler<E> | CachedRouteHandler<E> {
   // Any app using the adapter binds on initApp, with or without `import 'cachette/hono'`.
   registerAppBinder(bindHono)
   assertCachedProvider(cache, WHAT)
+  if (view !== undefined && typeof view !== 'function') {
+    throw new TypeError(`${WHAT}: the handler (third argument) must be a function`)
+  }
   const engine = createViewCache<Context, Context<E>>(options, WHAT)
   const slotOf = (): Slot => cache[VIEW_SLOT]()
   const sources = new Set<string>()
+  if (view !== undefined) {
+    return wrapView(
+      engine,
+      slotOf,
+      sources,
+      view as unknown as CachedView,
+    ) as unknown as CachedRouteHandler<E>
+  }
 
   /** Serves the request once `known` (the decision, when it was made at once) or the engine has decided. */
   const serve = async (
@@ -392,16 +595,10 @@ export function cached<E extends Env = Env>(
       await next()
       return undefined
     }
-    const prior = pairKeys(priorHeaders(c))
-    try {
+    await renderMiss(engine, c, result, slot, async () => {
       await next()
-    } catch (error) {
-      engine.settle(result, slot)
-      throw error
-    }
-    // A failed handler's response is never stored; requests waiting for this render stop waiting.
-    if (c.error === undefined) capture(engine, c, result, slot, prior)
-    else engine.settle(result, slot)
+      return true
+    })
     return undefined
   }
 
@@ -427,6 +624,49 @@ export function cached<E extends Env = Env>(
     sources,
   )
   return handler
+}
+
+/**
+ * The 3-argument {@link cached}: one handler serving hits itself (at once
+ * when the engine decides at once) and running `handler` otherwise.
+ */
+function wrapView(
+  engine: ViewCache<Context>,
+  slotOf: () => Slot,
+  sources: Set<string>,
+  handler: CachedView,
+): CachedRouteHandler {
+  /** Runs the handler on a miss and returns what Hono would send: `c.res` once captured. */
+  const render = async (c: Context, miss: ViewMiss, slot: Slot): Promise<Response> => {
+    let returned: Response | undefined
+    await renderMiss(engine, c, miss, slot, async () => {
+      returned = await handler(c)
+      // As Hono's compose: the handler's Response becomes `c.res` unless one is already final.
+      if (returned !== undefined && returned !== null && !c.finalized) c.res = returned
+      return c.finalized
+    })
+    return c.finalized ? c.res : (returned as Response)
+  }
+
+  /** Serves the request once the engine has decided. */
+  const serve = async (c: Context, view: HonoView, slot: Slot): Promise<Response> => {
+    const result = await engine.lookup(view, slot)
+    if (result.kind === 'hit') return replay(c, result)
+    if (result.kind === 'bypass') return handler(c)
+    return render(c, result, slot)
+  }
+
+  const wrapped = function cached(c: Context, _next: Next): Response | Promise<Response> {
+    const slot = slotOf()
+    const view = new HonoView(c, sources, handler)
+    // Decided at once when no user callback runs (an in-memory backend).
+    const known = engine.lookupNow(view, slot)
+    if (known === undefined) return serve(c, view, slot)
+    if (known.kind === 'hit') return replay(c, known)
+    if (known.kind === 'bypass') return handler(c)
+    return render(c, known, slot)
+  }
+  return exposeView(wrapped, engine, slotOf, stubContext, sources)
 }
 
 /**
