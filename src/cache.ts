@@ -111,6 +111,14 @@ function failed<R>(slot: Slot, site: string, error: unknown, fallback: R): Promi
   return Promise.resolve(fallback)
 }
 
+/** `values` read from `backend`, each tagged entry replaced by its fresh value (in place). */
+async function freshValues(backend: CacheBackend, values: unknown[]): Promise<unknown[]> {
+  for (let i = 0; i < values.length; i++) {
+    if (isEntry(values[i])) values[i] = await freshValue(backend, values[i])
+  }
+  return values
+}
+
 /** Whether `app` looks like a web framework's app (as opposed to a plain config holder). */
 function looksLikeAnApp(app: object): boolean {
   const a = app as Record<string, unknown>
@@ -334,9 +342,7 @@ export class Cache {
     try {
       return await fn(slot.backend ?? (await slot.ready))
     } catch (error) {
-      if (slot.mustRaise(error)) throw error
-      slot.report(`cache.${op}`, error)
-      return fallback
+      return failed(slot, `cache.${op}`, error, fallback)
     }
   }
 
@@ -369,11 +375,7 @@ export class Cache {
     }
     return backend.get(key).then(
       (value) => (isEntry(value) ? (freshValue(backend, value) as Promise<T>) : (value as T)),
-      (error: unknown) => {
-        if (slot.mustRaise(error)) throw error
-        slot.report('cache.get', error)
-        return undefined
-      },
+      (error: unknown) => failed(slot, 'cache.get', error, undefined),
     )
   }
 
@@ -404,11 +406,9 @@ export class Cache {
         return failed(slot, 'cache.set', error, false)
       }
     }
-    return backend.set(key, value, t).catch((error: unknown) => {
-      if (slot.mustRaise(error)) throw error
-      slot.report('cache.set', error)
-      return false
-    })
+    return backend
+      .set(key, value, t)
+      .catch((error: unknown) => failed(slot, 'cache.set', error, false))
   }
 
   async #setTagged(key: string, value: unknown, options: SetOptions): Promise<boolean> {
@@ -565,26 +565,19 @@ export class Cache {
       return this.#run(
         'getMany',
         keys.map(() => undefined),
-        async (b) => {
-          const values = await b.getMany(keys)
-          for (let i = 0; i < values.length; i++) {
-            if (isEntry(values[i])) values[i] = await freshValue(b, values[i])
-          }
-          return values
-        },
+        async (b) => freshValues(b, await b.getMany(keys)),
       )
     }
     // An in-process store's synchronous twin, under the same error policy as #run.
     try {
-      const values = now(backend as CacheBackend, keys)
-      for (let i = 0; i < values.length; i++) {
-        if (isEntry(values[i])) values[i] = await freshValue(backend as CacheBackend, values[i])
-      }
-      return values
+      return await freshValues(backend as CacheBackend, now(backend as CacheBackend, keys))
     } catch (error) {
-      if (slot.mustRaise(error)) throw error
-      slot.report('cache.getMany', error)
-      return keys.map(() => undefined)
+      return failed(
+        slot,
+        'cache.getMany',
+        error,
+        keys.map(() => undefined),
+      )
     }
   }
 

@@ -72,6 +72,16 @@ function subjects(
   const kv = new Keyv()
   const k = (i: number): string => keys[i & MASK] as string
   const v = (i: number): unknown => values[i & MASK]
+  /** An lru-cache in an async function: a limit. */
+  const lruLimit = (name: string, cache: LRUCache<string, object | string>) => ({
+    name,
+    role: 'limit' as const,
+    get: async (i: number) => cache.get(k(i)),
+    set: async (i: number) => {
+      cache.set(k(i), v(i) as object | string)
+      return true
+    },
+  })
   return [
     {
       name: MAP,
@@ -82,24 +92,8 @@ function subjects(
         return true
       },
     },
-    {
-      name: LRU,
-      role: 'limit',
-      get: async (i) => lru.get(k(i)),
-      set: async (i) => {
-        lru.set(k(i), v(i) as object | string)
-        return true
-      },
-    },
-    {
-      name: LRU_EXACT,
-      role: 'limit',
-      get: async (i) => lruExact.get(k(i)),
-      set: async (i) => {
-        lruExact.set(k(i), v(i) as object | string)
-        return true
-      },
-    },
+    lruLimit(LRU, lru),
+    lruLimit(LRU_EXACT, lruExact),
     {
       name: FACADE,
       role: 'subject',
