@@ -3,7 +3,7 @@
 # installed. On Debian as root it installs the missing packages itself, so
 # `npm test` works on a fresh machine; elsewhere it names what to install.
 set -euo pipefail
-PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules openssl varnish)
+PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules openssl varnish postgresql)
 BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2 openssl varnishd)
 
 missing=()
@@ -13,6 +13,8 @@ for bin in "${BINARIES[@]}"; do
 done
 # SASL's PLAIN mechanism (the memcached SASL tests) is a plugin of libsasl2-modules.
 compgen -G "/usr/lib/*/sasl2/libplain.so*" >/dev/null || missing+=(libsasl2-modules)
+# PostgreSQL (the Keyv tests) keeps initdb and postgres off PATH, in its versioned folder.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
