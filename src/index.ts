@@ -22,6 +22,7 @@ export {
   type ClusterCacheHost,
   type ClusterCacheOptions,
   type ClusterServeOptions,
+  isCachetteMessage,
 } from './backends/cluster/index.js'
 export { FileSystemCache, type FileSystemCacheOptions } from './backends/filesystem/index.js'
 export { SimpleCache, type SimpleCacheOptions } from './backends/memory/index.js'

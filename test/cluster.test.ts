@@ -8,7 +8,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { Cache, ClusterCache, ConfigError } from '../src/index.js'
+import { Cache, ClusterCache, ConfigError, isCachetteMessage } from '../src/index.js'
 import { backendContract } from '../src/testing/index.js'
 import { collectingLogger, eventually } from './helpers.js'
 
@@ -21,6 +21,7 @@ interface Message {
   replaced?: boolean
   id?: number
   port?: number
+  ipc?: { cachette: number; app: unknown[] }
 }
 
 /** A running test cluster: the primary process and each worker's HTTP port. */
@@ -106,6 +107,12 @@ class TestCluster {
     this.ports.delete(id)
     this.ports.set(replaced.id as number, replaced.port as number)
     return replaced.id as number
+  }
+
+  /** What the primary's own `cluster.on('message')` listener received, sorted by isCachetteMessage. */
+  async ipc(): Promise<{ cachette: number; app: unknown[] }> {
+    this.#primary.send({ cmd: 'ipc' })
+    return (await this.next((m) => m.ipc !== undefined)).ipc as { cachette: number; app: unknown[] }
   }
 
   async stop(): Promise<void> {
@@ -238,7 +245,45 @@ describe('ClusterCache in a cluster worker: the backend contract over IPC', () =
   }
 })
 
+describe('isCachetteMessage', () => {
+  it("accepts ClusterCache's batches and answers, and nothing else", () => {
+    assert.equal(isCachetteMessage({ cachette: 'cluster', q: [] }), true)
+    assert.equal(isCachetteMessage({ cachette: 'cluster', r: [] }), true)
+    for (const other of [
+      null,
+      undefined,
+      'cluster',
+      1,
+      [],
+      {},
+      { cachette: 'other' },
+      { app: 'cluster' },
+    ]) {
+      assert.equal(isCachetteMessage(other), false, JSON.stringify(other))
+    }
+  })
+})
+
 describe('ClusterCache in a real cluster (three workers)', () => {
+  it("isCachetteMessage tells ClusterCache's IPC traffic from the app's own, in the primary and in a worker", async () => {
+    await cluster.set(w1, 'ipc-key', 'v')
+    assert.equal(await cluster.get(w1, 'ipc-key'), 'v')
+    await cluster.json(w1, '/ipc/hello', { method: 'POST' })
+    await cluster.json(w2, '/ipc/world', { method: 'POST' })
+    const primary = await cluster.ipc()
+    // The app's messages (and the fixture's own `listening` reports) pass; the operations do not.
+    assert.ok(primary.cachette >= 2, `cachette messages seen by the primary: ${primary.cachette}`)
+    assert.deepEqual(
+      primary.app.filter((m) => (m as { app?: string }).app !== undefined),
+      [{ app: 'hello' }, { app: 'world' }],
+    )
+    assert.ok(primary.app.every((m) => !isCachetteMessage(m)))
+    // A worker's `process.on('message')` sees the primary's answers, and nothing else here.
+    const worker = await cluster.json<{ cachette: number; app: unknown[] }>(w1, '/ipc')
+    assert.ok(worker.cachette >= 2, `cachette messages seen by the worker: ${worker.cachette}`)
+    assert.deepEqual(worker.app, [])
+  })
+
   it('what one worker stores, the others read; a delete in one is seen by all', async () => {
     const value = { name: 'ada', tags: ['x', 'y'], n: 1.5, nil: null }
     await cluster.set(w1, 'shared', value)

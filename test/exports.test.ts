@@ -18,6 +18,7 @@ const EXPECTED: Record<string, string[]> = {
     'Cache',
     'SimpleCache',
     'ClusterCache',
+    'isCachetteMessage',
     'FileSystemCache',
     'NullCache',
     'TieredCache',

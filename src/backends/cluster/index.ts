@@ -10,11 +10,31 @@ import {
   type ClusterStoreSettings,
   clusterHost,
 } from './host.js'
-import { fromWire, Op, toWire } from './wire.js'
+import { fromWire, isMessage, Op, toWire } from './wire.js'
 
 export type { ClusterCacheHost, ClusterServeOptions } from './host.js'
 
 /** Options of {@link ClusterCache}. */
+/**
+ * Whether an IPC message is ClusterCache's own traffic (a worker's batch of
+ * operations or the primary's answers), which reaches every `message`
+ * listener the app has on `cluster`, on a `Worker` and on `process`. Skip
+ * those in the app's own handlers:
+ *
+ * ```ts
+ * cluster.on('message', (worker, message) => {
+ *   if (isCachetteMessage(message)) return
+ *   handleAppMessage(worker, message)
+ * })
+ * ```
+ *
+ * ClusterCache's messages are plain objects whose `cachette` field is
+ * `'cluster'`; any other message, the app's own, is left alone by cachette.
+ */
+export function isCachetteMessage(message: unknown): boolean {
+  return isMessage(message)
+}
+
 export interface ClusterCacheOptions extends BaseCacheOptions {
   /**
    * The store's name: ClusterCaches with the same name share entries; other
