@@ -44,6 +44,34 @@ describe('SimpleCache specifics', () => {
     assert.equal(await cache.get('expiring'), undefined)
   })
 
+  it('the first eviction at the default CACHE_THRESHOLD warns once, naming the setting; a chosen threshold never warns', async () => {
+    const logger = collectingLogger()
+    const cache = new Cache({ CACHE_TYPE: 'SimpleCache', logger })
+    for (let i = 0; i < 500; i++) await cache.set(`k${i}`, i)
+    assert.deepEqual(logger.warnings, [], 'no warning while it holds 500')
+    for (let i = 500; i < 700; i++) await cache.set(`k${i}`, i)
+    assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'))
+    assert.match(
+      logger.warnings.join('\n'),
+      /full at the default CACHE_THRESHOLD of 500 entries.*set CACHE_THRESHOLD/,
+    )
+    assert.equal(await cache.get('k0'), undefined, 'the oldest entry was evicted')
+
+    const chosen = collectingLogger()
+    const sized = new Cache({ CACHE_TYPE: 'SimpleCache', CACHE_THRESHOLD: 500, logger: chosen })
+    for (let i = 0; i < 700; i++) await sized.set(`k${i}`, i)
+    assert.deepEqual(chosen.warnings, [])
+
+    // Entries that expire are removed without a warning: the cache is not too small for them.
+    const clock = fakeClock()
+    const expiring = collectingLogger()
+    const backend = new SimpleCache({ clock: clock.now, logger: expiring })
+    for (let i = 0; i < 500; i++) await backend.set(`e${i}`, i, 1)
+    clock.advance(2000)
+    for (let i = 0; i < 500; i++) await backend.set(`f${i}`, i)
+    assert.deepEqual(expiring.warnings, [])
+  })
+
   it('threshold 0 means 500, as in Flask-Caching', () => {
     assert.equal(new SimpleCache({ threshold: 0 }).threshold, 500)
   })

@@ -226,7 +226,7 @@ export const CONFIG_SCHEMA = {
   /** When true, `deleteMany` does not throw for keys that survive. @default false */
   CACHE_IGNORE_ERRORS: key('ignoreErrors', 'boolean', false),
   /** SimpleCache/FileSystemCache: the most entries kept. @default 500 */
-  CACHE_THRESHOLD: key('threshold', 'integer', 500),
+  CACHE_THRESHOLD: key('threshold', 'integer'),
   /** Prefix added by shared backends (Redis, Memcached, object stores). @default 'flask_cache_' */
   CACHE_KEY_PREFIX: key('keyPrefix', 'string', 'flask_cache_'),
   /** FileSystemCache: the directory. Required for it. */

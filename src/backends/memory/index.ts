@@ -9,6 +9,7 @@ import {
 import { clonePlain } from '../../core/clone.js'
 import { describe } from '../../core/describe.js'
 import { ConfigError, UnserializableValueError } from '../../core/errors.js'
+import { warnOnce } from '../../core/log.js'
 import { v8Serializer } from '../../core/serializers.js'
 
 /** Options of {@link SimpleCache}. */
@@ -97,6 +98,8 @@ export class SimpleCache extends BaseCache {
   /** Whether objects are stored as they are rather than copied (the `byReference` option). */
   readonly byReference: boolean
   readonly #clock: () => number
+  /** Whether the threshold is the default and no live entry has been evicted yet (then it warns once). */
+  #defaultThreshold: boolean
 
   // The entries, in slots: `#slots` maps a key to its slot, and slot i's key,
   // stored value and expiry (ms since the epoch, 0 = never) are at index i of
@@ -143,6 +146,7 @@ export class SimpleCache extends BaseCache {
       throw new TypeError(`SimpleCache: threshold must be a non-negative integer, got ${threshold}`)
     }
     this.threshold = threshold === 0 ? 500 : threshold
+    this.#defaultThreshold = threshold === 0 || options.threshold === undefined
     const byReference = options.byReference ?? false
     if (typeof byReference !== 'boolean') {
       throw new ConfigError(
@@ -343,9 +347,24 @@ export class SimpleCache extends BaseCache {
         this.#unlink(slot)
         this.#append(slot)
       } else {
+        if (this.#defaultThreshold && (expires === 0 || expires > now)) this.#fullAtDefault()
         this.#remove(this.#keys[slot] as string, slot)
       }
     }
+  }
+
+  /**
+   * The first live entry evicted because the cache is full at the default
+   * threshold: say so once, naming the setting (the default is small, and a
+   * cache that keeps evicting looks like a cache that does not work).
+   */
+  #fullAtDefault(): void {
+    this.#defaultThreshold = false
+    warnOnce(
+      this.logger,
+      'CACHETTE_DEFAULT_THRESHOLD',
+      `SimpleCache is full at the default CACHE_THRESHOLD of ${this.threshold} entries and evicts its least recently used ones; set CACHE_THRESHOLD (threshold) to the number of entries it should hold`,
+    )
   }
 
   /** `get`, synchronously (its {@link SYNC} twin). */
