@@ -31,6 +31,7 @@ const DRIVERS: [name: string, module: string, exportName: string][] = [
   ['fastify', './matrix/fastify.js', 'fastifyDriver'],
   ['koa', './matrix/koa.js', 'koaDriver'],
   ['hono', './matrix/hono.js', 'honoDriver'],
+  ['hono-wrapped', './matrix/hono.js', 'honoWrappedDriver'],
   ['nestjs', './matrix/nestjs.js', 'nestjsDriver'],
   ['nestjs-fastify', './matrix/nestjs.js', 'nestjsFastifyDriver'],
 ]

@@ -1,7 +1,8 @@
 /**
  * The Hono driver of the view-caching behaviour matrix: a real
  * `@hono/node-server` server, routes written as Hono users write them, cached
- * with `cached(cache, options)` from `cachette/hono`.
+ * with `cached(cache, options)` from `cachette/hono`, as middleware or
+ * wrapping the handler.
  */
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
@@ -87,20 +88,33 @@ function handlerFor(
   }
 }
 
-/** Hono on `@hono/node-server`. */
-export const honoDriver: FrameworkDriver = {
-  name: 'hono',
-  async start(cache: Cache, routes, options = {}): Promise<Running> {
-    const calls = new Map<string, number>()
-    const app = new Hono()
-    if (options.initApp) cache.initApp(app, options.initApp)
-    app.onError((err, c) => c.text('error', 500, { 'X-Error-Handler': err.message }))
-    for (const route of routes) {
-      const handler = handlerFor(route.respond, route.label, route.path, calls)
-      if (route.options === null) app.get(route.path, handler)
-      else app.get(route.path, cached(cache, route.options as CachedOptions), handler)
-    }
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server
-    return runningOn(server, calls)
-  },
+/**
+ * A Hono driver: routes cached as middleware (`cached(cache, options)` before
+ * the handler) or, with `wrapped`, by the handler-wrapping form
+ * (`cached(cache, options, handler)`), which decides storability on its own path.
+ */
+function honoDriverOf(name: string, wrapped: boolean): FrameworkDriver {
+  return {
+    name,
+    async start(cache: Cache, routes, options = {}): Promise<Running> {
+      const calls = new Map<string, number>()
+      const app = new Hono()
+      if (options.initApp) cache.initApp(app, options.initApp)
+      app.onError((err, c) => c.text('error', 500, { 'X-Error-Handler': err.message }))
+      for (const route of routes) {
+        const handler = handlerFor(route.respond, route.label, route.path, calls)
+        const cachedOptions = route.options as CachedOptions
+        if (route.options === null) app.get(route.path, handler)
+        else if (wrapped) app.get(route.path, cached(cache, cachedOptions, handler))
+        else app.get(route.path, cached(cache, cachedOptions), handler)
+      }
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server
+      return runningOn(server, calls)
+    },
+  }
 }
+
+/** Hono on `@hono/node-server`, `cached()` as middleware. */
+export const honoDriver: FrameworkDriver = honoDriverOf('hono', false)
+/** Hono on `@hono/node-server`, `cached()` wrapping the handler. */
+export const honoWrappedDriver: FrameworkDriver = honoDriverOf('hono-wrapped', true)

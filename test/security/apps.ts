@@ -19,8 +19,8 @@ import * as koaView from '../../src/frameworks/koa/index.js'
 import type { Cache } from '../../src/index.js'
 import { listen } from '../helpers.js'
 
-/** The frameworks every attack runs on. */
-export const FRAMEWORKS = ['express', 'fastify', 'koa', 'hono'] as const
+/** The frameworks every attack runs on (`hono-wrapped`: Hono's `cached(cache, options, handler)` form). */
+export const FRAMEWORKS = ['express', 'fastify', 'koa', 'hono', 'hono-wrapped'] as const
 export type Framework = (typeof FRAMEWORKS)[number]
 
 /** Which cache fronts the routes. */
@@ -90,7 +90,9 @@ export async function startApp(framework: Framework, mode: Mode, cache: Cache): 
     case 'koa':
       return koaApp(mode, cache, calls)
     case 'hono':
-      return honoApp(mode, cache, calls)
+      return honoApp(mode, cache, calls, false)
+    case 'hono-wrapped':
+      return honoApp(mode, cache, calls, true)
   }
 }
 
@@ -257,21 +259,36 @@ async function koaApp(mode: Mode, cache: Cache, calls: Map<string, number>): Pro
   return { ...server, calls }
 }
 
-async function honoApp(mode: Mode, cache: Cache, calls: Map<string, number>): Promise<App> {
+async function honoApp(
+  mode: Mode,
+  cache: Cache,
+  calls: Map<string, number>,
+  wrapped: boolean,
+): Promise<App> {
   const app = new Hono()
+  // `wrapped` (view cache only): each handler wrapped by `cached(cache, {}, handler)`, no middleware.
+  const wrap = wrapped && mode === 'cached'
+  const route = (handler: honoView.CachedView) =>
+    wrap ? honoView.cached(cache, {}, handler) : handler
   app.onError((_err, c) => {
     c.header('Cache-Control', FRESH)
     return c.text(ERROR_PAGE, 200)
   })
-  app.use(mode === 'cached' ? honoView.cached(cache) : honoView.httpCache({ cache }))
-  app.get('/ok', (c: Context) => {
-    c.header('Cache-Control', FRESH)
-    return c.text(`ok#${counter(calls, '/ok')}`)
-  })
-  app.get('/fresh', (c: Context) => {
-    c.header('Cache-Control', 'no-store')
-    return c.text(`fresh#${counter(calls, '/fresh')}`)
-  })
+  if (!wrap) app.use(mode === 'cached' ? honoView.cached(cache) : honoView.httpCache({ cache }))
+  app.get(
+    '/ok',
+    route((c: Context) => {
+      c.header('Cache-Control', FRESH)
+      return c.text(`ok#${counter(calls, '/ok')}`)
+    }),
+  )
+  app.get(
+    '/fresh',
+    route((c: Context) => {
+      c.header('Cache-Control', 'no-store')
+      return c.text(`fresh#${counter(calls, '/fresh')}`)
+    }),
+  )
   // A stream's failure after its first chunk is how both paths fail here.
   const failing = (path: string) => (c: Context) => {
     counter(calls, path)
@@ -280,20 +297,26 @@ async function honoApp(mode: Mode, cache: Cache, calls: Map<string, number>): Pr
       'Content-Type': 'text/plain',
     })
   }
-  app.get('/chunk-then-throw', failing('/chunk-then-throw'))
-  app.get('/throw', () => {
-    counter(calls, '/throw')
-    throw new Error('boom')
-  })
-  app.get('/short', (c: Context) => {
-    counter(calls, '/short')
-    return c.body('123456', 200, {
-      'Cache-Control': FRESH,
-      'Content-Type': 'text/plain',
-      'Content-Length': '12',
-    })
-  })
-  app.get('/stream-error', failing('/stream-error'))
+  app.get('/chunk-then-throw', route(failing('/chunk-then-throw')))
+  app.get(
+    '/throw',
+    route(() => {
+      counter(calls, '/throw')
+      throw new Error('boom')
+    }),
+  )
+  app.get(
+    '/short',
+    route((c: Context) => {
+      counter(calls, '/short')
+      return c.body('123456', 200, {
+        'Cache-Control': FRESH,
+        'Content-Type': 'text/plain',
+        'Content-Length': '12',
+      })
+    }),
+  )
+  app.get('/stream-error', route(failing('/stream-error')))
   const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server)
   return { ...server, calls }
 }
