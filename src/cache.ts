@@ -532,6 +532,56 @@ export class Cache {
   }
 
   /**
+   * Removes every entry whose key (as your code gives it, without
+   * `CACHE_KEY_PREFIX`) starts with `prefix`; resolves how many were removed.
+   * Lists the keys with the backend's `keys(prefix)` (Redis `SCAN` with
+   * `MATCH`, never `KEYS`; object listings on S3 and GCS; live entries of
+   * SimpleCache; a TieredCache's second tier) and deletes them in batches of
+   * `batchSize` (1,000) with {@link Cache.deleteMany}, so both tiers and the
+   * invalidation bus see each batch. Keys written while it runs may survive.
+   *
+   * @throws {TypeError} when `prefix` is empty (use {@link Cache.clear}) or
+   * `batchSize` is not a positive integer, and when the backend cannot list
+   * its keys (Memcached; FileSystemCache, whose files are named by hashes).
+   * A backend that is down resolves 0 and is logged, as for every operation.
+   * @example
+   * await cache.deletePrefix('user:42:')
+   */
+  async deletePrefix(prefix: string, options: { batchSize?: number } = {}): Promise<number> {
+    if (typeof prefix !== 'string' || prefix === '') {
+      throw new TypeError(
+        `deletePrefix: the prefix must be a non-empty string (cache.clear() removes everything), got ${prefix === '' ? 'an empty string' : typeof prefix}`,
+      )
+    }
+    const batchSize = options.batchSize ?? 1000
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new TypeError(`deletePrefix: batchSize must be a positive integer, got ${batchSize}`)
+    }
+    const backend = await this.ready()
+    if (backend.keys === undefined) {
+      throw new TypeError(
+        `deletePrefix: ${backend.constructor.name} cannot list its keys; delete the keys by name, or clear() the whole cache`,
+      )
+    }
+    return this.#run('deletePrefix', 0, async (b) => {
+      let removed = 0
+      let batch: string[] = []
+      for await (const key of (b.keys as NonNullable<CacheBackend['keys']>).call(b, prefix)) {
+        // A listing may hand back a key outside the prefix (a hashed name's
+        // placeholder, say): only what starts with it goes.
+        if (!key.startsWith(prefix)) continue
+        batch.push(key)
+        if (batch.length === batchSize) {
+          removed += (await b.deleteMany(batch)).length
+          batch = []
+        }
+      }
+      if (batch.length > 0) removed += (await b.deleteMany(batch)).length
+      return removed
+    })
+  }
+
+  /**
    * Whether `key` holds a live entry. An entry whose tag was invalidated, or
    * that is past its `timeout` inside a grace period, does not count.
    */

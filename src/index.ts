@@ -59,6 +59,7 @@ export { parseTimeout, type Timeout } from './core/duration.js'
 export {
   CachetteError,
   type CachetteErrorCode,
+  type CauseOptions,
   ConfigError,
   CorruptEntryError,
   DeleteManyError,
@@ -69,6 +70,7 @@ export {
   UnserializableValueError,
 } from './core/errors.js'
 export {
+  type AsyncStorage,
   type BackendOperation,
   type BackendTotals,
   type CacheEventName,
@@ -78,9 +80,12 @@ export {
   type ErrorEvent,
   type KeyEvent,
   OPERATION_CHANNEL,
+  type OperationChannel,
+  type OperationChannelHandlers,
   type OperationCount,
   type OperationEvent,
   type OperationStatus,
+  type OperationSubChannel,
   type Outcome,
   type OutcomeCounts,
   type OutcomeKind,

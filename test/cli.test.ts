@@ -150,6 +150,36 @@ describe('cachette: the command line itself', () => {
     assert.match(run.stderr, /\n\s+at /)
   })
 
+  test('an in-memory backend named by CACHE_TYPE is refused with exit 2: the command would only see its own empty store', async () => {
+    const dir = tempDir()
+    const jsonConfig = join(dir, 'cachette.json')
+    writeFileSync(jsonConfig, JSON.stringify({ CACHE_TYPE: 'SimpleCache' }))
+    const runs = [
+      ...[
+        'SimpleCache',
+        'simple',
+        'NullCache',
+        'ClusterCache',
+        'flask_caching.backends.SimpleCache',
+      ].map((type) => ({
+        label: type,
+        argv: ['clear', '--yes'],
+        options: { env: { CACHE_TYPE: type } },
+      })),
+      { label: 'get', argv: ['get', 'k'], options: { env: { CACHE_TYPE: 'SimpleCache' } } },
+      { label: 'stats', argv: ['stats'], options: { env: { CACHE_TYPE: 'SimpleCache' } } },
+      { label: '--config', argv: ['--config', jsonConfig, 'clear', '--yes'], options: {} },
+    ]
+    for (const { label, argv, options } of runs) {
+      const run = await cli(argv, options)
+      assert.equal(run.code, 2, label)
+      assert.equal(run.stdout, '', label)
+      assert.match(run.stderr, /keeps its entries in the memory of the app's own process/, label)
+      assert.match(run.stderr, /Run it against a shared backend/, label)
+      assertNoStack(run)
+    }
+  })
+
   test('the progress bar fills with the count and redraws at most every 100 ms', () => {
     const out = new Sink()
     let now = 0
@@ -785,8 +815,15 @@ describe('cachette: the executable', () => {
     const help = await spawnCli([built, '--help'], {})
     assert.equal(help.code, 0)
     assert.match(help.stdout, /^Usage: cachette/)
-    const stats = await spawnCli([built, 'stats', '--json'], { CACHE_TYPE: 'SimpleCache' })
+    const dir = tempDir()
+    const stats = await spawnCli([built, 'stats', '--json'], {
+      CACHE_TYPE: 'FileSystemCache',
+      CACHE_DIR: dir,
+    })
     assert.equal(stats.code, 0, stats.stderr)
-    assert.equal((JSON.parse(stats.stdout) as { backend: string }).backend, 'SimpleCache')
+    assert.equal((JSON.parse(stats.stdout) as { backend: string }).backend, 'FileSystemCache')
+    const refused = await spawnCli([built, 'clear', '--yes'], { CACHE_TYPE: 'SimpleCache' })
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /SimpleCache keeps its entries in the memory/)
   })
 })

@@ -357,6 +357,64 @@ describe('replay', () => {
     assert.equal((await request(port, '/none')).headers.hit_cache, undefined)
   })
 
+  test("a hit answers a matching If-None-Match or If-Modified-Since with Express's own 304", async () => {
+    const cache = newCache()
+    const app = express()
+    const handler = (_req: Request, res: Response) => {
+      res.set('X-Custom', 'kept').set('Cache-Control', 'max-age=60').send('hello world')
+    }
+    const modified = 'Tue, 01 Dec 2026 10:00:00 GMT'
+    app.get('/plain', handler)
+    app.get('/cached', cache.cached({ responseHitIndication: true }), handler)
+    app.get('/dated', cache.cached(), (_req, res) => {
+      res.set('Last-Modified', modified).send('dated')
+    })
+    const port = await listen(app)
+    const first = await request(port, '/cached')
+    const etag = first.headers.etag as string
+    assert.match(etag, /^W\/"/, 'Express added its ETag')
+    for (const path of ['/plain', '/cached']) {
+      // The miss (and the uncached route) is Express's own; then the hits.
+      for (let i = 0; i < 2; i++) {
+        const r = await request(port, path, { headers: { 'if-none-match': etag } })
+        assert.equal(r.status, 304, `${path} #${i}`)
+        assert.equal(r.body.length, 0)
+        assert.equal(r.headers.etag, etag)
+        assert.equal(r.headers['x-custom'], 'kept')
+        assert.equal(r.headers['cache-control'], 'max-age=60')
+        assert.equal(r.headers['content-type'], undefined)
+        assert.equal(r.headers['content-length'], undefined)
+      }
+    }
+    const hit = await request(port, '/cached', { headers: { 'if-none-match': `"other", ${etag}` } })
+    assert.deepEqual([hit.status, hit.headers.hit_cache], [304, 'True'])
+    const head = await request(port, '/cached', {
+      method: 'HEAD',
+      headers: { 'if-none-match': etag },
+    })
+    assert.equal(head.status, 304)
+    // What Express answers 200 to, a hit answers 200 to.
+    for (const headers of <Record<string, string>[]>[
+      { 'if-none-match': '"other"' },
+      { 'if-none-match': etag, 'cache-control': 'no-cache' },
+      { 'if-modified-since': 'Tue, 01 Dec 2026 10:00:00 GMT' },
+      {},
+    ]) {
+      for (const path of ['/plain', '/cached']) {
+        const r = await request(port, path, { headers })
+        assert.equal(r.status, 200, `${path} ${JSON.stringify(headers)}`)
+        assert.equal(r.text, 'hello world')
+      }
+    }
+    await request(port, '/dated')
+    const since = await request(port, '/dated', { headers: { 'if-modified-since': modified } })
+    assert.equal(since.status, 304)
+    const older = await request(port, '/dated', {
+      headers: { 'if-modified-since': 'Mon, 30 Nov 2026 10:00:00 GMT' },
+    })
+    assert.deepEqual([older.status, older.text], [200, 'dated'])
+  })
+
   test('status, headers and body are replayed (201, custom header, content type)', async () => {
     const cache = newCache()
     const app = express()

@@ -95,7 +95,9 @@ describe('registration: the plugin and route config', () => {
     app.get('/off', { config: { cache: false } }, async () => `o#${++calls}`)
     await app.ready()
     const routes = app.printRoutes({ includeHooks: true, commonPrefix: false })
-    assert.doesNotMatch(routes, /cachette/)
+    // Only the instance-level check for routes the plugin could not see.
+    assert.doesNotMatch(routes, /cachetteOn(Request|Send|Error)/)
+    assert.match(routes, /cachetteUnseenRoute/)
     await get(app, '/plain')
     await get(app, '/plain')
     await get(app, '/off')
@@ -112,6 +114,34 @@ describe('registration: the plugin and route config', () => {
       return String(await load(21))
     })
     assert.equal((await get(app, '/memo')).body, '42')
+  })
+
+  test('a route declared before the plugin loaded (register not awaited) warns once, naming it', async (t) => {
+    const logger = collectingLogger()
+    const cache = new Cache({ CACHE_TYPE: 'SimpleCache', logger })
+    const app = Fastify()
+    t.after(() => app.close())
+    app.register(cachette, { cache })
+    let calls = 0
+    app.get('/users/:id', { config: { cache: true } }, async () => `u#${++calls}`)
+    app.get('/plain', async () => 'plain')
+    for (let i = 0; i < 3; i++) await get(app, '/users/1')
+    await get(app, '/users/2')
+    await get(app, '/plain')
+    assert.equal(calls, 4, 'not cached')
+    assert.equal(logger.warnings.length, 1, logger.warnings.join('\n'))
+    assert.match(
+      logger.warnings[0] as string,
+      /route GET \/users\/:id has config\.cache but is not cached: it was declared before the cachette plugin loaded\. Await the registration .*\[CACHETTE_FASTIFY_ROUTE_UNSEEN\]/,
+    )
+    // Awaited: cached, and nothing to warn about.
+    const quiet = collectingLogger()
+    const awaited = await appWith(t, new Cache({ CACHE_TYPE: 'SimpleCache', logger: quiet }))
+    let n = 0
+    awaited.get('/users/:id', { config: { cache: true } }, async () => `u#${++n}`)
+    await get(awaited, '/users/1')
+    await get(awaited, '/users/1')
+    assert.deepEqual([n, quiet.warnings], [1, []])
   })
 
   test('config.cache on a route declared inside a plugin registered later needs no await', async (t) => {

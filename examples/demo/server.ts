@@ -16,7 +16,7 @@ const cache = new Cache({
 
 /** A slow lookup, as a database call would be. */
 const slowSquare = cache.memoize(
-  async (n: number) => {
+  async function slowSquare(n: number) {
     await new Promise((resolve) => setTimeout(resolve, 500))
     return { n, square: n * n, computedAt: new Date().toISOString() }
   },

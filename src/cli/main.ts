@@ -12,8 +12,11 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { inspect } from 'node:util'
+import { ClusterCache } from '../backends/cluster/index.js'
 import { FileSystemCache } from '../backends/filesystem/index.js'
 import { MemcachedCache } from '../backends/memcached/index.js'
+import { SimpleCache } from '../backends/memory/index.js'
+import { NullCache } from '../backends/null/index.js'
 import { Cache } from '../cache.js'
 import type { CacheConfig } from '../config-types.js'
 import type { CacheBackend } from '../core/backend.js'
@@ -143,12 +146,36 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
     }
     cache = new Cache({ logger: cliLogger(ctx), ...config, raiseErrors: true } as CacheConfig)
     const backend = await cache.ready()
+    if (typeof config.type === 'string' && isOwnMemory(backend))
+      return refuseOwnMemory(ctx, backend)
     return await run(command, invocation, ctx, cache, backend)
   } catch (error) {
     return failure(ctx, error)
   } finally {
     if (cache !== undefined) await closeWithin(cache, 2000)
   }
+}
+
+/**
+ * Whether `backend` keeps its entries in the memory of the process that made
+ * it, so that a `CACHE_TYPE` name would give the command an empty store of its
+ * own instead of the app's (FileSystemCache is in-process too, but its
+ * entries are on a disk the command shares).
+ */
+function isOwnMemory(backend: CacheBackend): boolean {
+  return (
+    backend instanceof SimpleCache ||
+    backend instanceof NullCache ||
+    backend instanceof ClusterCache
+  )
+}
+
+function refuseOwnMemory(ctx: Context, backend: CacheBackend): number {
+  const name = nameOf(backend)
+  ctx.stderr.write(
+    `cachette: ${name} keeps its entries in the memory of the app's own process, which this command cannot reach: it would only see the empty ${name} of its own process, so it does nothing. Run it against a shared backend (RedisCache, MemcachedCache, FileSystemCache, S3Cache, ...), or clear an in-process cache from inside the app (cache.clear()).\n`,
+  )
+  return ExitCode.Usage
 }
 
 function run(

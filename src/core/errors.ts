@@ -55,11 +55,21 @@ export function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
+/**
+ * The options every cachette error takes: the error that caused it. The same
+ * as the `ErrorOptions` of `lib.es2022`, spelled out so that the published
+ * types compile with older `lib` settings.
+ */
+export interface CauseOptions {
+  /** The underlying error. */
+  cause?: unknown
+}
+
 /** Base class of the errors that cachette throws on purpose. */
 export class CachetteError extends Error {
   /** Stable machine-readable code. */
   readonly code: CachetteErrorCode
-  constructor(code: CachetteErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: CachetteErrorCode, message: string, options?: CauseOptions) {
     super(message, options)
     this.name = 'CachetteError'
     this.code = code
@@ -75,7 +85,7 @@ export class ConfigError extends TypeError {
   readonly code = 'ERR_CACHETTE_CONFIG' as const
   /** The configuration key at fault, as the user spelled it (e.g. `CACHE_TYPE`). */
   readonly key: string
-  constructor(key: string, message: string, options?: ErrorOptions) {
+  constructor(key: string, message: string, options?: CauseOptions) {
     super(`${key}: ${message}`, options)
     this.name = 'ConfigError'
     this.key = key
@@ -106,7 +116,7 @@ export class InvalidTimeoutError extends TypeError {
 export class UnserializableValueError extends TypeError {
   /** Always `'ERR_CACHETTE_UNSERIALIZABLE'`. */
   readonly code = 'ERR_CACHETTE_UNSERIALIZABLE' as const
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: CauseOptions) {
     super(message, options)
     this.name = 'UnserializableValueError'
   }
@@ -126,7 +136,7 @@ export class NotAnIntegerError extends TypeError {
 export class MissingDependencyError extends CachetteError {
   /** The npm package to install. */
   readonly packageName: string
-  constructor(packageName: string, forWhat: string, options?: ErrorOptions) {
+  constructor(packageName: string, forWhat: string, options?: CauseOptions) {
     super(
       'ERR_CACHETTE_MISSING_DEPENDENCY',
       `${forWhat} needs the package "${packageName}": npm install ${packageName}`,
@@ -150,7 +160,7 @@ export class DeleteManyError extends CachetteError {
 
 /** A stored entry could not be decoded. Backends treat it as a miss and remove it. */
 export class CorruptEntryError extends CachetteError {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: CauseOptions) {
     super('ERR_CACHETTE_CORRUPT_ENTRY', message, options)
     this.name = 'CorruptEntryError'
   }
@@ -166,7 +176,7 @@ export class CorruptEntryError extends CachetteError {
 export class BackendError extends Error {
   /** What went wrong, one of {@link BACKEND_FAILURE_CODES}. */
   readonly code: BackendFailureCode
-  constructor(code: BackendFailureCode, message: string, options?: ErrorOptions) {
+  constructor(code: BackendFailureCode, message: string, options?: CauseOptions) {
     super(message, options)
     this.name = 'BackendError'
     this.code = code
@@ -185,7 +195,7 @@ export class BackendTimeoutError extends BackendError {
   declare readonly code: 'ERR_CACHETTE_BACKEND_TIMEOUT'
   /** The timeout that passed, in milliseconds. */
   readonly timeoutMs: number
-  constructor(message: string, timeoutMs: number, options?: ErrorOptions) {
+  constructor(message: string, timeoutMs: number, options?: CauseOptions) {
     super('ERR_CACHETTE_BACKEND_TIMEOUT', message, options)
     this.name = 'BackendTimeoutError'
     this.timeoutMs = timeoutMs
@@ -199,7 +209,7 @@ export class BackendTimeoutError extends BackendError {
 export class CircuitOpenError extends BackendError {
   /** Always `'ERR_CACHETTE_CIRCUIT_OPEN'`. */
   declare readonly code: 'ERR_CACHETTE_CIRCUIT_OPEN'
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: CauseOptions) {
     super('ERR_CACHETTE_CIRCUIT_OPEN', message, options)
     this.name = 'CircuitOpenError'
   }

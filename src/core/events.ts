@@ -27,7 +27,14 @@
  * `instrument.ts` (the wrapper), `observer.ts` (`SlotObserver`) and
  * `observation.ts` (`CacheObservation`).
  */
-export { OPERATION_CHANNEL, operationChannel } from './events/channel.js'
+export {
+  type AsyncStorage,
+  OPERATION_CHANNEL,
+  type OperationChannel,
+  type OperationChannelHandlers,
+  type OperationSubChannel,
+  operationChannel,
+} from './events/channel.js'
 export {
   instrumentBackend,
   type ObservedSlot,

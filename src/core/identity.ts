@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs'
-import { dirname, join, relative, sep } from 'node:path'
+import { findSourceMap } from 'node:module'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
  * Where a memoized function or decorated method was defined: the file relative
- * to its package root, line and column. Stable across processes running the
- * same code (so they share entries), distinct for different functions (so
- * they never do).
+ * to its package root, line and column, in the source file where the runtime
+ * has a source map (so a rebuild of the same source keeps it). Stable across
+ * processes running the same code (so they share entries), distinct for
+ * different functions (so they never do).
  */
 export function definitionSite(skip: Function): string {
   return callerSite(skip).site
@@ -16,6 +18,8 @@ export function definitionSite(skip: Function): string {
 export interface CallerSite {
   /** `file:line:column`, as {@link definitionSite}. */
   readonly site: string
+  /** The file alone, relative to its package root. */
+  readonly file: string
   /**
    * The call runs in a constructor or a class field initializer, so each
    * instance makes its own function there (`load = cache.memoize(async () =>
@@ -45,12 +49,46 @@ export function callerSite(skip: Function): CallerSite {
     // Decorator helpers emitted by TypeScript, esbuild and Babel.
     const fnName = site.getFunctionName()
     if (fnName?.startsWith('__')) continue
+    const [source, line, column] = original(
+      file,
+      site.getLineNumber() ?? 0,
+      site.getColumnNumber() ?? 0,
+    )
+    const relativeFile = packageRelative(source)
     return {
-      site: `${packageRelative(file)}:${site.getLineNumber() ?? 0}:${site.getColumnNumber() ?? 0}`,
+      site: `${relativeFile}:${line}:${column}`,
+      file: relativeFile,
       perInstance: site.isConstructor() || fnName === '<instance_members_initializer>',
     }
   }
-  return { site: 'unknown', perInstance: false }
+  return { site: 'unknown', file: 'unknown', perInstance: false }
+}
+
+/**
+ * The source position of a position in generated code, where the runtime
+ * has the file's source map (Node with `--enable-source-maps`, tsx, a
+ * bundle's `.map` loaded that way), so that names stay the same when the
+ * same source is built again; the position itself otherwise.
+ */
+function original(file: string, line: number, column: number): [string, number, number] {
+  let entry: ReturnType<NonNullable<ReturnType<typeof findSourceMap>>['findEntry']> | undefined
+  try {
+    entry = findSourceMap(file)?.findEntry(line - 1, column - 1)
+  } catch {
+    return [file, line, column]
+  }
+  if (entry === undefined || !('originalSource' in entry) || !entry.originalSource) {
+    return [file, line, column]
+  }
+  const sourcePath = entry.originalSource.startsWith('file:')
+    ? fileURLToPath(entry.originalSource)
+    : isAbsolute(entry.originalSource)
+      ? entry.originalSource
+      : resolve(
+          dirname(file.startsWith('file:') ? fileURLToPath(file) : file),
+          entry.originalSource,
+        )
+  return [sourcePath, entry.originalLine + 1, entry.originalColumn + 1]
 }
 
 const roots = new Map<string, string>()

@@ -14,13 +14,7 @@ import {
   tokensFor,
 } from './getorset.js'
 import { base64urlDigest, type DigestFn, type HashMethod, resolveHashMethod } from './hash.js'
-import {
-  callerSite,
-  definitionSite,
-  instanceIdentity,
-  objectToken,
-  parameterNames,
-} from './identity.js'
+import { callerSite, instanceIdentity, objectToken, parameterNames } from './identity.js'
 import { isThenable } from './promise.js'
 import type { Slot, SlotSettings } from './slot.js'
 
@@ -259,7 +253,7 @@ export class Memoizer {
       if (typeof target === 'function' && context === undefined) {
         return memoizer.#wrapFunction(target, opts, memoizeDecorator)
       }
-      const site = definitionSite(memoizeDecorator)
+      const { site, file } = callerSite(memoizeDecorator)
       if (typeof target === 'function' && typeof context === 'object' && context !== null) {
         const ctx = context as ClassMethodDecoratorContext
         if (ctx.kind !== 'method') {
@@ -272,7 +266,12 @@ export class Memoizer {
         if (typeof d.value !== 'function') throw new TypeError('@memoize applies to methods')
         const owner =
           typeof target === 'function' ? target.name : (target as object).constructor?.name
-        d.value = memoizer.#wrap(d.value, opts, `${site}:${owner}.${String(context)}`, true)
+        // Declared names: the file, class and method, which neither a rebuild nor an edit
+        // elsewhere in the file changes. A second, different method of the same name in
+        // the file (two classes of one name) is refused, as for plain functions.
+        const name = `${file}:${owner}.${String(context)}`
+        if (!opts.makeName) memoizer.#claim(name, d.value as Function)
+        d.value = memoizer.#wrap(d.value, opts, name, true)
         return d
       }
       throw new TypeError(
@@ -301,6 +300,12 @@ export class Memoizer {
     // #wrap applies makeName.
     if (options.makeName) return this.#wrap(fn, options, siteName, false)
     if (perInstance) return this.#wrap(fn, options, `${siteName}#${objectToken(fn)}`, false)
+    this.#claim(siteName, fn)
+    return this.#wrap(fn, options, siteName, false)
+  }
+
+  /** Gives `name` to `fn` on this Cache; a different function that already has it is a TypeError. */
+  #claim(siteName: string, fn: Function): void {
     const first = this.#sites.get(siteName)
     if (first === undefined) this.#sites.set(siteName, new WeakRef(fn))
     else if (first.deref() !== fn) {
@@ -313,7 +318,6 @@ export class Memoizer {
           "cache.memoize(fn, { makeName: (site) => site + ':' + tenant }).",
       )
     }
-    return this.#wrap(fn, options, siteName, false)
   }
 
   #wrap(fn: Function, options: MemoizeOptions, defaultName: string, isMethod: boolean): Function {

@@ -5,7 +5,12 @@
  */
 
 import { createHash } from 'node:crypto'
-import { BackendTimeoutError, ConfigError, InvalidTimeoutError } from './errors.js'
+import {
+  BackendTimeoutError,
+  type CauseOptions,
+  ConfigError,
+  InvalidTimeoutError,
+} from './errors.js'
 import { mapLimit as mapSettled } from './promise.js'
 
 /** Object names are at most 1,024 bytes of UTF-8 on S3 and GCS. */
@@ -142,7 +147,7 @@ export function allValues<R>(settled: readonly PromiseSettledResult<R>[]): R[] {
  * under the name object-store callers have known it by.
  */
 export class StoreTimeoutError extends BackendTimeoutError {
-  constructor(message: string, timeoutMs: number, options?: ErrorOptions) {
+  constructor(message: string, timeoutMs: number, options?: CauseOptions) {
     super(message, timeoutMs, options)
     this.name = 'StoreTimeoutError'
   }

@@ -24,8 +24,11 @@ import { loadOptional } from '../core/optional.js'
 
 export type {
   BackendOperation,
+  OperationChannel,
+  OperationChannelHandlers,
   OperationEvent,
   OperationStatus,
+  OperationSubChannel,
 } from '../core/events.js'
 export { OPERATION_CHANNEL, observeAllCaches, operationChannel }
 

@@ -19,7 +19,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import { type ConnectionOptions as TlsOptions, connect as tlsConnect } from 'node:tls'
-import { BackendError, BackendTimeoutError } from '../../core/errors.js'
+import { BackendError, BackendTimeoutError, type CauseOptions } from '../../core/errors.js'
 import {
   isQuiet,
   Op,
@@ -61,7 +61,7 @@ export interface ConnectionSettings {
  */
 export class MemcachedAuthError extends BackendError {
   declare readonly code: 'ERR_CACHETTE_BACKEND_AUTH'
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: CauseOptions) {
     super('ERR_CACHETTE_BACKEND_AUTH', message, options)
     this.name = 'MemcachedAuthError'
   }
@@ -74,7 +74,7 @@ export class MemcachedAuthError extends BackendError {
  */
 export class MemcachedUnavailableError extends BackendError {
   declare readonly code: 'ERR_CACHETTE_BACKEND_UNAVAILABLE'
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: CauseOptions) {
     super('ERR_CACHETTE_BACKEND_UNAVAILABLE', message, options)
     this.name = 'MemcachedUnavailableError'
   }

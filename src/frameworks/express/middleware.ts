@@ -16,7 +16,12 @@ import {
   stubRequestFor,
   type ViewCacheOptions,
 } from '../../core/view/index.js'
-import { captureResponse, replayHit } from '../shared/capture.js'
+import {
+  captureResponse,
+  notModifiedByExpress,
+  replayHit,
+  replayNotModified,
+} from '../shared/capture.js'
 
 export type { CachedMiddleware, DeleteCachedTarget, ViewKeyArgs } from '../../core/view/index.js'
 
@@ -247,7 +252,9 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
     engine.lookup(viewOf(req, source), slot).then(
       (result) => {
         if (result.kind === 'hit') {
-          replayHit(res, result)
+          // Express's own 304 for a matching If-None-Match, as without the cache.
+          if (notModifiedByExpress(req, result)) replayNotModified(res, result)
+          else replayHit(res, result)
           return
         }
         if (result.kind === 'miss') {

@@ -124,6 +124,9 @@ function attach(route: RouteOptions, hooks: ViewHooks): void {
   }
 }
 
+/** Set on the config of each route the plugin's onRoute hook saw. */
+const SEEN = Symbol('cachette.fastify.seen')
+
 function routeName(route: RouteOptions): string {
   const method = Array.isArray(route.method) ? route.method.join(',') : route.method
   return `${method} ${route.url}`
@@ -145,6 +148,9 @@ const cachettePlugin: FastifyPluginAsync<CachettePluginOptions> = async (fastify
   fastify.addHook('onRoute', (route) => {
     const spec: unknown = route.config?.cache
     if (spec === undefined || spec === null || spec === false) return
+    // Marked for the unseen-route check below (Fastify copies the config, and the mark with it).
+    const config: Record<symbol, unknown> = route.config as Record<symbol, unknown>
+    config[SEEN] = true
     const where = `cachette/fastify: route ${routeName(route)} config.cache`
     if (spec !== true && (typeof spec !== 'object' || Array.isArray(spec))) {
       throw new TypeError(`${where} must be true or an options object`)
@@ -155,6 +161,29 @@ const cachettePlugin: FastifyPluginAsync<CachettePluginOptions> = async (fastify
         ? Function.prototype.toString.call(route.handler)
         : undefined
     attach(route, createViewHooks(cache, engine, source))
+  })
+  // A route declared on this instance before the plugin loaded (`register`
+  // not awaited) was never shown to the onRoute hook above: it has
+  // `config.cache` but no cache hooks. Fastify's instance-level hooks do
+  // reach it, so its first request warns once, naming the route. (It is not
+  // cached from here: an instance-level hook would run before the route's
+  // own onRequest hooks, such as an authentication check.)
+  const warned = new Set<string>()
+  fastify.addHook('onRequest', function cachetteUnseenRoute(request, _reply, done) {
+    const config = request.routeOptions.config as unknown as
+      | Record<PropertyKey, unknown>
+      | undefined
+    const spec = config?.cache
+    if (spec !== undefined && spec !== null && spec !== false && config?.[SEEN] !== true) {
+      const route = `${request.method} ${request.routeOptions.url ?? request.url}`
+      if (!warned.has(route)) {
+        warned.add(route)
+        cache[VIEW_SLOT]().settings.logger.warn(
+          `cachette/fastify: route ${route} has config.cache but is not cached: it was declared before the cachette plugin loaded. Await the registration (\`await fastify.register(cachette, { cache })\`) before declaring routes on the same instance. [CACHETTE_FASTIFY_ROUTE_UNSEEN]`,
+        )
+      }
+    }
+    done()
   })
 }
 

@@ -33,7 +33,7 @@ import { Cache } from '../../cache.js'
 import type { CacheConfig } from '../../config-types.js'
 import { registerAppBinder } from '../../core/context.js'
 import { bodilessStatus } from '../../core/headers.js'
-import { definitionSite } from '../../core/identity.js'
+import { callerSite } from '../../core/identity.js'
 import { defaultLogger, warnOnce } from '../../core/log.js'
 import { MEMOIZED_ALIAS, type MemoizeOptions } from '../../core/memoize.js'
 import { type Slot, VIEW_SLOT } from '../../core/slot.js'
@@ -366,7 +366,9 @@ function unbindMemoized(cache: Cache): void {
  * }
  */
 export function Memoize(options: MemoizeOptions = {}): MethodDecorator {
-  const site = definitionSite(Memoize)
+  // The file (source-mapped where the runtime has the map), then the class and method: a
+  // rebuild, or an edit elsewhere in the file, keeps the name and with it the entries.
+  const { file } = callerSite(Memoize)
   return ((target: object, key: unknown, descriptor?: PropertyDescriptor) => {
     if (!isLegacyKey(key) || typeof descriptor?.value !== 'function') throw legacyOnly('@Memoize')
     const owner =
@@ -379,8 +381,15 @@ export function Memoize(options: MemoizeOptions = {}): MethodDecorator {
       key,
       original,
       options,
-      name: `${site}:${owner}.${String(key)}`,
+      name: `${file}:${owner}.${String(key)}`,
       impl: original,
+    }
+    // Two classes of one name in one file would share the name: refused, as `cache.memoize` does.
+    const other = memoizedMethods.find((o) => o.name === m.name && o.original !== original)
+    if (other !== undefined && options.makeName === undefined) {
+      throw new TypeError(
+        `@Memoize: ${m.name} already names a different method (two classes named ${owner} in one file); give one of them makeName`,
+      )
     }
     memoizedMethods.push(m)
     if (boundCache !== undefined) m.impl = memoizedWith(boundCache, m)

@@ -3,7 +3,7 @@
  * passes through, and replaying a hit onto one: shared by the adapters whose
  * response is a `ServerResponse` (Express/Connect, NestJS).
  */
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Slot } from '../../core/slot.js'
 import {
   type CapturedResponse,
@@ -12,6 +12,8 @@ import {
   type ViewHit,
   type ViewMiss,
 } from '../../core/view/index.js'
+import { parseHttpDate } from '../../http/headers.js'
+import { evaluatePreconditions } from '../../http/semantics.js'
 import { BoundedBody } from './body.js'
 import {
   currentHeaders,
@@ -113,4 +115,49 @@ export function replayHit(res: ServerResponse, hit: ViewHit): void {
   res.writeHead(hit.status)
   if (hit.body === undefined) res.end()
   else res.end(hit.body)
+}
+
+/** The fields Express's `res.send` drops from a 304 it answers (and nothing else). */
+const NOT_MODIFIED_DROPS = new Set(['content-type', 'content-length', 'transfer-encoding'])
+
+/**
+ * Whether Express itself would have answered this hit with 304: `res.send`
+ * does when the request is a GET or HEAD whose `If-None-Match` (else
+ * `If-Modified-Since`) matches the 2xx response's `ETag` (`Last-Modified`)
+ * and that does not ask for `Cache-Control: no-cache` (the `fresh` package).
+ * A replayed hit bypasses `res.send`, so the adapter runs the same check.
+ */
+export function notModifiedByExpress(req: IncomingMessage, hit: ViewHit): boolean {
+  const method = req.method
+  if ((method !== 'GET' && method !== 'HEAD') || hit.status < 200 || hit.status >= 300) return false
+  const inm = req.headers['if-none-match']
+  const ims = req.headers['if-modified-since']
+  if (inm === undefined && ims === undefined) return false
+  const control = req.headers['cache-control']
+  if (control !== undefined && /(?:^|,)\s*no-cache\s*(?:,|$)/i.test(control)) return false
+  let etag: string | undefined
+  let lastModified: string | undefined
+  for (const [name, value] of hit.headers) {
+    const lower = name.toLowerCase()
+    if (lower === 'etag') etag = value
+    else if (lower === 'last-modified') lastModified = value
+  }
+  if (etag === undefined && lastModified === undefined) return false
+  const conditions = inm === undefined ? { 'if-modified-since': ims } : { 'if-none-match': inm }
+  return (
+    evaluatePreconditions(
+      { method, headers: conditions },
+      { etag, lastModified: parseHttpDate(lastModified) },
+    ) === 'not-modified'
+  )
+}
+
+/** Answers a hit with 304, as Express's `res.send` would: the hit's headers without its body's. */
+export function replayNotModified(res: ServerResponse, hit: ViewHit): void {
+  for (const [name, value] of hit.grouped) {
+    if (NOT_MODIFIED_DROPS.has(name.toLowerCase())) continue
+    res.setHeader(name, typeof value === 'string' ? value : [...value])
+  }
+  res.writeHead(304)
+  res.end()
 }
