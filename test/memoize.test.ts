@@ -399,6 +399,37 @@ describe('memoize: methods (standard decorators)', () => {
     assert.equal(a.calls + b.calls, 1)
   })
 
+  it('cachingId() values of different types are different identities (1, "1", 1n)', async () => {
+    const cache = new Cache({ CACHE_TYPE: 'SimpleCache' })
+    let calls = 0
+    class Keyed {
+      constructor(readonly id: unknown) {}
+      cachingId(): unknown {
+        return this.id
+      }
+      async load(): Promise<string> {
+        calls++
+        return `${typeof this.id}:${String(this.id)}`
+      }
+    }
+    const d = Object.getOwnPropertyDescriptor(Keyed.prototype, 'load') as PropertyDescriptor
+    cache.memoize()(Keyed.prototype, 'load', d)
+    Object.defineProperty(Keyed.prototype, 'load', d)
+    const ids = [1, '1', 1n, Symbol('s'), Symbol('s')]
+    const results = []
+    for (const id of ids) results.push(await new Keyed(id).load())
+    assert.deepEqual(results, [
+      'number:1',
+      'string:1',
+      'bigint:1',
+      'symbol:Symbol(s)',
+      'symbol:Symbol(s)',
+    ])
+    assert.equal(calls, 5, 'no two of them shared an entry')
+    await new Keyed('1').load()
+    assert.equal(calls, 5, 'the same id shares')
+  })
+
   it('deleteMemoized(obj.method.bind(obj)) invalidates one instance only', async () => {
     const a = new Person('A')
     const b = new Person('B')

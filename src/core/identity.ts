@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs'
-import { findSourceMap } from 'node:module'
+// A namespace import: workerd's node:module has no findSourceMap, and a named import of it would not link.
+import * as nodeModule from 'node:module'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { tryNodeBuiltin } from './runtime.js'
 
 /**
  * Where a memoized function or decorated method was defined: the file relative
@@ -71,9 +72,11 @@ export function callerSite(skip: Function): CallerSite {
  * same source is built again; the position itself otherwise.
  */
 function original(file: string, line: number, column: number): [string, number, number] {
-  let entry: ReturnType<NonNullable<ReturnType<typeof findSourceMap>>['findEntry']> | undefined
+  let entry:
+    | ReturnType<NonNullable<ReturnType<typeof nodeModule.findSourceMap>>['findEntry']>
+    | undefined
   try {
-    entry = findSourceMap(file)?.findEntry(line - 1, column - 1)
+    entry = nodeModule.findSourceMap?.(file)?.findEntry(line - 1, column - 1)
   } catch {
     return [file, line, column]
   }
@@ -100,7 +103,10 @@ function packageRelative(file: string): string {
   if (root === undefined) {
     root = dir
     for (let d = dir; ; d = dirname(d)) {
-      if (existsSync(join(d, 'package.json'))) {
+      // No node:fs (workerd): the file's own directory stands for its package.
+      if (
+        tryNodeBuiltin<typeof import('node:fs')>('node:fs')?.existsSync(join(d, 'package.json'))
+      ) {
         root = d
         break
       }
@@ -166,8 +172,19 @@ export function instanceIdentity(instance: unknown): string {
   const custom =
     (instance as { cachingId?: unknown }).cachingId ??
     (instance as { __caching_id__?: unknown }).__caching_id__
-  if (typeof custom === 'function') return `id:${JSON.stringify(String(custom.call(instance)))}`
+  if (typeof custom === 'function') return `id:${typedId(custom.call(instance))}`
   return `obj:${objectToken(instance)}`
+}
+
+/**
+ * What a `cachingId()` returned, as key text that keeps its type: `1` and
+ * `'1'` (or `1n`) are different identities, and so are two symbols with the
+ * same description.
+ */
+function typedId(id: unknown): string {
+  if (typeof id === 'string') return JSON.stringify(id)
+  if (typeof id === 'symbol') return `symbol:${symbolToken(id)}`
+  return `${typeof id}:${String(id)}`
 }
 
 /**
