@@ -17,6 +17,7 @@ import { flaskGroup } from './groups/flask.js'
 import { fragmentsGroup } from './groups/fragments.js'
 import { expressGroup, fastifyGroup, honoGroup, koaGroup } from './groups/http.js'
 import { httpcacheGroup } from './groups/httpcache.js'
+import { keyvGroup } from './groups/keyv.js'
 import { memcachedGroup } from './groups/memcached.js'
 import { memoizeGroup } from './groups/memoize.js'
 import { memoryGroup } from './groups/memory.js'
@@ -46,6 +47,7 @@ const GROUPS: readonly Group[] = [
   fragmentsGroup,
   stampedeGroup,
   tieredGroup,
+  keyvGroup,
 ]
 
 const { values } = parseArgs({
@@ -59,7 +61,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,flask,filesystem,growth,redis,cluster,memcached,s3,fragments,stampede,tiered] [--no-write]',
+    'usage: tsx bench/run.ts [--quick] [--only memory,memoize,express,fastify,koa,hono,httpcache,flask,filesystem,growth,redis,cluster,memcached,s3,fragments,stampede,tiered,keyv] [--no-write]',
   )
   process.exit(0)
 }

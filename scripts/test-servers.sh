@@ -3,8 +3,8 @@
 # installed. On Debian as root it installs the missing packages itself, so
 # `npm test` works on a fresh machine; elsewhere it names what to install.
 set -euo pipefail
-PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules openssl varnish postgresql)
-BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2 openssl varnishd)
+PACKAGES=(redis-server redis-sentinel redis-tools memcached sasl2-bin libsasl2-modules openssl varnish postgresql prometheus)
+BINARIES=(redis-server redis-sentinel redis-cli memcached saslpasswd2 openssl varnishd prometheus)
 
 missing=()
 for bin in "${BINARIES[@]}"; do

@@ -738,6 +738,8 @@ export class Cache {
    *   and legacy `experimentalDecorators`) that also wraps plain functions.
    *
    * Invalidate with {@link Cache.deleteMemoized}.
+   *
+   * @typeParam F - The function memoized.
    */
   memoize<F extends MemoizableFunction>(fn: F, options?: MemoizeOptions<F>): MemoizedFunction<F>
   memoize(options?: MemoizeOptions): MemoizeDecorator

@@ -3,6 +3,8 @@
  * facade, the in-process backends, key helpers, serializers and errors;
  * framework adapters and client-backed backends live on their own subpaths.
  * @packageDocumentation
+ *
+ * @module cachette
  */
 
 import { provideCachedMiddleware } from './cache.js'
@@ -116,6 +118,8 @@ export type {
   MemoizeOptions,
 } from './core/memoize.js'
 export { StoreTimeoutError } from './core/objectstore.js'
+export { portableSerializer } from './core/portable.js'
+export { type RuntimeName, runtimeName, UnsupportedRuntimeError } from './core/runtime.js'
 export {
   jsonSerializer,
   type Serializer,

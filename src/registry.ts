@@ -1,8 +1,10 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { CloudflareKVCache } from './backends/cloudflare-kv/index.js'
 import { ClusterCache } from './backends/cluster/index.js'
 import { FileSystemCache } from './backends/filesystem/index.js'
 import { GoogleCloudStorageCache } from './backends/gcs/index.js'
+import { KeyvCache } from './backends/keyv/index.js'
 import {
   MemcachedCache,
   SASLMemcachedCache,
@@ -56,6 +58,10 @@ const TABLE: [name: string, load: Loader, ...aliases: string[]][] = [
   ['S3Cache', () => S3Cache, 's3'],
   // Loads @google-cloud/storage when constructed; Flask's contrib path resolves by its last part.
   ['GoogleCloudStorageCache', () => GoogleCloudStorageCache],
+  // Any Keyv storage adapter, given as CACHE_OPTIONS: { store }; loads no package itself.
+  ['KeyvCache', () => KeyvCache, 'keyv'],
+  // A Workers KV namespace given as CACHE_OPTIONS: { namespace: env.CACHE }; plain Web APIs, no Node built-ins.
+  ['CloudflareKVCache', () => CloudflareKVCache, 'cloudflarekv'],
 ]
 for (const [name, load, ...aliases] of TABLE) {
   const entry = known(name, load)

@@ -1040,6 +1040,77 @@ describe('backend failures', () => {
 
 // ---------------------------------------------------------------- deleteCached
 
+describe('invalidateOnUnsafe', () => {
+  test('a successful POST/PUT/PATCH/DELETE through the middleware deletes the page of its URL', async () => {
+    const cache = newCache()
+    const app = express()
+    let renders = 0
+    const counts = { post: 0 }
+    app.use(
+      cache.cached({
+        invalidateOnUnsafe: true,
+        responseHitIndication: true,
+        keyPrefix: (req: Request) => `view/${req.headers['x-user'] ?? 'anon'}%s`,
+      }),
+    )
+    app.get('/items/:id', (req, res) => {
+      res.send(`item ${req.params.id} #${++renders}`)
+    })
+    app.post('/items/:id', (req, res) => {
+      counts.post++
+      res.status(req.query.fail === '1' ? 500 : 201).send('saved')
+    })
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      app[method.toLowerCase() as 'put' | 'patch' | 'delete']('/items/:id', (_req, res) => {
+        res.sendStatus(204)
+      })
+    }
+    const port = await listen(app)
+    const as = (user: string) => ({ headers: { 'x-user': user } })
+    const page = async (user = 'ada', path = '/items/1') => request(port, path, as(user))
+
+    await page()
+    assert.equal((await page()).headers.hit_cache, 'True')
+    await page('bob')
+    await page('ada', '/items/2')
+    // A failed write changes nothing.
+    await request(port, '/items/1?fail=1', { method: 'POST', ...as('ada') })
+    assert.equal((await page()).headers.hit_cache, 'True')
+    const saved = await request(port, '/items/1', { method: 'POST', ...as('ada') })
+    assert.equal(saved.status, 201)
+    const after = await page()
+    assert.equal(after.headers.hit_cache, undefined, "ada's page was deleted")
+    assert.equal((await page('bob')).headers.hit_cache, 'True', "bob's page is his own")
+    assert.equal((await page('ada', '/items/2')).headers.hit_cache, 'True', 'other URLs stay')
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      assert.equal((await page()).headers.hit_cache, 'True')
+      assert.equal((await request(port, '/items/1', { method, ...as('ada') })).status, 204)
+      assert.equal((await page()).headers.hit_cache, undefined, method)
+    }
+    assert.equal(counts.post, 2)
+  })
+
+  test('off by default: a POST leaves the page cached', async () => {
+    const cache = newCache()
+    const app = express()
+    app.use(cache.cached({ responseHitIndication: true }))
+    app.get('/p', (_req, res) => {
+      res.send('p')
+    })
+    app.post('/p', (_req, res) => {
+      res.send('ok')
+    })
+    const port = await listen(app)
+    await request(port, '/p')
+    await request(port, '/p', { method: 'POST' })
+    assert.equal((await request(port, '/p')).headers.hit_cache, 'True')
+    assert.throws(() => cache.cached({ invalidateOnUnsafe: 'yes' as never }), {
+      name: 'TypeError',
+      message: /invalidateOnUnsafe must be a boolean/,
+    })
+  })
+})
+
 describe('deleteCached', () => {
   test('by path (default options) and by middleware with queryArgs in every form', async () => {
     const cache = newCache()

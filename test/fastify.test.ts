@@ -842,3 +842,34 @@ describe('initApp: the app context', () => {
     assert.equal(await stored(app2), 'view of app 1')
   })
 })
+
+describe('invalidateOnUnsafe', () => {
+  test('a successful POST on a route with config.cache deletes the page of its URL', async (t) => {
+    const cache = newCache()
+    const app = await appWith(t, cache, { responseHitIndication: true })
+    let renders = 0
+    app.route({
+      method: ['GET', 'POST'],
+      url: '/items/:id',
+      config: { cache: { invalidateOnUnsafe: true } },
+      handler: async (request, reply) => {
+        if (request.method === 'GET') return `item #${++renders}`
+        reply.code((request.query as { fail?: string }).fail === '1' ? 500 : 201)
+        return 'saved'
+      },
+    })
+    const inject = async (url: string, method: 'GET' | 'POST' = 'GET') => {
+      const res = await app.inject({ method, url })
+      await settle()
+      return res
+    }
+    await inject('/items/1')
+    await inject('/items/2')
+    assert.equal((await inject('/items/1')).headers.hit_cache, 'True')
+    await inject('/items/1?fail=1', 'POST')
+    assert.equal((await inject('/items/1')).headers.hit_cache, 'True', 'a failed write keeps it')
+    assert.equal((await inject('/items/1', 'POST')).statusCode, 201)
+    assert.equal((await inject('/items/1')).headers.hit_cache, undefined)
+    assert.equal((await inject('/items/2')).headers.hit_cache, 'True')
+  })
+})

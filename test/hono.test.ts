@@ -760,3 +760,35 @@ describe('apps and async context', () => {
     assert.equal(post.status, 404)
   })
 })
+
+describe('invalidateOnUnsafe', () => {
+  test('a successful PUT/DELETE through the middleware or the wrapped handler deletes the page of its URL', async () => {
+    const cache = newCache()
+    const app = new Hono()
+    let renders = 0
+    app.use('/items/*', cached(cache, { invalidateOnUnsafe: true, responseHitIndication: true }))
+    app.get('/items/:id', (c) => c.text(`item ${c.req.param('id')} #${++renders}`))
+    app.put('/items/:id', (c) => c.text('saved', c.req.query('fail') === '1' ? 500 : 200))
+    const wrapped = cached(
+      cache,
+      { invalidateOnUnsafe: true, responseHitIndication: true, keyPrefix: 'w/%s' },
+      (c) => (c.req.method === 'GET' ? c.text(`wrapped #${++renders}`) : c.body(null, 204)),
+    )
+    app.on(['GET', 'DELETE'], '/wrapped', wrapped)
+    const port = await listen(app)
+    for (const path of ['/items/1', '/items/2', '/wrapped']) await request(port, path)
+    assert.equal((await request(port, '/items/1')).headers.hit_cache, 'True')
+    await request(port, '/items/1?fail=1', { method: 'PUT' })
+    assert.equal(
+      (await request(port, '/items/1')).headers.hit_cache,
+      'True',
+      'a failed write keeps it',
+    )
+    assert.equal((await request(port, '/items/1', { method: 'PUT' })).status, 200)
+    assert.equal((await request(port, '/items/1')).headers.hit_cache, undefined)
+    assert.equal((await request(port, '/items/2')).headers.hit_cache, 'True')
+    assert.equal((await request(port, '/wrapped')).headers.hit_cache, 'True')
+    assert.equal((await request(port, '/wrapped', { method: 'DELETE' })).status, 204)
+    assert.equal((await request(port, '/wrapped')).headers.hit_cache, undefined)
+  })
+})

@@ -896,3 +896,29 @@ describe('koa: sourceCheck', () => {
     assert.match(logger.warnings[0] as string, /sourceCheck.*\[CACHETTE_SOURCE_CHECK_UNAVAILABLE\]/)
   })
 })
+
+describe('invalidateOnUnsafe', () => {
+  test('a successful POST through the middleware deletes the page of its URL before answering', async () => {
+    const cache = newCache()
+    const app = new Koa()
+    let renders = 0
+    app.use(cached(cache, { invalidateOnUnsafe: true, responseHitIndication: true }))
+    app.use(async (ctx) => {
+      if (ctx.method === 'GET') ctx.body = `${ctx.path} #${++renders}`
+      else ctx.status = ctx.query.fail === '1' ? 500 : 201
+    })
+    const port = await listen(app)
+    await request(port, '/items/1')
+    await request(port, '/items/2')
+    assert.equal((await request(port, '/items/1')).headers.hit_cache, 'True')
+    await request(port, '/items/1?fail=1', { method: 'POST' })
+    assert.equal(
+      (await request(port, '/items/1')).headers.hit_cache,
+      'True',
+      'a failed write keeps it',
+    )
+    assert.equal((await request(port, '/items/1', { method: 'POST' })).status, 201)
+    assert.equal((await request(port, '/items/1')).headers.hit_cache, undefined)
+    assert.equal((await request(port, '/items/2')).headers.hit_cache, 'True')
+  })
+})

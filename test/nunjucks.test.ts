@@ -79,9 +79,10 @@ describe('{% cache %}: grammar and keys', () => {
       await cache.get(makeTemplateFragmentKey('sidebar', [42])),
       '<aside>Ann &lt;admin&gt; #1</aside>',
     )
-    // Flask-Caching: the default name is the template's full path followed by the tag's line.
-    const defaultKey = makeTemplateFragmentKey(`${join(VIEWS, 'page.njk')}3`)
-    assert.equal(defaultKey, `_template_fragment_cache_${VIEWS}/page.njk3`)
+    // As Flask-Caching: the template's path followed by the tag's line; the path relative
+    // to the package root (no absolute directory in keys).
+    const defaultKey = makeTemplateFragmentKey('test/fixtures/nunjucks/page.njk3')
+    assert.equal(defaultKey, '_template_fragment_cache_test/fixtures/nunjucks/page.njk3')
     assert.equal(await cache.get(defaultKey), '<p>&lt;b&gt;bold&lt;/b&gt; #2</p>')
   })
 
@@ -123,7 +124,7 @@ describe('{% cache %}: grammar and keys', () => {
     )
     // 60*5 on page.njk: stored for 300 s.
     await renderAsync(env, 'page.njk', ctx)
-    const pageKey = makeTemplateFragmentKey(`${join(VIEWS, 'page.njk')}3`)
+    const pageKey = makeTemplateFragmentKey('test/fixtures/nunjucks/page.njk3')
     clock.advance(299_000)
     assert.notEqual(await cache.get(pageKey), undefined)
     clock.advance(2_000)

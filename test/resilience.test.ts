@@ -498,81 +498,93 @@ async function outage(
   }
 }
 
-describe('an Express app under load while redis-server is stopped and restarted', () => {
-  test('TieredCache over RedisCache with RedisBus: zero failed requests, first-tier hits while down', async (t) => {
-    const server = await startRedis()
-    life.defer(() => server.stop())
-    const raw = new Redis({ host: '127.0.0.1', port: server.port })
-    raw.on('error', () => {})
-    life.defer(async () => raw.disconnect())
-    const logger = collectingLogger()
-    const cache = life.track(
-      new Cache({
-        CACHE_TYPE: TieredCache.over(RedisCache, { bus: redisBus(), firstTimeout: 60 }),
-        CACHE_REDIS_HOST: '127.0.0.1',
-        CACHE_REDIS_PORT: server.port,
-        CACHE_CIRCUIT_BREAKER: { failures: 5, openFor: 1 },
-        logger,
-      }),
-    )
-    const tiered = (await cache.ready()) as TieredCache
-    await eventually(async () => tiered.busConnected, 5000, 'bus subscribed')
+/** The client packages the Redis parts run on: ioredis (the default), and node-redis. */
+const KINDS = ['ioredis', 'node-redis'] as const
+type Kind = (typeof KINDS)[number]
+/** The options choosing `kind`: none for ioredis (the default). */
+const pick = (kind: Kind): { client?: Kind } => (kind === 'ioredis' ? {} : { client: kind })
+/** Test names stay as they were on ioredis. */
+const on = (kind: Kind): string => (kind === 'ioredis' ? '' : ' (node-redis)')
 
-    const { tally, down } = await outage(cache, server, async () => {
-      // Writes reach the restarted (empty) server again.
-      const keys = await raw.keys('flask_cache_*').catch(() => [])
-      return keys.length > 0 && tiered.busConnected
-    })
-    t.diagnostic(
-      `${tally.requests} requests, ${tally.failures.length} failed; while down: ${down.served} served, ${down.computed} computed`,
-    )
-    assert.deepEqual(tally.failures.slice(0, 10), [], `${tally.failures.length} failed requests`)
-    assert.ok(tally.requests > 200, `${tally.requests} requests`)
-    assert.ok(down.served > 20, `served while down: ${down.served}`)
-    assert.ok(
-      down.computed < down.served / 2,
-      `first-tier hits while Redis was down: ${down.served} served, ${down.computed} computed`,
-    )
-    assert.ok(logger.warnings.some((m) => m.includes('CACHETTE_BUS_DOWN')))
-    assert.ok(logger.warnings.some((m) => m.includes('CACHETTE_BUS_UP')))
-  })
+for (const kind of KINDS) {
+  describe(`an Express app under load while redis-server is stopped and restarted${on(kind)}`, () => {
+    test('TieredCache over RedisCache with RedisBus: zero failed requests, first-tier hits while down', async (t) => {
+      const server = await startRedis()
+      life.defer(() => server.stop())
+      const raw = new Redis({ host: '127.0.0.1', port: server.port })
+      raw.on('error', () => {})
+      life.defer(async () => raw.disconnect())
+      const logger = collectingLogger()
+      const cache = life.track(
+        new Cache({
+          CACHE_TYPE: TieredCache.over(RedisCache, { bus: redisBus(), firstTimeout: 60 }),
+          CACHE_REDIS_HOST: '127.0.0.1',
+          CACHE_REDIS_PORT: server.port,
+          CACHE_CIRCUIT_BREAKER: { failures: 5, openFor: 1 },
+          CACHE_OPTIONS: pick(kind),
+          logger,
+        }),
+      )
+      const tiered = (await cache.ready()) as TieredCache
+      await eventually(async () => tiered.busConnected, 5000, 'bus subscribed')
 
-  test('plain RedisCache: zero failed requests, the breaker opens and closes', async (t) => {
-    const server = await startRedis()
-    life.defer(() => server.stop())
-    const raw = new Redis({ host: '127.0.0.1', port: server.port })
-    raw.on('error', () => {})
-    life.defer(async () => raw.disconnect())
-    const logger = collectingLogger()
-    const cache = life.track(
-      new Cache({
-        CACHE_TYPE: RedisCache,
-        CACHE_REDIS_HOST: '127.0.0.1',
-        CACHE_REDIS_PORT: server.port,
-        CACHE_CIRCUIT_BREAKER: { failures: 5, openFor: 1 },
-        logger,
-      }),
-    )
-    const { tally, down } = await outage(cache, server, async () => {
-      const keys = await raw.keys('flask_cache_*').catch(() => [])
-      return keys.length > 0 && logger.warnings.some((m) => m.includes('CACHETTE_CIRCUIT_CLOSED'))
+      const { tally, down } = await outage(cache, server, async () => {
+        // Writes reach the restarted (empty) server again.
+        const keys = await raw.keys('flask_cache_*').catch(() => [])
+        return keys.length > 0 && tiered.busConnected
+      })
+      t.diagnostic(
+        `${tally.requests} requests, ${tally.failures.length} failed; while down: ${down.served} served, ${down.computed} computed`,
+      )
+      assert.deepEqual(tally.failures.slice(0, 10), [], `${tally.failures.length} failed requests`)
+      assert.ok(tally.requests > 200, `${tally.requests} requests`)
+      assert.ok(down.served > 20, `served while down: ${down.served}`)
+      assert.ok(
+        down.computed < down.served / 2,
+        `first-tier hits while Redis was down: ${down.served} served, ${down.computed} computed`,
+      )
+      assert.ok(logger.warnings.some((m) => m.includes('CACHETTE_BUS_DOWN')))
+      assert.ok(logger.warnings.some((m) => m.includes('CACHETTE_BUS_UP')))
     })
-    t.diagnostic(
-      `${tally.requests} requests, ${tally.failures.length} failed; while down: ${down.served} served, ${down.computed} computed`,
-    )
-    assert.deepEqual(tally.failures.slice(0, 10), [], `${tally.failures.length} failed requests`)
-    assert.ok(down.served > 20, `served while down: ${down.served}`)
-    assert.ok(down.computed > 0, 'misses were computed while down')
-    const opened = logger.warnings.filter((m) => m.includes('CACHETTE_CIRCUIT_OPEN'))
-    assert.equal(opened.length, 1, logger.warnings.join('\n'))
-    assert.match(opened[0] as string, /RedisCache: circuit breaker opened/)
-    assert.ok(logger.warnings.some((m) => m.includes('CACHETTE_CIRCUIT_CLOSED')))
-    assert.ok(
-      logger.errors.length < 50,
-      `absorbed errors are rate-limited: ${logger.errors.length}`,
-    )
+
+    test('plain RedisCache: zero failed requests, the breaker opens and closes', async (t) => {
+      const server = await startRedis()
+      life.defer(() => server.stop())
+      const raw = new Redis({ host: '127.0.0.1', port: server.port })
+      raw.on('error', () => {})
+      life.defer(async () => raw.disconnect())
+      const logger = collectingLogger()
+      const cache = life.track(
+        new Cache({
+          CACHE_TYPE: RedisCache,
+          CACHE_REDIS_HOST: '127.0.0.1',
+          CACHE_REDIS_PORT: server.port,
+          CACHE_CIRCUIT_BREAKER: { failures: 5, openFor: 1 },
+          CACHE_OPTIONS: pick(kind),
+          logger,
+        }),
+      )
+      const { tally, down } = await outage(cache, server, async () => {
+        const keys = await raw.keys('flask_cache_*').catch(() => [])
+        return keys.length > 0 && logger.warnings.some((m) => m.includes('CACHETTE_CIRCUIT_CLOSED'))
+      })
+      t.diagnostic(
+        `${tally.requests} requests, ${tally.failures.length} failed; while down: ${down.served} served, ${down.computed} computed`,
+      )
+      assert.deepEqual(tally.failures.slice(0, 10), [], `${tally.failures.length} failed requests`)
+      assert.ok(down.served > 20, `served while down: ${down.served}`)
+      assert.ok(down.computed > 0, 'misses were computed while down')
+      const opened = logger.warnings.filter((m) => m.includes('CACHETTE_CIRCUIT_OPEN'))
+      assert.equal(opened.length, 1, logger.warnings.join('\n'))
+      assert.match(opened[0] as string, /RedisCache: circuit breaker opened/)
+      assert.ok(logger.warnings.some((m) => m.includes('CACHETTE_CIRCUIT_CLOSED')))
+      assert.ok(
+        logger.errors.length < 50,
+        `absorbed errors are rate-limited: ${logger.errors.length}`,
+      )
+    })
   })
-})
+}
 
 /** Rejects every call, but only after 150 ms (later than the guard's deadline in the test). */
 class FailLate extends Controlled {

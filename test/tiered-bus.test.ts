@@ -314,6 +314,14 @@ describe('TieredCache with a MemoryBus', () => {
 
 // ---- two processes on a real Redis ------------------------------------------------
 
+/** The client packages the Redis parts run on: ioredis (the default), and node-redis. */
+const KINDS = ['ioredis', 'node-redis'] as const
+type Kind = (typeof KINDS)[number]
+/** The options choosing `kind`: none for ioredis (the default). */
+const pick = (kind: Kind): { client?: Kind } => (kind === 'ioredis' ? {} : { client: kind })
+/** Test names stay as they were on ioredis. */
+const on = (kind: Kind): string => (kind === 'ioredis' ? '' : ' on node-redis')
+
 const worker = fileURLToPath(new URL('./fixtures/tiered-bus-worker.ts', import.meta.url))
 
 /** A child process running the worker fixture, driven by JSON commands. */
@@ -327,8 +335,16 @@ class Worker {
   stderr = ''
   readonly started: Promise<unknown>
 
-  constructor(port: number, prefix: string) {
-    this.#child = spawn(process.execPath, ['--import', 'tsx', worker, String(port), prefix], {
+  constructor(port: number, prefix: string, kind: Kind = 'ioredis') {
+    const args = [
+      '--import',
+      'tsx',
+      worker,
+      String(port),
+      prefix,
+      ...(kind === 'ioredis' ? [] : [kind]),
+    ]
+    this.#child = spawn(process.execPath, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     this.#child.stderr?.on('data', (d: Buffer) => {
@@ -369,135 +385,144 @@ class Worker {
   }
 }
 
-describe('TieredCache with RedisBus, two processes on one redis-server', () => {
-  let server: RedisServer & { dir: string }
-  let raw: Redis
-  let p1: Worker
-  let p2: Worker
-  let p3: Worker
-  /**
-   * Reads `key` in `p` until its first tier holds `value`. A read whose key
-   * was invalidated while it was under way (the writer's own message can
-   * arrive during it) rightly does not fill the first tier, so one read may
-   * not be enough.
-   */
-  const primed = (p: Worker, key: string, value: unknown) =>
-    eventually(
-      async () => (await p.get(key)) === value && (await p.call('firstHas', key)) === true,
-      5000,
-      `${key} in the first tier`,
-    )
-  /** Writes behind every cache's back (no message), in cachette's value format. */
-  const behind = (key: string, value: unknown) =>
-    raw.set(`app_${key}`, encodeValue(value, v8Serializer))
+for (const kind of KINDS) {
+  describe(`TieredCache with RedisBus${on(kind)}, two processes on one redis-server`, () => {
+    let server: RedisServer & { dir: string }
+    let raw: Redis
+    let p1: Worker
+    let p2: Worker
+    let p3: Worker
+    /**
+     * Reads `key` in `p` until its first tier holds `value`. A read whose key
+     * was invalidated while it was under way (the writer's own message can
+     * arrive during it) rightly does not fill the first tier, so one read may
+     * not be enough.
+     */
+    const primed = (p: Worker, key: string, value: unknown) =>
+      eventually(
+        async () => (await p.get(key)) === value && (await p.call('firstHas', key)) === true,
+        5000,
+        `${key} in the first tier`,
+      )
+    /** Writes behind every cache's back (no message), in cachette's value format. */
+    const behind = (key: string, value: unknown) =>
+      raw.set(`app_${key}`, encodeValue(value, v8Serializer))
 
-  before(async () => {
-    server = await startRedis()
-    life.defer(() => server.stop())
-    raw = new Redis({ host: '127.0.0.1', port: server.port })
-    raw.on('error', () => {}) // refused while the server is down in the restart test
-    life.defer(async () => raw.disconnect())
-    p1 = new Worker(server.port, 'app_')
-    p2 = new Worker(server.port, 'app_')
-    p3 = new Worker(server.port, 'other_')
-    for (const p of [p1, p2, p3]) life.defer(() => p.stop())
-    await Promise.all([p1.started, p2.started, p3.started])
-    for (const p of [p1, p2, p3]) {
-      await eventually(async () => (await p.call('connected')) === true, 10_000, 'bus subscribed')
-    }
+    before(async () => {
+      server = await startRedis()
+      life.defer(() => server.stop())
+      raw = new Redis({ host: '127.0.0.1', port: server.port })
+      raw.on('error', () => {}) // refused while the server is down in the restart test
+      life.defer(async () => raw.disconnect())
+      p1 = new Worker(server.port, 'app_', kind)
+      p2 = new Worker(server.port, 'app_', kind)
+      p3 = new Worker(server.port, 'other_', kind)
+      for (const p of [p1, p2, p3]) life.defer(() => p.stop())
+      await Promise.all([p1.started, p2.started, p3.started])
+      for (const p of [p1, p2, p3]) {
+        await eventually(async () => (await p.call('connected')) === true, 10_000, 'bus subscribed')
+      }
+    })
+
+    test('a set, a delete and a clear in one process are seen by the other', async () => {
+      await p2.set('k', 'v1')
+      await primed(p1, 'k', 'v1')
+      await behind('k', 'raw')
+      assert.equal(await p1.get('k'), 'v1', 'p1 answers from its first tier (60 s)')
+
+      await p2.set('k', 'v2')
+      await eventually(async () => (await p1.get('k')) === 'v2', 5000, 'p1 sees the set')
+
+      await p2.call('delete', 'k')
+      await eventually(async () => (await p1.get('k')) === undefined, 5000, 'p1 sees the delete')
+
+      await p2.set('a', 1)
+      await primed(p1, 'a', 1)
+      await p2.call('clear')
+      await eventually(async () => (await p1.get('a')) === undefined, 5000, 'p1 sees the clear')
+    })
+
+    test('own messages and those of a cache with another prefix are ignored', async () => {
+      // A barrier key: once p1 sees it change, every message published before has reached p1.
+      await p2.set('barrier', 'b0')
+      await primed(p1, 'barrier', 'b0')
+      await p2.set('theirs', 't0')
+      await primed(p1, 'theirs', 't0')
+
+      await p1.set('own', 'mine')
+      await p1.call('flush')
+      await behind('own', 'behind')
+      await behind('theirs', 'behind')
+      await p3.set('theirs', 'other prefix')
+      await p3.call('flush')
+      await p2.set('barrier', 'b1')
+      await p2.call('flush')
+      await eventually(async () => (await p1.get('barrier')) === 'b1', 5000, 'p1 sees the barrier')
+
+      assert.equal(await p1.get('own'), 'mine', "p1's own message did not drop its copy")
+      assert.equal(await p1.get('theirs'), 't0', "the other prefix's message did not reach p1")
+    })
+
+    test('after the Redis connection comes back, the first tier is emptied', async () => {
+      await p2.set('r', 'before')
+      await primed(p1, 'r', 'before')
+      await server.kill()
+      await eventually(
+        async () => (await p1.call('connected')) === false,
+        10_000,
+        'p1 sees the bus down',
+      )
+      assert.equal(await p1.get('r'), 'before', 'served from the first tier while Redis is down')
+      await server.start()
+      // The restarted server is empty; this write sends no message.
+      await eventually(async () => (await behind('r', 'after')) === 'OK', 10_000, 'raw write')
+      await eventually(async () => (await p1.call('connected')) === true, 15_000, 'p1 resubscribed')
+      await eventually(
+        async () => (await p1.get('r')) === 'after',
+        15_000,
+        'p1 reads the new value',
+      )
+      assert.match(p1.stderr, /CACHETTE_BUS_UP/)
+    })
   })
-
-  test('a set, a delete and a clear in one process are seen by the other', async () => {
-    await p2.set('k', 'v1')
-    await primed(p1, 'k', 'v1')
-    await behind('k', 'raw')
-    assert.equal(await p1.get('k'), 'v1', 'p1 answers from its first tier (60 s)')
-
-    await p2.set('k', 'v2')
-    await eventually(async () => (await p1.get('k')) === 'v2', 5000, 'p1 sees the set')
-
-    await p2.call('delete', 'k')
-    await eventually(async () => (await p1.get('k')) === undefined, 5000, 'p1 sees the delete')
-
-    await p2.set('a', 1)
-    await primed(p1, 'a', 1)
-    await p2.call('clear')
-    await eventually(async () => (await p1.get('a')) === undefined, 5000, 'p1 sees the clear')
-  })
-
-  test('own messages and those of a cache with another prefix are ignored', async () => {
-    // A barrier key: once p1 sees it change, every message published before has reached p1.
-    await p2.set('barrier', 'b0')
-    await primed(p1, 'barrier', 'b0')
-    await p2.set('theirs', 't0')
-    await primed(p1, 'theirs', 't0')
-
-    await p1.set('own', 'mine')
-    await p1.call('flush')
-    await behind('own', 'behind')
-    await behind('theirs', 'behind')
-    await p3.set('theirs', 'other prefix')
-    await p3.call('flush')
-    await p2.set('barrier', 'b1')
-    await p2.call('flush')
-    await eventually(async () => (await p1.get('barrier')) === 'b1', 5000, 'p1 sees the barrier')
-
-    assert.equal(await p1.get('own'), 'mine', "p1's own message did not drop its copy")
-    assert.equal(await p1.get('theirs'), 't0', "the other prefix's message did not reach p1")
-  })
-
-  test('after the Redis connection comes back, the first tier is emptied', async () => {
-    await p2.set('r', 'before')
-    await primed(p1, 'r', 'before')
-    await server.kill()
-    await eventually(
-      async () => (await p1.call('connected')) === false,
-      10_000,
-      'p1 sees the bus down',
-    )
-    assert.equal(await p1.get('r'), 'before', 'served from the first tier while Redis is down')
-    await server.start()
-    // The restarted server is empty; this write sends no message.
-    await eventually(async () => (await behind('r', 'after')) === 'OK', 10_000, 'raw write')
-    await eventually(async () => (await p1.call('connected')) === true, 15_000, 'p1 resubscribed')
-    await eventually(async () => (await p1.get('r')) === 'after', 15_000, 'p1 reads the new value')
-    assert.match(p1.stderr, /CACHETTE_BUS_UP/)
-  })
-})
+}
 
 // ---- RedisBus on its own --------------------------------------------------------
 
-describe('RedisBus', () => {
-  test('delivers to every subscriber of a channel, namespaced by database; closes cleanly', async () => {
-    const server = await startRedis()
-    life.defer(() => server.stop())
-    const url = `redis://127.0.0.1:${server.port}`
-    const one = new RedisBus({ url, logger: silentLogger })
-    const two = new RedisBus({ url, logger: silentLogger })
-    const db1 = new RedisBus({ url: `${url}/1`, logger: silentLogger })
-    const got: string[] = []
-    const up: string[] = []
-    const listener = (name: string): BusListener => ({
-      message: (m) => got.push(`${name}:${m.type}:${m.type === 'delete' ? m.keys.join(',') : ''}`),
-      up: () => up.push(name),
-      down: () => {},
+for (const kind of KINDS) {
+  describe(`RedisBus${on(kind)}`, () => {
+    test('delivers to every subscriber of a channel, namespaced by database; closes cleanly', async () => {
+      const server = await startRedis()
+      life.defer(() => server.stop())
+      const url = `redis://127.0.0.1:${server.port}`
+      const one = new RedisBus({ url, logger: silentLogger, ...pick(kind) })
+      const two = new RedisBus({ url, logger: silentLogger, ...pick(kind) })
+      const db1 = new RedisBus({ url: `${url}/1`, logger: silentLogger, ...pick(kind) })
+      const got: string[] = []
+      const up: string[] = []
+      const listener = (name: string): BusListener => ({
+        message: (m) =>
+          got.push(`${name}:${m.type}:${m.type === 'delete' ? m.keys.join(',') : ''}`),
+        up: () => up.push(name),
+        down: () => {},
+      })
+      const subs: BusSubscription[] = [
+        await two.subscribe('ch', listener('two')),
+        await db1.subscribe('ch', listener('db1')),
+      ]
+      await eventually(async () => up.length === 2, 5000, 'subscribed')
+      await one.publish('ch', { type: 'delete', keys: ['x', 'y'], source: 's' })
+      await one.publish('other', { type: 'clear', source: 's' })
+      await one.publish('ch', { type: 'clear', source: 's' })
+      // Published after the others: once db1 has it, it would have had theirs too.
+      await db1.publish('ch', { type: 'delete', keys: ['barrier'], source: 's' })
+      await eventually(async () => got.length >= 3, 5000, 'delivered')
+      assert.deepEqual(got.sort(), ['db1:delete:barrier', 'two:clear:', 'two:delete:x,y'])
+      for (const s of subs) await s.unsubscribe()
+      await Promise.all([one.close(), two.close(), db1.close()])
     })
-    const subs: BusSubscription[] = [
-      await two.subscribe('ch', listener('two')),
-      await db1.subscribe('ch', listener('db1')),
-    ]
-    await eventually(async () => up.length === 2, 5000, 'subscribed')
-    await one.publish('ch', { type: 'delete', keys: ['x', 'y'], source: 's' })
-    await one.publish('other', { type: 'clear', source: 's' })
-    await one.publish('ch', { type: 'clear', source: 's' })
-    // Published after the others: once db1 has it, it would have had theirs too.
-    await db1.publish('ch', { type: 'delete', keys: ['barrier'], source: 's' })
-    await eventually(async () => got.length >= 3, 5000, 'delivered')
-    assert.deepEqual(got.sort(), ['db1:delete:barrier', 'two:clear:', 'two:delete:x,y'])
-    for (const s of subs) await s.unsubscribe()
-    await Promise.all([one.close(), two.close(), db1.close()])
   })
-})
+}
 
 // ---- test buses and backends ------------------------------------------------------
 

@@ -3,12 +3,15 @@
  * the run, through cachette's RedisCache (facade and backend), against the
  * raw ioredis client issuing the same commands with the same bytes (the
  * limit), keyv with @keyv/redis, and cache-manager over that keyv store;
+ * the same get and set with RedisCache on node-redis (`client: 'node-redis'`)
+ * against the raw node-redis client;
  * then how getMany's cost per key grows from 10 to 100 to 1,000 keys.
  */
 import KeyvRedis from '@keyv/redis'
 import { createCache } from 'cache-manager'
 import { Redis as IORedis } from 'ioredis'
 import { Keyv } from 'keyv'
+import { createClient, RESP_TYPES } from 'redis'
 import { type CacheBackend, encodeValue, v8Serializer } from '../../src/index.js'
 import type { Group, GroupContext } from '../lib/group.js'
 import {
@@ -40,6 +43,9 @@ import { type GroupResult, type Headline, target } from '../lib/report.js'
 const RAW = 'raw ioredis (same commands, same bytes)'
 const FACADE = 'cachette Cache facade (RedisCache)'
 const BACKEND = 'cachette RedisCache backend'
+const RAW_NODE = 'raw node-redis (same commands, same bytes)'
+const FACADE_NODE = 'cachette Cache facade (RedisCache on node-redis)'
+const BACKEND_NODE = 'cachette RedisCache backend on node-redis'
 const KEYV = 'keyv v5 + @keyv/redis'
 const CACHE_MANAGER = 'cache-manager v7 over @keyv/redis'
 /** Keys per getMany in the growth comparison (at most KEYS: every key of a batch is distinct). */
@@ -58,6 +64,11 @@ export const redisGroup: Group = {
     // No key prefix: every contender addresses the same key names.
     const cache = redisFacade(url)
     const backend: CacheBackend = await cache.ready()
+    const rawNode = createClient({ socket: connection })
+    await rawNode.connect()
+    const rawNodeBuf = rawNode.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })
+    const cacheNode = redisFacade(url, 'RedisCache', { client: 'node-redis' })
+    const backendNode: CacheBackend = await cacheNode.ready()
     const kv = new Keyv({ store: new KeyvRedis(url), namespace: 'kv' })
     const cm = createCache({ stores: [new Keyv({ store: new KeyvRedis(url), namespace: 'cm' })] })
     const encoded = Array.from({ length: KEYS }, (_, i) => encodeValue(value(i), v8Serializer))
@@ -79,6 +90,25 @@ export const redisGroup: Group = {
         role: 'subject',
         get: (i) => backend.get(key(i)),
         set: (i) => backend.set(key(i), value(i), TTL_S),
+      },
+      {
+        name: RAW_NODE,
+        role: 'limit',
+        get: (i) => rawNodeBuf.get(key(i)),
+        set: (i) =>
+          rawNode.sendCommand(['SET', key(i), encoded[i & MASK] as Buffer, 'EX', String(TTL_S)]),
+      },
+      {
+        name: FACADE_NODE,
+        role: 'subject',
+        get: (i) => cacheNode.get(key(i)),
+        set: (i) => cacheNode.set(key(i), value(i), TTL_S),
+      },
+      {
+        name: BACKEND_NODE,
+        role: 'subject',
+        get: (i) => backendNode.get(key(i)),
+        set: (i) => backendNode.set(key(i), value(i), TTL_S),
       },
       {
         name: KEYV,
@@ -112,6 +142,9 @@ export const redisGroup: Group = {
           [BACKEND, RAW],
           [FACADE, KEYV],
           [FACADE, CACHE_MANAGER],
+          [FACADE_NODE, RAW_NODE],
+          [BACKEND_NODE, RAW_NODE],
+          [FACADE_NODE, FACADE],
         ],
         log: ctx.log,
       })
@@ -205,6 +238,26 @@ export const redisGroup: Group = {
           ratio: setVsRaw,
           target: target('>=', 0.9, setVsRaw),
         },
+        {
+          label: 'get on node-redis: facade ÷ raw node-redis client (ops/s)',
+          ratio: ratioOf(getC, FACADE_NODE, RAW_NODE),
+        },
+        {
+          label: 'set on node-redis: facade ÷ raw node-redis client (ops/s)',
+          ratio: ratioOf(setC, FACADE_NODE, RAW_NODE),
+        },
+        {
+          label: 'get on node-redis: backend ÷ raw node-redis client (ops/s)',
+          ratio: ratioOf(getC, BACKEND_NODE, RAW_NODE),
+        },
+        {
+          label: 'set on node-redis: backend ÷ raw node-redis client (ops/s)',
+          ratio: ratioOf(setC, BACKEND_NODE, RAW_NODE),
+        },
+        {
+          label: 'get: facade on node-redis ÷ facade on ioredis (ops/s)',
+          ratio: ratioOf(getC, FACADE_NODE, FACADE),
+        },
         { label: 'get: facade ÷ keyv (ops/s)', ratio: ratioOf(getC, FACADE, KEYV) },
         {
           label: 'get: facade ÷ cache-manager (ops/s)',
@@ -237,7 +290,8 @@ export const redisGroup: Group = {
         comparisons,
         headlines,
         notes: [
-          'The raw client sends the bytes cachette stores (a 1-byte marker plus the serialized string), ' +
+          'node-redis rows: the same server, RedisCache with CACHE_OPTIONS { client: "node-redis" } against the raw node-redis client (GET with Buffer replies, SET of the same bytes). ' +
+            'The raw client sends the bytes cachette stores (a 1-byte marker plus the serialized string), ' +
             'so the limit does the same work on the wire; keyv and cache-manager store JSON.',
           `getMany growth: one MGET per call whatever its size; each size cycles through ${GROWTH_BATCHES} batches of consecutive keys (every key a hit). ` +
             'Per key, a small call is mostly the round trip; the 1,000 ÷ 100 ratio is the growth of what is left (reading and decoding the values): flat means it stays near 1.',
@@ -245,6 +299,8 @@ export const redisGroup: Group = {
       }
     } finally {
       await cache.close()
+      await cacheNode.close()
+      await rawNode.close()
       raw.disconnect()
       await kv.disconnect()
       await cm.disconnect()

@@ -32,14 +32,20 @@ export async function startBenchRedis(): Promise<BenchRedis> {
  * A cachette `Cache` over the run's redis-server with no key prefix (so it
  * addresses the same key names as the raw client and the other contenders)
  * and {@link TTL_S} as default timeout. `type` is the CACHE_TYPE: RedisCache
- * unless a group wraps it (the tiered group's `TieredCache.over(RedisCache)`).
+ * unless a group wraps it (the tiered group's `TieredCache.over(RedisCache)`);
+ * `options` its CACHE_OPTIONS (`{ client: 'node-redis' }` for node-redis).
  */
-export function redisFacade(url: string, type: CacheType = 'RedisCache'): Cache {
+export function redisFacade(
+  url: string,
+  type: CacheType = 'RedisCache',
+  options: Record<string, unknown> = {},
+): Cache {
   return new Cache({
     CACHE_TYPE: type,
     CACHE_REDIS_URL: url,
     CACHE_KEY_PREFIX: '',
     CACHE_DEFAULT_TIMEOUT: TTL_S,
+    CACHE_OPTIONS: options,
   })
 }
 

@@ -109,7 +109,7 @@ export const BACKEND_OPERATIONS = [
   'releaseLock',
 ] as const satisfies readonly MethodName<CacheBackend>[]
 
-/** A backend data operation: one of {@link BACKEND_OPERATIONS}. */
+/** A backend data operation: one of `BACKEND_OPERATIONS`. */
 export type BackendOperation = (typeof BACKEND_OPERATIONS)[number]
 
 /**

@@ -360,7 +360,7 @@ export interface ConfigKey {
 
 const ENV_NAMES = Object.keys(CONFIG_SCHEMA) as SchemaKey[]
 
-/** Every configuration key with both its names and its kind, in {@link CONFIG_SCHEMA}'s order. */
+/** Every configuration key with both its names and its kind, in `CONFIG_SCHEMA`'s order. */
 export const CONFIG_KEYS: readonly ConfigKey[] = ENV_NAMES.map((env) => {
   const { camel, kind } = CONFIG_SCHEMA[env]
   return { env, camel, kind }

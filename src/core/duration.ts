@@ -56,7 +56,7 @@ function describeValue(value: unknown): string {
 /**
  * Checks a parsed timeout in seconds, as a backend receives it: `undefined`
  * stays `undefined`; a non-negative finite number is kept, clamped to `0`
- * (never expires) above {@link MAX_TIMEOUT_SECONDS}.
+ * (never expires) above `MAX_TIMEOUT_SECONDS`.
  * @throws {InvalidTimeoutError} naming `what` and the value for anything else
  * (a Date, a string, NaN, a negative or infinite number).
  */
@@ -74,7 +74,7 @@ const PART = /(\d+(?:\.\d+)?)\s*([a-z]+)/gy
 
 /**
  * Parses a {@link Timeout} into seconds. `undefined` stays `undefined` (the
- * backend's default applies); more than {@link MAX_TIMEOUT_SECONDS} becomes
+ * backend's default applies); more than `MAX_TIMEOUT_SECONDS` becomes
  * `0` (never expires). Throws {@link InvalidTimeoutError} naming `what` and
  * the value for negative, non-finite or unparsable input and for anything
  * that is not a number or a string (a `Date` is not a timeout).

@@ -174,7 +174,7 @@ export class CorruptEntryError extends CachetteError {
  * Absorbed by the facade (its code is a {@link BackendFailureCode}).
  */
 export class BackendError extends Error {
-  /** What went wrong, one of {@link BACKEND_FAILURE_CODES}. */
+  /** What went wrong, one of `BACKEND_FAILURE_CODES`. */
   readonly code: BackendFailureCode
   constructor(code: BackendFailureCode, message: string, options?: CauseOptions) {
     super(message, options)

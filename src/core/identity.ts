@@ -96,7 +96,12 @@ function original(file: string, line: number, column: number): [string, number, 
 
 const roots = new Map<string, string>()
 
-function packageRelative(file: string): string {
+/**
+ * A file's path relative to the nearest folder above it with a package.json
+ * (its package root), with `/` separators: the same on every machine and in
+ * every deploy directory. A `file:` URL is taken as its path.
+ */
+export function packageRelative(file: string): string {
   const path = file.startsWith('file:') ? fileURLToPath(file) : file
   const dir = dirname(path)
   let root = roots.get(dir)

@@ -23,7 +23,10 @@ import type { Slot, SlotSettings } from './slot.js'
  * parameters TypeScript compares both ways, so that every function is
  * assignable to it without `any` (or `never`) in the inferred types.
  */
-export type MemoizableFunction = { fn(...args: unknown[]): unknown }['fn']
+export type MemoizableFunction = {
+  /** Any function. */
+  fn(...args: unknown[]): unknown
+}['fn']
 
 /** The arguments of a memoized function `F`, as its callbacks receive them. */
 export type MemoizeArgs<F extends MemoizableFunction> = Parameters<F>
@@ -59,7 +62,7 @@ export interface MemoizeOptions<F extends MemoizableFunction = MemoizableFunctio
   /**
    * Hash for keys; defaults to `CACHE_HASH_METHOD`. It hashes the function's
    * name (and source, with `sourceCheck`) once, into the 22-character start
-   * of every key, and each argument text over {@link RAW_KEY_MAX} (128)
+   * of every key, and each argument text over `RAW_KEY_MAX` (128)
    * characters; shorter argument texts are in the key as they are, unhashed.
    * Arguments are attacker-controlled: keep a collision-resistant hash (the
    * default SHA-256), not MD5 or SHA-1, where long arguments come from users.
@@ -125,7 +128,11 @@ export type MemoizedFunction<F extends MemoizableFunction> = ((
  * a plain function when called with one.
  */
 export interface MemoizeDecorator {
-  /** Wraps a function. */
+  /**
+   * Wraps a function.
+   *
+   * @typeParam F - The function wrapped.
+   */
   <F extends MemoizableFunction>(fn: F): MemoizedFunction<F>
   /** Standard (TC39) method decorator. The method must return a promise. */
   <This, Args extends unknown[], R extends PromiseLike<unknown>>(

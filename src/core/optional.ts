@@ -6,7 +6,12 @@
 import { createRequire } from 'node:module'
 import { MissingDependencyError } from './errors.js'
 
-const requireHere = createRequire(import.meta.url)
+/** `require` from cachette's location, made on first use (workerd has no `import.meta.url` to make it from). */
+let requireFrom: NodeJS.Require | undefined
+function requireHere(): NodeJS.Require {
+  requireFrom ??= createRequire(import.meta.url)
+  return requireFrom
+}
 const loaded = new Map<string, unknown>()
 
 /** Whether `error` says that `name` itself (not one of its dependencies) is not installed. */
@@ -25,7 +30,7 @@ export function loadOptional<T>(name: string, forWhat: string): T {
   if (loaded.has(name)) return loaded.get(name) as T
   let mod: unknown
   try {
-    mod = requireHere(name)
+    mod = requireHere()(name)
   } catch (error) {
     if (isMissing(error, name)) throw new MissingDependencyError(name, forWhat, { cause: error })
     throw error
@@ -36,5 +41,5 @@ export function loadOptional<T>(name: string, forWhat: string): T {
 
 /** Where an optional package resolves from cachette, for loading its own dependencies. */
 export function resolveOptional(name: string): string {
-  return requireHere.resolve(name)
+  return requireHere().resolve(name)
 }

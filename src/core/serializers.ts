@@ -1,6 +1,15 @@
-import { deserialize, serialize } from 'node:v8'
 import { describe } from './describe.js'
 import { ConfigError, UnserializableValueError } from './errors.js'
+import { portableSerializer } from './portable.js'
+import { tryNodeBuiltin } from './runtime.js'
+
+/** `node:v8`, loaded on first use: workerd has none, and a static import would stop a Worker from starting. */
+let v8: typeof import('node:v8') | null | undefined
+
+function v8Module(): typeof import('node:v8') | null {
+  if (v8 === undefined) v8 = tryNodeBuiltin<typeof import('node:v8')>('node:v8') ?? null
+  return v8
+}
 
 /**
  * Turns values into bytes and back. Backends that store bytes (filesystem,
@@ -25,12 +34,18 @@ export interface Serializer {
  * numbers, booleans, null, arrays, plain objects, Date, Map, Set, RegExp,
  * Error, Buffer and every TypedArray, BigInt and circular structures. Class
  * instances come back as plain objects. Functions and symbols are rejected.
+ *
+ * Where the runtime has no `node:v8` (Cloudflare's workerd), it encodes with
+ * the portable serializer instead (tagged JSON, the same types but no cycles),
+ * so in-process caching works there unchanged.
  */
 export const v8Serializer: Serializer = {
   name: 'v8',
   dumps(value) {
+    const mod = v8Module()
+    if (mod === null) return portableSerializer.dumps(value)
     try {
-      return serialize(value)
+      return mod.serialize(value)
     } catch (error) {
       throw new UnserializableValueError(
         `cannot store ${describeDeep(value)}: ${(error as Error).message}`,
@@ -39,7 +54,8 @@ export const v8Serializer: Serializer = {
     }
   },
   loads(data) {
-    return deserialize(data)
+    const mod = v8Module()
+    return mod === null ? portableSerializer.loads(data) : mod.deserialize(data)
   },
 }
 
@@ -92,12 +108,13 @@ export const jsonSerializer: Serializer = {
 }
 
 /** What `CACHE_SERIALIZER` accepts: a name, a serializer object, or a class with a no-argument constructor. */
-export type SerializerSpec = 'v8' | 'json' | Serializer | (new () => Serializer)
+export type SerializerSpec = 'v8' | 'json' | 'portable' | Serializer | (new () => Serializer)
 
 /** Resolves a {@link SerializerSpec}; throws {@link ConfigError} naming `key` otherwise. */
 export function resolveSerializer(spec: unknown, key = 'CACHE_SERIALIZER'): Serializer {
   if (spec === undefined || spec === null || spec === 'v8') return v8Serializer
   if (spec === 'json') return jsonSerializer
+  if (spec === 'portable') return portableSerializer
   let candidate: unknown = spec
   if (typeof spec === 'function') {
     try {
@@ -136,6 +153,6 @@ export function resolveSerializer(spec: unknown, key = 'CACHE_SERIALIZER'): Seri
   }
   throw new ConfigError(
     key,
-    `expected 'v8', 'json', an object with dumps()/loads(), or a class producing one; got ${describe(spec)}`,
+    `expected 'v8', 'json', 'portable', an object with dumps()/loads(), or a class producing one; got ${describe(spec)}`,
   )
 }

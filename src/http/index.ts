@@ -6,6 +6,8 @@
  * The framework middlewares are in `cachette/express`, `cachette/fastify`,
  * `cachette/koa` and `cachette/hono`.
  * @packageDocumentation
+ *
+ * @module cachette/http
  */
 export {
   type CacheControlDirectives,

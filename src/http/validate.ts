@@ -66,7 +66,7 @@ export function preconditionFailed(): HttpResponse {
  * one (when `etag` is on and the body is known), then answers the request's
  * conditional headers: a 304 with the RFC 9110 §15.4.5 fields, or a 412.
  * Other responses come back unchanged. `preconditions: false` (the shared
- * cache's own revalidation, see {@link markRevalidation}) only adds the ETag.
+ * cache's own revalidation, see `markRevalidation`) only adds the ETag.
  */
 export function validateResponse(
   req: RequestInfo,

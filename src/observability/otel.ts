@@ -8,6 +8,8 @@
  * enabled (a missing one is a `MissingDependencyError` naming it).
  * {@link observeAllCaches} and {@link operationChannel} need nothing: they
  * are for APM agents that subscribe to the channel themselves.
+ *
+ * @module cachette/otel
  */
 import { createHash } from 'node:crypto'
 import type { Attributes, Span, SpanKind, Tracer } from '@opentelemetry/api'

@@ -9,14 +9,18 @@
  * prom-client is an optional peer dependency, loaded by
  * {@link registerCacheMetrics} (a missing one is a `MissingDependencyError`
  * naming it); importing this module loads nothing.
+ *
+ * @module cachette/prometheus
  */
 import type { Cache } from '../cache.js'
 import type { BackendOperation, CacheStats, OperationEvent } from '../core/events.js'
+import { type CircuitState, guardOf } from '../core/guard.js'
 import { loadOptional } from '../core/optional.js'
 
 type PromClient = typeof import('prom-client')
 type Registry = import('prom-client').Registry
 type Counter = import('prom-client').Counter<string>
+type Gauge = import('prom-client').Gauge<string>
 type Metric = import('prom-client').Metric<string>
 
 /** What a registered metric's `get()` returns, as prom-client's registry reads it. */
@@ -183,7 +187,10 @@ const OUTCOMES = [
  *   `cachette_memoize_calls_total{function,outcome}`,
  *   `cachette_getorset_calls_total{name,outcome}`,
  *   `cachette_fragment_requests_total{fragment,outcome}`: the engines'
- *   outcomes (`hit`, `miss`, `stale`, `bypass`).
+ *   outcomes (`hit`, `miss`, `stale`, `bypass`);
+ * - `cachette_circuit_breakers{backend,state}`: guarded backends (see
+ *   `guardOf`) by circuit state (`closed`, `open`, `half-open`), 1 for the
+ *   state each one is in and 0 for the others.
  *
  * Several caches may be registered in one registry: their numbers add up.
  * Backend metrics count from this call on (it makes the cache observed);
@@ -305,6 +312,26 @@ function createMetrics(
     })
   }
 
+  const breakers = `${prefix}circuit_breakers`
+  names.push(breakers)
+  new client.Gauge({
+    name: breakers,
+    help: 'Guarded backends by circuit breaker state (closed, open, half-open)',
+    labelNames: ['backend', 'state'],
+    registers,
+    collect(this: Gauge) {
+      this.reset()
+      for (const cache of caches) {
+        for (const guard of guardsOf(cache)) {
+          const now = guard.state
+          for (const state of CIRCUIT_STATES) {
+            this.inc({ backend: guard.name, state }, state === now ? 1 : 0)
+          }
+        }
+      }
+    },
+  })
+
   const duration = `${prefix}operation_duration_seconds`
   names.push(duration)
   const histogram = new DurationHistogram(
@@ -314,4 +341,18 @@ function createMetrics(
   )
   registry.registerMetric(histogram as unknown as Metric)
   return { caches, histogram, names }
+}
+
+const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'half-open']
+
+/** The guards of a cache's backend: the backend's own, or a TieredCache's second tier's. */
+function guardsOf(cache: Cache): NonNullable<ReturnType<typeof guardOf>>[] {
+  let backend: unknown
+  try {
+    backend = cache.backend
+  } catch {
+    return [] // still loading
+  }
+  const guard = guardOf(backend) ?? guardOf((backend as { second?: unknown }).second)
+  return guard === undefined ? [] : [guard]
 }

@@ -23,18 +23,25 @@
  * asynchronously: with a callback (`env.render(name, ctx, cb)`, which
  * Express's `res.render` does), or with {@link renderAsync}.
  * @packageDocumentation
+ *
+ * @module cachette/nunjucks
  */
+import { isAbsolute } from 'node:path'
 import type { Cache } from '../cache.js'
+import { packageRelative } from '../core/identity.js'
 import { loadOptional } from '../core/optional.js'
 
 /** The parts of a Nunjucks `Environment` cachette uses. */
 export interface NunjucksEnvironment {
+  /** Adds a tag extension under `name`. */
   addExtension(name: string, extension: object): unknown
+  /** Renders the template `name` with `context`, asynchronously when `callback` is given. */
   render(
     name: string,
     context: object | undefined,
     callback: (error: Error | null, result: string | null) => void,
   ): unknown
+  /** Renders template `source` text with `context`, asynchronously when `callback` is given. */
   renderString(
     source: string,
     context: object | undefined,
@@ -44,7 +51,10 @@ export interface NunjucksEnvironment {
 
 /** The parts of the `nunjucks` module cachette uses. */
 export interface NunjucksModule {
-  compiler: { compile: (...args: unknown[]) => string }
+  compiler: {
+    /** Compiles a template's source to JavaScript source. */
+    compile: (...args: unknown[]) => string
+  }
   runtime: { SafeString: new (value: string) => object }
   lib: { TemplateError: new (message: string, lineno?: number, colno?: number) => Error }
 }
@@ -101,7 +111,8 @@ let compiling: string | undefined
 /**
  * Wraps `compiler.compile` (once per nunjucks module) so the tag's parser
  * knows which template it is in: the default fragment name is the template's
- * path plus the tag's line, as Flask-Caching's.
+ * path plus the tag's line, as Flask-Caching's, the path relative to the
+ * package root the template is in (`views/page.njk`), not absolute.
  */
 function trackTemplateNames(nunjucks: NunjucksModule): void {
   const compiler = nunjucks.compiler as NunjucksModule['compiler'] & { [PATCHED]?: true }
@@ -109,7 +120,11 @@ function trackTemplateNames(nunjucks: NunjucksModule): void {
   const compile = compiler.compile
   compiler.compile = function (this: unknown, ...args: unknown[]) {
     const previous = compiling
-    compiling = typeof args[3] === 'string' ? args[3] : undefined
+    // The loader's path, made relative to the templates' package root: an absolute path
+    // would put the machine's directory layout into keys (and change them per deploy).
+    const path = args[3]
+    compiling =
+      typeof path !== 'string' ? undefined : isAbsolute(path) ? packageRelative(path) : path
     try {
       return compile.apply(this, args)
     } finally {

@@ -9,6 +9,8 @@
  * backendContract('MyCache', { create: () => new MyCache({ ... }) })
  * ```
  * @packageDocumentation
+ *
+ * @module cachette/testing
  */
 import assert from 'node:assert/strict'
 import * as nodeTest from 'node:test'

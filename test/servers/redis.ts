@@ -149,6 +149,25 @@ export interface SentinelSetup {
   stop(): Promise<void>
 }
 
+/** Resolves once the replica on `replicaPort` is linked to the master on `masterPort` and has all its writes. */
+async function replicaCaughtUp(masterPort: number, replicaPort: number): Promise<void> {
+  const field = (info: string, name: string) => new RegExp(`${name}:(\\S+)`).exec(info)?.[1]
+  for (let i = 0; i < 200; i++) {
+    const offset = Number(
+      field(await rawCommand(masterPort, 'INFO replication'), 'master_repl_offset'),
+    )
+    const replica = await rawCommand(replicaPort, 'INFO replication')
+    if (
+      field(replica, 'master_link_status') === 'up' &&
+      Number(field(replica, 'slave_repl_offset')) >= offset
+    ) {
+      return
+    }
+    await sleep(100)
+  }
+  throw new Error(`the replica on ${replicaPort} did not catch up with ${masterPort} within 20 s`)
+}
+
 export async function startSentinelSetup(): Promise<SentinelSetup> {
   const dir = mkdtempSync(join(tmpdir(), 'cachette-sentinel-'))
   const masterPort = await freePort()
@@ -216,6 +235,9 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
     currentMasterPort,
     async failover() {
       const before = await currentMasterPort()
+      // The writes made so far must have reached the replica, or the failover loses them
+      // (replication is asynchronous; a master demoted by an earlier failover resyncs first).
+      await replicaCaughtUp(before, before === masterPort ? replicaPort : masterPort)
       for (let attempt = 0; attempt < 20; attempt++) {
         const reply = await rawCommand(first.port, 'SENTINEL failover mymaster')
         if (reply.startsWith('+OK')) break

@@ -3,11 +3,21 @@
  * name, holding wire values) and the listener that answers the workers.
  * @internal
  */
-import cluster, { type Worker } from 'node:cluster'
+import type { Worker } from 'node:cluster'
 import { integerOf, PEEK } from '../../core/backend.js'
+import { nodeBuiltin } from '../../core/runtime.js'
 import type { Serializer } from '../../core/serializers.js'
 import { SimpleCache } from '../memory/index.js'
 import { isMessage, MARK, Op, type Reply, type Request, type Wire } from './wire.js'
+
+/** `node:cluster`, loaded on first use: workerd has none, and `import 'cachette'` must still work there. */
+function nodeCluster(): typeof import('node:cluster').default {
+  return nodeBuiltin<typeof import('node:cluster').default>(
+    'node:cluster',
+    'ClusterCache',
+    'SimpleCache or CloudflareKVCache',
+  )
+}
 
 /**
  * The stores hold wire values as they came (see wire.ts): the primary never
@@ -55,7 +65,7 @@ function peek(store: SimpleCache, key: string): Wire | undefined {
 
 /**
  * The stores of this process and the cluster listener that serves them to
- * the workers. One per process; get it with {@link clusterHost}.
+ * the workers. One per process; get it with `clusterHost()`.
  *
  * SimpleCache's writes take effect synchronously (its methods are async only
  * for the backend interface), and reads here use its synchronous peek, so a
@@ -91,14 +101,14 @@ export class ClusterCacheHost {
     if (options.threshold !== undefined) this.#threshold = options.threshold
     if (!this.#listening) {
       this.#listening = true
-      cluster.on('message', this.#onMessage)
+      nodeCluster().on('message', this.#onMessage)
     }
     return this
   }
 
   /** Stops answering workers and drops every store (workers' calls then time out: misses). */
   close(): void {
-    cluster.off('message', this.#onMessage)
+    nodeCluster().off('message', this.#onMessage)
     this.#listening = false
     this.#stores.clear()
     this.#threshold = undefined
@@ -166,7 +176,7 @@ export class ClusterCacheHost {
       case Op.stats:
         return store.stats().then((stats) => ({
           ...stats,
-          workers: Object.keys(cluster.workers ?? {}).length,
+          workers: Object.keys(nodeCluster().workers ?? {}).length,
         }))
       default:
         throw new TypeError(`ClusterCache: unknown operation ${String(op)}`)

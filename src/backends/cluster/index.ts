@@ -1,7 +1,7 @@
-import cluster from 'node:cluster'
 import { type BackendFactoryOptions, BaseCache, type BaseCacheOptions } from '../../core/backend.js'
 import { ConfigError } from '../../core/errors.js'
 import { warnOnce } from '../../core/log.js'
+import { nodeBuiltin } from '../../core/runtime.js'
 import type { SimpleCache } from '../memory/index.js'
 import { type WorkerChannel, workerChannel } from './channel.js'
 import {
@@ -13,6 +13,15 @@ import {
 import { fromWire, isMessage, Op, toWire } from './wire.js'
 
 export type { ClusterCacheHost, ClusterServeOptions } from './host.js'
+
+/** `node:cluster`, loaded on first use: workerd has none, and `import 'cachette'` must still work there. */
+function nodeCluster(): typeof import('node:cluster').default {
+  return nodeBuiltin<typeof import('node:cluster').default>(
+    'node:cluster',
+    'ClusterCache',
+    'SimpleCache or CloudflareKVCache',
+  )
+}
 
 /** Options of {@link ClusterCache}. */
 /**
@@ -176,7 +185,7 @@ export class ClusterCache extends BaseCache {
     this.threshold = thresholdOf(options.threshold ?? 500, 'threshold')
     this.requestTimeout = timeout
     this.#timeoutMs = Math.round(timeout * 1000)
-    this.remote = cluster.isWorker
+    this.remote = nodeCluster().isWorker
     const settings: ClusterStoreSettings = {
       threshold: this.threshold,
       defaultTimeout: this.defaultTimeout,

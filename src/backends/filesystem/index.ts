@@ -1,15 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { constants as fsConstants, mkdirSync, type Stats } from 'node:fs'
-import {
-  type FileHandle,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  unlink,
-} from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   type BackendFactoryOptions,
@@ -30,6 +21,7 @@ import { type DigestFn, type HashMethod, resolveHashMethod } from '../../core/ha
 import { storageKey } from '../../core/keys.js'
 import { warnOnce } from '../../core/log.js'
 import { mapLimit } from '../../core/promise.js'
+import { nodeBuiltin } from '../../core/runtime.js'
 
 /** Options of {@link FileSystemCache}. */
 export interface FileSystemCacheOptions extends BaseCacheOptions {
@@ -108,7 +100,31 @@ const LOCK_NAME = /^[0-9a-f]{2,}\.lock$/
  * Read-only, never following a symlink (ELOOP) and never blocking on open
  * (a FIFO opens at once; without O_NONBLOCK it would wait for a writer).
  */
-const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK
+/**
+ * `node:fs/promises`, loaded by the first constructor: not imported at the top,
+ * so that `import 'cachette'` works on runtimes without a file system (workerd),
+ * where the constructor throws an UnsupportedRuntimeError instead.
+ */
+let fs: typeof import('node:fs/promises')
+/** Flags of every read, set with {@link fs}. */
+let READ_FLAGS = 0
+
+/** Loads {@link fs}; throws where the runtime has no `node:fs`. */
+function loadFs(): typeof import('node:fs') {
+  const sync = nodeBuiltin<typeof import('node:fs')>(
+    'node:fs',
+    'FileSystemCache',
+    'SimpleCache or CloudflareKVCache',
+  )
+  fs ??= nodeBuiltin<typeof import('node:fs/promises')>(
+    'node:fs/promises',
+    'FileSystemCache',
+    'SimpleCache or CloudflareKVCache',
+  )
+  const c = sync.constants
+  READ_FLAGS = c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK
+  return sync
+}
 
 /** Error codes meaning the file system cannot make hard links. */
 const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'])
@@ -157,12 +173,12 @@ type Opened =
 async function openEntry(path: string): Promise<Opened | undefined> {
   let fh: FileHandle
   try {
-    fh = await open(path, READ_FLAGS)
+    fh = await fs.open(path, READ_FLAGS)
   } catch (error) {
     const code = codeOf(error)
     if (code === 'ENOENT') return undefined
     if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR') {
-      const ino = await lstat(path).then(
+      const ino = await fs.lstat(path).then(
         (s) => s.ino,
         () => 0,
       )
@@ -202,7 +218,7 @@ async function readBounded(fh: FileHandle, stat: Stats): Promise<Buffer | undefi
 
 async function exists(path: string): Promise<boolean> {
   try {
-    await lstat(path)
+    await fs.lstat(path)
     return true
   } catch (error) {
     // Only a definite "no" counts as a new file; anything else is not counted.
@@ -304,6 +320,7 @@ export class FileSystemCache extends BaseCache {
    */
   constructor(options: FileSystemCacheOptions) {
     super(options)
+    const fsSync = loadFs()
     const dir: unknown = options?.dir
     if (typeof dir !== 'string' || dir === '') {
       throw new ConfigError('CACHE_DIR', 'FileSystemCache needs a directory (CACHE_DIR)')
@@ -325,7 +342,7 @@ export class FileSystemCache extends BaseCache {
     this.mode = mode
     this.#digest = resolveHashMethod(options.hashMethod, 'hashMethod')
     this.#clock = options.clock ?? Date.now
-    mkdirSync(dir, { recursive: true })
+    fsSync.mkdirSync(dir, { recursive: true })
   }
 
   // ---- paths and encoding --------------------------------------------------
@@ -429,8 +446,8 @@ export class FileSystemCache extends BaseCache {
    */
   async #unlinkIfSame(path: string, ino: number): Promise<boolean> {
     try {
-      if (ino !== 0 && (await lstat(path)).ino !== ino) return false
-      await unlink(path)
+      if (ino !== 0 && (await fs.lstat(path)).ino !== ino) return false
+      await fs.unlink(path)
     } catch {
       return false
     }
@@ -450,7 +467,7 @@ export class FileSystemCache extends BaseCache {
   /** Removes an entry file by key; resolves whether a file was there. Errors other than ENOENT reject. */
   async #unlinkKey(key: string): Promise<boolean> {
     try {
-      await unlink(this.#locate(key).path)
+      await fs.unlink(this.#locate(key).path)
     } catch (error) {
       if (codeOf(error) === 'ENOENT') return false
       throw error
@@ -466,11 +483,11 @@ export class FileSystemCache extends BaseCache {
     const tmp = join(sub, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
     let fh: FileHandle
     try {
-      fh = await open(tmp, 'wx', this.mode)
+      fh = await fs.open(tmp, 'wx', this.mode)
     } catch (error) {
       if (codeOf(error) !== 'ENOENT') throw error
-      await mkdir(sub, { recursive: true })
-      fh = await open(tmp, 'wx', this.mode)
+      await fs.mkdir(sub, { recursive: true })
+      fh = await fs.open(tmp, 'wx', this.mode)
     }
     try {
       await fh.writeFile(data)
@@ -478,7 +495,7 @@ export class FileSystemCache extends BaseCache {
       await fh.close()
     } catch (error) {
       await fh.close().catch(noop)
-      await unlink(tmp).catch(noop)
+      await fs.unlink(tmp).catch(noop)
       throw error
     }
     return tmp
@@ -492,9 +509,9 @@ export class FileSystemCache extends BaseCache {
     let existed = true
     try {
       if (this.threshold !== 0) existed = await exists(path)
-      await rename(tmp, path)
+      await fs.rename(tmp, path)
     } catch (error) {
-      await unlink(tmp).catch(noop)
+      await fs.unlink(tmp).catch(noop)
       throw error
     }
     if (!existed) await this.#created()
@@ -507,7 +524,7 @@ export class FileSystemCache extends BaseCache {
   async #publishNew(tmp: string, path: string): Promise<boolean> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await link(tmp, path)
+        await fs.link(tmp, path)
         return true
       } catch (error) {
         const code = codeOf(error)
@@ -527,7 +544,7 @@ export class FileSystemCache extends BaseCache {
   async #publishWithoutLink(tmp: string, path: string): Promise<boolean> {
     const meta = await this.#readMeta(path)
     if (meta?.valid && !this.#expired(meta.expires)) return false
-    await rename(tmp, path)
+    await fs.rename(tmp, path)
     return true
   }
 
@@ -614,7 +631,7 @@ export class FileSystemCache extends BaseCache {
     const temps: string[] = []
     let subs: string[]
     try {
-      subs = (await readdir(this.dir, { withFileTypes: true }))
+      subs = (await fs.readdir(this.dir, { withFileTypes: true }))
         .filter((d) => d.isDirectory() && FANOUT_NAME.test(d.name))
         .map((d) => d.name)
     } catch (error) {
@@ -624,7 +641,7 @@ export class FileSystemCache extends BaseCache {
     await mapLimit(subs, IO_CONCURRENCY, 'reject', async (sub) => {
       let names: string[]
       try {
-        names = await readdir(join(this.dir, sub))
+        names = await fs.readdir(join(this.dir, sub))
       } catch (error) {
         if (codeOf(error) === 'ENOENT' || codeOf(error) === 'ENOTDIR') return
         throw error
@@ -642,7 +659,7 @@ export class FileSystemCache extends BaseCache {
     const now = Date.now()
     await mapLimit(temps, IO_CONCURRENCY, 'reject', async (path) => {
       try {
-        if (now - (await lstat(path)).mtimeMs > STALE_TEMP_MS) await unlink(path)
+        if (now - (await fs.lstat(path)).mtimeMs > STALE_TEMP_MS) await fs.unlink(path)
       } catch {
         // Gone already, or not ours to remove.
       }
@@ -681,7 +698,7 @@ export class FileSystemCache extends BaseCache {
     try {
       stored = await this.#publishNew(tmp, path)
     } finally {
-      await unlink(tmp).catch(noop)
+      await fs.unlink(tmp).catch(noop)
     }
     if (stored) await this.#created()
     return stored
@@ -721,7 +738,7 @@ export class FileSystemCache extends BaseCache {
     const { entries, temps } = await this.#scan()
     const failed = await mapLimit(entries, IO_CONCURRENCY, 'reject', async (path) => {
       try {
-        await unlink(path)
+        await fs.unlink(path)
         return false
       } catch (error) {
         return codeOf(error) !== 'ENOENT'
@@ -812,13 +829,13 @@ export class FileSystemCache extends BaseCache {
     let wait = 1
     for (;;) {
       try {
-        const fh = await open(lock, 'wx', this.mode)
+        const fh = await fs.open(lock, 'wx', this.mode)
         await fh.close()
         break
       } catch (error) {
         const code = codeOf(error)
         if (code === 'ENOENT') {
-          await mkdir(sub, { recursive: true })
+          await fs.mkdir(sub, { recursive: true })
           continue
         }
         if (code !== 'EEXIST') throw error
@@ -836,16 +853,16 @@ export class FileSystemCache extends BaseCache {
     try {
       return await task()
     } finally {
-      await unlink(lock).catch(noop)
+      await fs.unlink(lock).catch(noop)
     }
   }
 
   /** Removes a lock file older than {@link STALE_LOCK_MS} (wall clock), if it is still the same file. */
   async #breakStaleLock(lock: string): Promise<void> {
     try {
-      const stat = await lstat(lock)
+      const stat = await fs.lstat(lock)
       if (Date.now() - stat.mtimeMs <= STALE_LOCK_MS) return
-      if ((await lstat(lock)).ino === stat.ino) await unlink(lock)
+      if ((await fs.lstat(lock)).ino === stat.ino) await fs.unlink(lock)
     } catch {
       // Released meanwhile.
     }

@@ -32,6 +32,8 @@
  * are off, so a call rejects within about `timeout` and, through a `Cache`,
  * the app gets a miss and a (rate-limited) log line.
  * @packageDocumentation
+ *
+ * @module cachette/gcs
  */
 import type { BackendFactoryOptions, BaseCacheOptions } from '../../core/backend.js'
 import { ConfigError } from '../../core/errors.js'

@@ -15,6 +15,17 @@ import {
 import { BackendError, ConfigError } from '../../core/errors.js'
 import { defaultLogger, ErrorReporter, type Logger } from '../../core/log.js'
 import { CONNECTION_DEFAULTS, type EventedClient, loadIoRedis, ReadyGate } from './client.js'
+import {
+  clientKindOf,
+  loadNodeRedis,
+  type NodeRedisClient,
+  NodeRedisPubSub,
+  type NodeRedisSentinel,
+  NodeRedisSentinelPubSub,
+  nodeClientOptions,
+  nodeRedisShape,
+  settingsOf,
+} from './node-redis.js'
 import { checkClientOptions, standaloneConnection } from './options.js'
 import type { RedisCacheOptions } from './types.js'
 
@@ -36,8 +47,11 @@ interface PubSubClient extends EventedClient {
 export interface RedisBusOptions
   extends Pick<RedisCacheOptions, 'url' | 'host' | 'port' | 'username' | 'password'> {
   /**
-   * An ioredis `Redis` client (standalone or Sentinel) to publish with; the
-   * bus subscribes on a duplicate of it. The bus never closes this client.
+   * An ioredis `Redis` client (standalone or Sentinel) or a node-redis
+   * client (`createClient()`) to publish with; the bus subscribes on a
+   * duplicate of it. The bus never closes this client. Or `'node-redis'`
+   * (`'ioredis'`, the default) to open the bus's connections with that
+   * package from `url` or `host`/`port`.
    */
   client?: unknown
   /**
@@ -111,7 +125,17 @@ export class RedisBus implements Bus {
     this.#onError = (error) =>
       this.#reporter.report('RedisBus (redis connection)', error, 'reconnecting')
     let db: number | undefined
-    if (options.client !== undefined && options.client !== null) {
+    const which = clientKindOf(options.client)
+    const shape = nodeRedisShape(options.client)
+    if (shape !== undefined) {
+      if (shape === 'cluster') throw new ConfigError('CACHE_OPTIONS', CLUSTER_HINT)
+      const raw = options.client
+      this.#publisher = (shape === 'sentinel'
+        ? new NodeRedisSentinelPubSub(raw as NodeRedisSentinel, settingsOf(raw), false)
+        : new NodeRedisPubSub(raw as NodeRedisClient, settingsOf(raw))) as unknown as PubSubClient
+      this.#ownsPublisher = false
+      db = options.db ?? this.#publisher.options?.db
+    } else if (which === undefined && options.client !== undefined && options.client !== null) {
       if (!looksLikeClient(options.client)) {
         throw new ConfigError('CACHE_OPTIONS', 'RedisBus: client must be an ioredis Redis client')
       }
@@ -125,12 +149,20 @@ export class RedisBus implements Bus {
       const endpoint = standaloneConnection(options, clientOptions, 'CACHE_OPTIONS')
       const conn = endpoint.conn
       db = endpoint.db
-      const io = loadIoRedis('RedisBus')
-      this.#publisher = new io.Redis({
-        ...CONNECTION_DEFAULTS,
-        ...clientOptions,
-        ...conn,
-      }) as unknown as PubSubClient
+      if (which === 'node-redis') {
+        const { options: nodeOptions, settings } = nodeClientOptions(conn, clientOptions)
+        const raw = loadNodeRedis('RedisBus').createClient(nodeOptions)
+        const publisher = new NodeRedisPubSub(raw, settings)
+        publisher.connect().catch(() => {})
+        this.#publisher = publisher as unknown as PubSubClient
+      } else {
+        const io = loadIoRedis('RedisBus')
+        this.#publisher = new io.Redis({
+          ...CONNECTION_DEFAULTS,
+          ...clientOptions,
+          ...conn,
+        }) as unknown as PubSubClient
+      }
       this.#ownsPublisher = true
       this.#publisher.on('error', this.#onError)
     }
@@ -281,7 +313,7 @@ export class RedisBus implements Bus {
   }
 }
 
-/** What {@link redisBus} accepts: nothing, a URL, an ioredis client, or {@link RedisBusOptions}. */
+/** What {@link redisBus} accepts: nothing, a URL, an ioredis or node-redis client, or {@link RedisBusOptions}. */
 export type RedisBusSource = string | RedisBusOptions | object
 
 /**
@@ -291,7 +323,8 @@ export type RedisBusSource = string | RedisBusOptions | object
  *   or `RedisSentinelCache`): publishes with it, subscribes on a duplicate.
  * - `redisBus('redis://host:6379/0')` or `redisBus({ url, ... })`: on a
  *   connection of its own (for a second tier that is not Redis, or a Cluster).
- * - `redisBus(client)`: on an ioredis client you own (never closed by cachette).
+ * - `redisBus(client)`: on an ioredis or node-redis client you own (never closed by cachette).
+ * - `redisBus({ url, client: 'node-redis' })`: its own connections, with node-redis.
  *
  * The bus is built per cache and closed with it.
  *
@@ -305,6 +338,8 @@ export function redisBus(source?: RedisBusSource): BusFactory {
   return (second: CacheBackend, { logger }) => {
     if (source === undefined) {
       const client = (second as { client?: unknown }).client
+      // A node-redis object: the constructor says which kinds it can use.
+      if (nodeRedisShape(client) !== undefined) return new RedisBus({ client, logger })
       if (!looksLikeClient(client)) {
         throw new ConfigError(
           'CACHE_TYPE',
@@ -315,7 +350,9 @@ export function redisBus(source?: RedisBusSource): BusFactory {
       return new RedisBus({ client, logger })
     }
     if (typeof source === 'string') return new RedisBus({ url: source, logger })
-    if (looksLikeClient(source)) return new RedisBus({ client: source, logger })
+    if (looksLikeClient(source) || nodeRedisShape(source) !== undefined) {
+      return new RedisBus({ client: source, logger })
+    }
     return new RedisBus({ logger, ...(source as RedisBusOptions) })
   }
 }

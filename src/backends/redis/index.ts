@@ -3,8 +3,9 @@
  * camelCase options: {@link RedisCache} (one server), {@link RedisSentinelCache}
  * (a master found through Sentinel, surviving failovers) and
  * {@link RedisClusterCache} (Redis Cluster). They need the `ioredis` package
- * (`npm install ioredis`), loaded when a backend is constructed, so importing
- * this module costs nothing without it. They need Redis 4.0 or newer
+ * (`npm install ioredis`), or with `CACHE_OPTIONS: { client: 'node-redis' }`
+ * the `redis` package (node-redis v5+, `npm install redis`), loaded when a
+ * backend is constructed, so importing this module costs nothing without it. They need Redis 4.0 or newer
  * (`UNLINK`, `FLUSHDB ASYNC`).
  *
  * One server:
@@ -44,8 +45,17 @@
  * server is back. All of it can be overridden through `CACHE_OPTIONS`
  * (`enableOfflineQueue`, `commandTimeout`, `connectTimeout`,
  * `maxRetriesPerRequest`, `retryStrategy`, ...), which passes every key
- * cachette does not know to the ioredis constructor.
+ * cachette does not know to the ioredis constructor. On node-redis the same
+ * defaults are set (`disableOfflineQueue`, command and connect timeouts,
+ * `reconnectStrategy`) and the other keys go to `createClient`,
+ * `createSentinel` or `createCluster`.
+ *
+ * **Sharing a client**: `CACHE_OPTIONS: { client }` (or `CACHE_REDIS_HOST`)
+ * may be a connected ioredis or node-redis client; the backend uses it and
+ * never closes it.
  * @packageDocumentation
+ *
+ * @module cachette/redis
  */
 import { createHash } from 'node:crypto'
 import { type BackendFactoryOptions, BaseCache } from '../../core/backend.js'
@@ -164,6 +174,7 @@ export abstract class BaseRedisCache extends BaseCache {
   /** Whether `clear()` without a prefix may `FLUSHDB`. */
   readonly allowFlush: boolean
   readonly #client: RedisClient
+  readonly #raw: unknown
   readonly #cluster: ClusterClient | undefined
   readonly #slotOf: SlotFunction | undefined
   readonly #owned: boolean
@@ -186,11 +197,12 @@ export abstract class BaseRedisCache extends BaseCache {
     const opened = open() as Opened
     const client = opened.client
     this.#client = client
+    this.#raw = opened.raw
     this.#owned = opened.owned
     this.#failFast = opened.failFast
     if ((client as Partial<ClusterClient>).isCluster === true) {
       this.#cluster = client as ClusterClient
-      this.#slotOf = loadSlotFunction(name)
+      this.#slotOf = opened.slotOf ?? loadSlotFunction(name)
     }
     if (this.keyPrefix !== '' && !PREFIX_SEPARATOR.test(this.keyPrefix)) {
       warnOnce(
@@ -211,11 +223,12 @@ export abstract class BaseRedisCache extends BaseCache {
   }
 
   /**
-   * The ioredis client (`Redis` or `Cluster`), for commands cachette does
-   * not wrap. Keys you write there are not prefixed for you.
+   * The client, for commands cachette does not wrap: the ioredis `Redis` or
+   * `Cluster`, or with `client: 'node-redis'` the node-redis client,
+   * Sentinel or Cluster. Keys you write there are not prefixed for you.
    */
   get client(): unknown {
-    return this.#client
+    return this.#raw
   }
 
   // ---- helpers ---------------------------------------------------------------
@@ -634,7 +647,7 @@ function commonFactoryOptions(
     ...own,
     clientOptions,
     keyPrefix: checkPrefix(config.CACHE_KEY_PREFIX),
-    client: typeof host === 'object' && host !== null ? host : undefined,
+    client: typeof host === 'object' && host !== null ? host : (own as { client?: unknown }).client,
   }
 }
 
@@ -654,7 +667,7 @@ export class RedisCache extends BaseRedisCache {
    * Builds the cache from configuration: `CACHE_REDIS_URL`, else
    * `CACHE_REDIS_HOST` (a host name or an ioredis client), `CACHE_REDIS_PORT`,
    * `CACHE_REDIS_PASSWORD`, `CACHE_REDIS_DB`; `CACHE_KEY_PREFIX`; and
-   * `CACHE_OPTIONS` (`allowFlush`, everything else to ioredis).
+   * `CACHE_OPTIONS` (`allowFlush`, `client`, everything else to the client).
    */
   static factory(
     this: RedisCacheClass,
@@ -678,7 +691,7 @@ export class RedisCache extends BaseRedisCache {
    * Connects at once (commands issued before the connection is ready wait for
    * it, at most `connectTimeout`).
    * @throws {ConfigError} naming the key of a malformed URL, port, database or option.
-   * @throws {MissingDependencyError} when `ioredis` is not installed.
+   * @throws {MissingDependencyError} when `ioredis` (or, with `client: 'node-redis'`, `redis`) is not installed.
    */
   constructor(options: RedisCacheOptions = {}) {
     super(options, new.target.name || 'RedisCache', () =>
@@ -722,7 +735,7 @@ export class RedisSentinelCache extends BaseRedisCache {
 
   /**
    * @throws {ConfigError} naming `CACHE_REDIS_SENTINELS` for a list of the wrong shape.
-   * @throws {MissingDependencyError} when `ioredis` is not installed.
+   * @throws {MissingDependencyError} when `ioredis` (or, with `client: 'node-redis'`, `redis`) is not installed.
    */
   constructor(options: RedisSentinelCacheOptions = {}) {
     super(options, new.target.name || 'RedisSentinelCache', () =>
@@ -762,7 +775,7 @@ export class RedisClusterCache extends BaseRedisCache {
 
   /**
    * @throws {ConfigError} naming `CACHE_REDIS_CLUSTER` for a node without a numeric port.
-   * @throws {MissingDependencyError} when `ioredis` is not installed.
+   * @throws {MissingDependencyError} when `ioredis` (or, with `client: 'node-redis'`, `redis`) is not installed.
    */
   constructor(options: RedisClusterCacheOptions = {}) {
     super(options, new.target.name || 'RedisClusterCache', () =>

@@ -254,6 +254,7 @@ const OWN_OPTIONS = new Set([
   'logger',
   'allowFlush',
   'clientOptions',
+  'client',
 ])
 
 /**

@@ -3,12 +3,12 @@
  */
 import type { RedisClient } from './client.js'
 
-/** `INFO` of an ioredis client; not in {@link RedisClient}, which lists the data commands. */
+/** `INFO` of a client (ioredis, or the node-redis adapter); not in {@link RedisClient}, which lists the data commands. */
 interface InfoCommand {
   info(section?: string): Promise<string>
 }
 
-/** Where an ioredis `Redis` connects (its `options`), for naming cluster nodes. */
+/** Where a node connection points (its `options`), for naming cluster nodes. */
 interface NodeOptions {
   readonly options?: { readonly host?: string; readonly port?: number }
 }
@@ -54,16 +54,6 @@ function infoFigures(text: string): Record<string, string | number> {
   }
   return out
 }
-
-/**
- * What the three Redis backends share: every operation in one command (or
- * one round trip), keys prefixed by {@link RedisCommonOptions.keyPrefix},
- * values in cachette's byte format (integers as decimal digits so `INCRBY`
- * works on them, everything else `!` + serializer bytes), read as bytes so
- * any value round-trips.
- *
- * Timeouts are seconds, `0` meaning no expiry: whole seconds are sent as
- * `EX`, fractional ones as `PX` milliseconds.
 
 /**
  * The figures of every node in `nodes` (a cluster's masters, or the one

@@ -23,7 +23,8 @@ export interface RedisCommonOptions extends BaseCacheOptions {
    */
   allowFlush?: boolean
   /**
-   * Options for the ioredis constructor (`Redis` or `Cluster`), on top of the
+   * Options for the client's constructor (ioredis `Redis` or `Cluster`, or
+   * node-redis `createClient`/`createSentinel`/`createCluster`), on top of the
    * fail-fast defaults. Through a factory, every `CACHE_OPTIONS` key cachette
    * does not know lands here. `decodeResponses` and `keyPrefix` are refused.
    */
@@ -33,9 +34,13 @@ export interface RedisCommonOptions extends BaseCacheOptions {
 /** Options of {@link RedisCache}. */
 export interface RedisCacheOptions extends RedisCommonOptions {
   /**
-   * An existing ioredis `Redis` (or `Cluster`) instance to share with the app.
-   * The backend never closes it. `CACHE_REDIS_HOST` may be one (Flask-Caching #629).
-   * Connection options (`url`, `host`, ...) are then ignored.
+   * Which client package to open the connection with: `'ioredis'` (the
+   * default) or `'node-redis'` (the `redis` package, v5+). Or an existing,
+   * connected client to share with the app: an ioredis `Redis` or a
+   * node-redis `createClient()` (told apart by shape). The backend never
+   * closes a client it was given. `CACHE_OPTIONS: { client }` sets it;
+   * `CACHE_REDIS_HOST` may be an instance too (Flask-Caching #629).
+   * Connection options (`url`, `host`, ...) are ignored with an instance.
    */
   client?: unknown
   /**
@@ -64,7 +69,11 @@ export type SentinelAddress =
 
 /** Options of {@link RedisSentinelCache}. */
 export interface RedisSentinelCacheOptions extends RedisCommonOptions {
-  /** An existing Sentinel-configured ioredis `Redis` to share; never closed by the backend. */
+  /**
+   * `'ioredis'` (default) or `'node-redis'` (then `createSentinel()`); or an
+   * existing Sentinel-configured ioredis `Redis` or node-redis
+   * `createSentinel()` to share, never closed by the backend.
+   */
   client?: unknown
   /** `CACHE_REDIS_SENTINELS`. @default [['127.0.0.1', 26379]] */
   sentinels?: readonly SentinelAddress[]
@@ -80,7 +89,11 @@ export interface RedisSentinelCacheOptions extends RedisCommonOptions {
 
 /** Options of {@link RedisClusterCache}. */
 export interface RedisClusterCacheOptions extends RedisCommonOptions {
-  /** An existing ioredis `Cluster` to share; never closed by the backend. */
+  /**
+   * `'ioredis'` (default) or `'node-redis'` (then `createCluster()`); or an
+   * existing ioredis `Cluster` or node-redis `createCluster()` to share,
+   * never closed by the backend.
+   */
   client?: unknown
   /**
    * Startup nodes: `'host1:port1,host2:port2'` or an array of `'host:port'`

@@ -7,7 +7,9 @@ import { loadOptional } from '../../core/optional.js'
 
 /** What cachette calls on an S3 client: `send` (with an abort signal) and `destroy`. */
 export interface S3ClientLike {
+  /** Sends one command (`GetObjectCommand`, ...), aborted by `abortSignal`. */
   send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown>
+  /** Closes the client's connections. */
   destroy(): void
 }
 

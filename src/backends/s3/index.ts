@@ -22,6 +22,8 @@
  * Every call has a deadline (`timeout`, 2 s), so a slow or unreachable store
  * makes the cache miss instead of hanging the request.
  * @packageDocumentation
+ *
+ * @module cachette/s3
  */
 import type { BackendFactoryOptions, BaseCacheOptions } from '../../core/backend.js'
 import { ConfigError } from '../../core/errors.js'

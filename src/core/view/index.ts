@@ -21,7 +21,13 @@
 export { createViewCache, ViewCache } from './engine.js'
 export { queryPairs, routedTarget } from './keys.js'
 export { assertCachedProvider, responseTimeoutOf, setResponseTimeout } from './options.js'
-export { exposeView, registerView, viewKeysFor } from './registry.js'
+export {
+  exposeView,
+  invalidationFor,
+  registerView,
+  unsafeInvalidation,
+  viewKeysFor,
+} from './registry.js'
 export { viewsSettled } from './renders.js'
 export { requestViewOf, stubRequestFor } from './request.js'
 export { framedBy, safeHeaderPairs, storedBody } from './stored.js'

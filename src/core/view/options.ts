@@ -36,6 +36,7 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'responseHitIndication',
   'cacheStatuses',
   'allowAuthorized',
+  'invalidateOnUnsafe',
   'maxBodySize',
   'grace',
   'graceBackoff',
@@ -99,7 +100,13 @@ export function validateViewOptions<Req>(options: unknown, what = 'cached'): Vie
   ] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'function') fail(what, `${k} must be a function`)
   }
-  for (const k of ['queryString', 'cacheNone', 'sourceCheck', 'allowAuthorized'] as const) {
+  for (const k of [
+    'queryString',
+    'cacheNone',
+    'sourceCheck',
+    'allowAuthorized',
+    'invalidateOnUnsafe',
+  ] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') fail(what, `${k} must be a boolean`)
   }
   const kp = o.keyPrefix

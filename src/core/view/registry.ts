@@ -11,6 +11,7 @@ import { requestTarget } from './keys.js'
 import { stubRequestFor } from './request.js'
 import type {
   DeleteCachedTarget,
+  RequestView,
   StubRequest,
   ViewAttributes,
   ViewCacheOptions,
@@ -158,4 +159,66 @@ export async function viewKeysFor(
     )
   }
   return keys
+}
+
+/** The methods after which `invalidateOnUnsafe` deletes: RFC 9110's unsafe methods apps answer. */
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/**
+ * `invalidateOnUnsafe`: for a request that the middleware `target` let
+ * through for its method, the function to call with the response's status
+ * once the handler has answered (before the response goes out where the
+ * framework allows it). It deletes what `target` caches for the same URL,
+ * every encoding and, with `sourceCheck`, every route it served, when the
+ * status is 2xx or 3xx. Keys are built from this request, so a per-user
+ * `keyPrefix` deletes that user's page. `undefined` when there is nothing to
+ * do: the option is off, or the method is not unsafe.
+ *
+ * Never rejects: a backend failure is logged through the slot (the response
+ * is already decided).
+ */
+export function unsafeInvalidation(
+  target: object,
+  view: RequestView<unknown>,
+  slot: Slot,
+): ((status: number) => Promise<void>) | undefined {
+  const registered = registeredViews.get(target)
+  if (registered === undefined) return undefined
+  return invalidationFor(registered.engine, registered.sources, view, slot)
+}
+
+/**
+ * {@link unsafeInvalidation} for an engine that is not registered (the
+ * routes of Fastify's plugin): `sources` are the handler sources its keys
+ * digest with `sourceCheck`.
+ */
+export function invalidationFor(
+  engine: ViewCache<never>,
+  sources: ReadonlySet<string>,
+  view: RequestView<unknown>,
+  slot: Slot,
+): ((status: number) => Promise<void>) | undefined {
+  if (engine.options.invalidateOnUnsafe !== true) return undefined
+  if (!UNSAFE_METHODS.has(view.method.toUpperCase())) return undefined
+  return async (status) => {
+    if (status < 200 || status >= 400) return
+    try {
+      const keys: string[] = []
+      for (const source of sources.size > 0 ? [...sources] : [undefined]) {
+        const get: RequestView<never> = {
+          method: 'GET',
+          path: view.path,
+          query: view.query,
+          header: (name) => view.header(name),
+          raw: view.raw as never,
+          source: () => source,
+        }
+        keys.push(...engine.variantKeys(await engine.keyFor(get, slot.settings, false)))
+      }
+      const backend = slot.backend ?? (await slot.ready)
+      await backend.deleteMany(keys)
+    } catch (error) {
+      slot.report('cached: invalidateOnUnsafe', error, view.path)
+    }
+  }
 }

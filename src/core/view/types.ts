@@ -187,6 +187,18 @@ export interface ViewCacheOptions<Req = unknown> {
    */
   allowAuthorized?: boolean
   /**
+   * After a successful (status below 400) `POST`, `PUT`, `PATCH` or `DELETE`
+   * that passes through this middleware, deletes the page it caches for the
+   * same URL (every encoding; with a per-user `keyPrefix`, that user's), as a
+   * shared HTTP cache invalidates a resource after an unsafe method (RFC 9111
+   * §4.4). The middleware must see those requests: mount it for every method
+   * (`app.use`, `router.all`, Koa and Hono middleware, a Fastify route
+   * registered for each method). Otherwise call `cache.deleteCached()` from
+   * the handler.
+   * @default false
+   */
+  invalidateOnUnsafe?: boolean
+  /**
    * Request headers whose values are part of the key, for pages that depend
    * on them without saying so in `Vary`: `['host']` for a multi-tenant app
    * serving several hosts from one process. (A response's own `Vary` is
@@ -388,9 +400,9 @@ export interface CachedMiddleware extends ViewAttributes<IncomingMessage> {
  * What every adapter's `cached()` takes first (and Fastify's plugin as
  * `cache`): a cachette `Cache`. It is spelled out structurally only because
  * `core/` does not import the facade; its one member is keyed by a symbol
- * no public entry exports ({@link VIEW_SLOT}), so pass a `Cache` rather than
+ * no public entry exports (`VIEW_SLOT`), so pass a `Cache` rather than
  * implement it. Each adapter exports it under its own name
- * (`CachedProvider`, `ViewSlotProvider`); {@link assertCachedProvider} is
+ * (`CachedProvider`, `ViewSlotProvider`); `assertCachedProvider` is
  * the one check.
  */
 export interface CachedProvider {

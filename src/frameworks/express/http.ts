@@ -49,7 +49,16 @@ function modifierMiddleware(modifier: HeaderModifier): HttpMiddleware {
 /** The header helpers, as Express/Connect middleware. */
 type Helpers = HeaderHelpers<HttpMiddleware>
 /** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
-export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(modifierMiddleware)
+export const {
+  /** `Cache-Control: max-age` and `Expires` for a duration (`{ minutes: 5 }`), flask-webcache's `cache_for`. */
+  cacheFor,
+  /** Sets `Cache-Control` directives (`{ public: true, sMaxage: 600 }`), flask-webcache's `cache_control`. */
+  cacheControl,
+  /** `Cache-Control: no-store`, replacing every other directive. */
+  noStore,
+  /** Adds header names to the response's `Vary`. */
+  vary,
+}: Helpers = headerHelpers(modifierMiddleware)
 
 export type { ValidationOptions }
 

@@ -11,6 +11,8 @@
  * const app = express()
  * app.get('/users/:id', cached(cache, { timeout: '5m' }), (req, res) => res.json(load(req.params.id)))
  * @packageDocumentation
+ *
+ * @module cachette/express
  */
 import type { IncomingMessage } from 'node:http'
 import type { Timeout } from '../../core/duration.js'

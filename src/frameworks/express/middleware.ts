@@ -14,10 +14,12 @@ import {
   requestViewOf,
   routedTarget,
   stubRequestFor,
+  unsafeInvalidation,
   type ViewCacheOptions,
 } from '../../core/view/index.js'
 import {
   captureResponse,
+  endAfter,
   notModifiedByExpress,
   replayHit,
   replayNotModified,
@@ -249,7 +251,8 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
       if (s !== undefined) sources.add(s)
       return s
     }
-    engine.lookup(viewOf(req, source), slot).then(
+    const view = viewOf(req, source)
+    engine.lookup(view, slot).then(
       (result) => {
         if (result.kind === 'hit') {
           // Express's own 304 for a matching If-None-Match, as without the cache.
@@ -261,6 +264,9 @@ export function createCachedMiddleware<Req extends IncomingMessage = IncomingMes
           guardRoute(req, cachedMiddleware)
           guardErrorHandlers(req)
           captureResponse(engine, res, result, slot, () => erroredResponses.has(res))
+        } else {
+          const invalidate = unsafeInvalidation(cachedMiddleware, view, slot)
+          if (invalidate !== undefined) endAfter(res, invalidate)
         }
         next()
       },

@@ -6,6 +6,14 @@
  */
 import { appContext } from '../../core/context.js'
 
+/**
+ * The Fastify majors the plugins accept (fastify-plugin checks it at
+ * registration). Fastify 4 works from 4.26, the first with
+ * `request.routeOptions.config` and `.handler`; test/compat.test.ts runs the
+ * Fastify tests on the last 4.x.
+ */
+export const FASTIFY_VERSIONS = '4.x || 5.x'
+
 /** Whether `app` looks like a Fastify instance (root or encapsulated). */
 function isFastifyInstance(app: object): boolean {
   const a = app as Record<string, unknown>
@@ -27,7 +35,7 @@ interface HookTarget {
 /**
  * `initApp` on a Fastify instance: a global `onRequest` hook that runs the
  * rest of each request (hooks, body parsing, handler, error handler) with the
- * instance as the current app. Fastify 5 keeps the async context across body
+ * instance as the current app. Fastify (4 and 5) keeps the async context across body
  * parsing itself (its content-type parser runs in an `AsyncResource`).
  * Lifecycle hooks added to an instance reach all its routes and plugins,
  * whenever they were declared, so `initApp` may come before or after them, as

@@ -22,6 +22,7 @@ import {
   type CachedProvider,
   type CapturedResponse,
   createViewCache,
+  invalidationFor,
   type RequestView,
   requestViewOf,
   responseTimeoutOf,
@@ -51,7 +52,7 @@ import { headerPairs, isResponse, payloadBuffer, payloadStream, unwrapResponse }
  */
 export type CachedOptions<Req extends FastifyRequest = FastifyRequest> = ViewCacheOptions<Req>
 
-/** What {@link createViewHooks} takes: a cachette `Cache` (`ViewSlotProvider`, from `cachette/fastify`). */
+/** What `createViewHooks` takes: a cachette `Cache` (`ViewSlotProvider`, from `cachette/fastify`). */
 export type ViewSlotProvider = CachedProvider
 
 /** `done` of a callback-style `onRequest` hook. */
@@ -84,6 +85,8 @@ interface Capture {
 
 /** The misses being captured; `onSend` and `onError` leave every other reply alone. */
 const states = new WeakMap<FastifyReply, Capture>()
+/** `invalidateOnUnsafe`: the invalidation a bypassed unsafe request runs in `onSend`, before the response goes out. */
+const invalidations = new WeakMap<FastifyReply, (status: number) => Promise<void>>()
 
 /** Every hook function this module created, so a route is never given two sets. */
 const ownHooks = new WeakSet<Function>()
@@ -211,6 +214,15 @@ export function createViewHooks(
       replay(reply, result, request.method)
       return
     }
+    if (result.kind === 'bypass' && engine.options.invalidateOnUnsafe === true) {
+      const invalidate = invalidationFor(
+        engine as ViewCache<never>,
+        source === undefined ? NO_SOURCES : new Set([source]),
+        viewOf(request, sourceOf),
+        slot,
+      )
+      if (invalidate !== undefined) invalidations.set(reply, invalidate)
+    }
     if (result.kind === 'miss') {
       states.set(reply, {
         engine,
@@ -250,7 +262,12 @@ export function createViewHooks(
     onSend: function cachetteOnSend(_request, reply, payload, done) {
       const state = states.get(reply)
       if (state === undefined) {
-        done(null, payload)
+        const invalidate = invalidations.get(reply)
+        if (invalidate === undefined) done(null, payload)
+        else {
+          invalidations.delete(reply)
+          invalidate(reply.statusCode).then(() => done(null, payload))
+        }
         return
       }
       if (!state.listening) {
@@ -283,6 +300,8 @@ export function createViewHooks(
   for (const fn of Object.values(hooks)) ownHooks.add(fn)
   return hooks
 }
+
+const NO_SOURCES: ReadonlySet<string> = new Set()
 
 /** Builds an engine, naming `what` in option errors. */
 export function engineFor<Req extends FastifyRequest = FastifyRequest>(

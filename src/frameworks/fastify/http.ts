@@ -62,6 +62,7 @@ import {
   splitHeaders,
   withOuterHeaders,
 } from '../shared/node-response.js'
+import { FASTIFY_VERSIONS } from './bind.js'
 import { headerPairs, isResponse, payloadBuffer, payloadStream, unwrapResponse } from './payload.js'
 
 // ------------------------------------------------------------ per-reply state
@@ -170,7 +171,16 @@ function modifierHook(modifier: HeaderModifier): onRequestHookHandler {
 /** The header helpers, as route hooks (`onRequest` or `preHandler`). */
 type Helpers = HeaderHelpers<onRequestHookHandler>
 /** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
-export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(modifierHook)
+export const {
+  /** `Cache-Control: max-age` and `Expires` for a duration (`{ minutes: 5 }`), flask-webcache's `cache_for`. */
+  cacheFor,
+  /** Sets `Cache-Control` directives (`{ public: true, sMaxage: 600 }`), flask-webcache's `cache_control`. */
+  cacheControl,
+  /** `Cache-Control: no-store`, replacing every other directive. */
+  noStore,
+  /** Adds header names to the response's `Vary`. */
+  vary,
+}: Helpers = headerHelpers(modifierHook)
 
 // ------------------------------------------------------------------- capture
 
@@ -320,7 +330,7 @@ export function validation(options: ValidationOptions = {}): HttpPlugin {
     fastify.addHook('onSend', dispatch)
     done()
   }
-  return fp(plugin, { fastify: '5.x', name: 'cachette-http-validation' })
+  return fp(plugin, { fastify: FASTIFY_VERSIONS, name: 'cachette-http-validation' })
 }
 
 /**
@@ -476,7 +486,9 @@ export function httpCache(engineOrOptions: HttpCache | HttpCacheOptions): HttpCa
     fastify.addHook('onSend', dispatch)
     done()
   }
-  return Object.assign(fp(plugin, { fastify: '5.x', name: 'cachette-http-cache' }), { engine })
+  return Object.assign(fp(plugin, { fastify: FASTIFY_VERSIONS, name: 'cachette-http-cache' }), {
+    engine,
+  })
 }
 
 export { bodyETag }

@@ -14,6 +14,8 @@
  * await app.register(cachette, { cache, timeout: '5m' })
  * app.get('/users/:id', { config: { cache: true } }, async (req) => loadUser(req.params.id))
  * @packageDocumentation
+ *
+ * @module cachette/fastify
  */
 import type {
   FastifyPluginAsync,
@@ -34,6 +36,7 @@ import {
   stubRequestFor,
   type ViewAttributes,
 } from '../../core/view/index.js'
+import { FASTIFY_VERSIONS } from './bind.js'
 import {
   assertCache,
   type CachedOptions,
@@ -211,7 +214,7 @@ const cachettePlugin: FastifyPluginAsync<CachettePluginOptions> = async (fastify
  * app.get('/', { config: { cache: true } }, home)
  * app.get('/search', { config: { cache: { queryString: true } } }, search)
  */
-export const cachette = fp(cachettePlugin, { name: 'cachette', fastify: '5.x' })
+export const cachette = fp(cachettePlugin, { name: 'cachette', fastify: FASTIFY_VERSIONS })
 
 export default cachette
 

@@ -151,7 +151,16 @@ interface Helpers extends HeaderHelpers<HttpMiddleware> {
   vary<E extends Env = Env>(...fields: string[]): HttpMiddleware<E>
 }
 /** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
-export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(modifierMiddleware)
+export const {
+  /** `Cache-Control: max-age` and `Expires` for a duration (`{ minutes: 5 }`), flask-webcache's `cache_for`. */
+  cacheFor,
+  /** Sets `Cache-Control` directives (`{ public: true, sMaxage: 600 }`), flask-webcache's `cache_control`. */
+  cacheControl,
+  /** `Cache-Control: no-store`, replacing every other directive. */
+  noStore,
+  /** Adds header names to the response's `Vary`. */
+  vary,
+}: Helpers = headerHelpers(modifierMiddleware)
 
 // ---------------------------------------------------------------- holding a response
 

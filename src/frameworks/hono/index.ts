@@ -18,6 +18,8 @@
  * `Response`, `Headers` and `ReadableStream`. Importing it also teaches
  * `cache.initApp(app)` to recognise Hono apps (see {@link cached}).
  * @packageDocumentation
+ *
+ * @module cachette/hono
  */
 import type { Context, Env, MiddlewareHandler, Next } from 'hono'
 import { repeatedHeaders } from '../../core/background.js'
@@ -37,6 +39,7 @@ import {
   type RequestView,
   responseTimeoutOf,
   setResponseTimeout,
+  unsafeInvalidation,
   type ViewAttributes,
   type ViewCache,
   type ViewCacheOptions,
@@ -593,6 +596,8 @@ export function cached<E extends Env = Env>(
     if (result.kind === 'hit') return replay(c, result)
     if (result.kind === 'bypass') {
       await next()
+      // invalidateOnUnsafe: before the response goes out.
+      await unsafeInvalidation(handler, view, slot)?.(c.res.status)
       return undefined
     }
     await renderMiss(engine, c, result, slot, async () => {
@@ -648,11 +653,22 @@ function wrapView(
     return c.finalized ? c.res : (returned as Response)
   }
 
+  /** A bypassed request: the handler, then (`invalidateOnUnsafe`) the invalidation, before the response goes out. */
+  const bypass = (c: Context, view: HonoView, slot: Slot): Response | Promise<Response> => {
+    const invalidate = unsafeInvalidation(wrapped, view, slot)
+    if (invalidate === undefined) return handler(c)
+    return (async () => {
+      const returned = await handler(c)
+      await invalidate((c.finalized ? c.res : returned).status)
+      return returned
+    })()
+  }
+
   /** Serves the request once the engine has decided. */
   const serve = async (c: Context, view: HonoView, slot: Slot): Promise<Response> => {
     const result = await engine.lookup(view, slot)
     if (result.kind === 'hit') return replay(c, result)
-    if (result.kind === 'bypass') return handler(c)
+    if (result.kind === 'bypass') return bypass(c, view, slot)
     return render(c, result, slot)
   }
 
@@ -663,7 +679,7 @@ function wrapView(
     const known = engine.lookupNow(view, slot)
     if (known === undefined) return serve(c, view, slot)
     if (known.kind === 'hit') return replay(c, known)
-    if (known.kind === 'bypass') return handler(c)
+    if (known.kind === 'bypass') return bypass(c, view, slot)
     return render(c, known, slot)
   }
   return exposeView(wrapped, engine, slotOf, stubContext, sources)

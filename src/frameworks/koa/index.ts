@@ -14,6 +14,8 @@
  * app.use(cached(cache, { timeout: '5m' }))
  * app.use((ctx) => { ctx.body = { now: Date.now() } })
  * @packageDocumentation
+ *
+ * @module cachette/koa
  */
 import type { Readable } from 'node:stream'
 import { appContext, registerAppBinder } from '../../core/context.js'
@@ -32,6 +34,7 @@ import {
   responseTimeoutOf,
   routedTarget,
   setResponseTimeout,
+  unsafeInvalidation,
   type ViewAttributes,
   type ViewCache,
   type ViewCacheOptions,
@@ -274,6 +277,8 @@ export function cached<Ctx extends KoaContext = KoaContext>(
     }
     if (result.kind === 'bypass') {
       await next()
+      // invalidateOnUnsafe: before the response goes out.
+      await unsafeInvalidation(middleware, view, slot)?.(ctx.status)
       return
     }
     const before = snapshotHeaders(ctx.res)

@@ -98,9 +98,16 @@ class HeaderInterceptor implements NestInterceptor {
  */
 type Helpers = HeaderHelpers<HttpInterceptor>
 /** `cacheFor`, `cacheControl`, `noStore`, `vary`: documented once, on {@link HeaderHelpers}. */
-export const { cacheFor, cacheControl, noStore, vary }: Helpers = headerHelpers(
-  (modifier) => new HeaderInterceptor(modifier),
-)
+export const {
+  /** `Cache-Control: max-age` and `Expires` for a duration (`{ minutes: 5 }`), flask-webcache's `cache_for`. */
+  cacheFor,
+  /** Sets `Cache-Control` directives (`{ public: true, sMaxage: 600 }`), flask-webcache's `cache_control`. */
+  cacheControl,
+  /** `Cache-Control: no-store`, replacing every other directive. */
+  noStore,
+  /** Adds header names to the response's `Vary`. */
+  vary,
+}: Helpers = headerHelpers((modifier) => new HeaderInterceptor(modifier))
 
 /** An answer of the core as a web `Response`, which Nest sends as it is (status, headers and body). */
 function webResponse(answer: HttpResponse): Response {

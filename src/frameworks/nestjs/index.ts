@@ -14,6 +14,8 @@
  *   @Get(':id') @Cached({ timeout: 60 }) find(@Param('id') id: string) { return this.users.find(id) }
  * }
  * @packageDocumentation
+ *
+ * @module cachette/nestjs
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
@@ -229,6 +231,31 @@ function hitResponse(hit: ViewHit): Response {
 }
 
 /**
+ * NestJS 12 sends a web `Response` a handler returns; NestJS 11 on Express
+ * hands it to `res.json()`, which would send `{}`. When `res.json` is called
+ * with this very `response`, the hit is written as it is instead (status,
+ * headers, body), and Nest's call ends there.
+ */
+function replayIfSentAsJson(
+  res: object,
+  rawRes: ServerResponse,
+  response: Response,
+  hit: ViewHit,
+): void {
+  const express = res as { json?: (body: unknown) => unknown }
+  const json = express.json
+  if (typeof json !== 'function') return
+  const own = Object.hasOwn(res, 'json')
+  express.json = function (this: unknown, body: unknown) {
+    if (body !== response) return json.call(this, body)
+    if (own) express.json = json
+    else delete express.json
+    replayHit(rawRes, hit)
+    return this
+  }
+}
+
+/**
  * The interceptor behind `@Cached()`: serves hits, and captures and stores
  * what a handler sends on a miss. Handlers without `@Cached()` pass through,
  * so it can also be registered globally (`APP_INTERCEPTOR`). Injected with
@@ -287,7 +314,11 @@ export class CachetteInterceptor implements NestInterceptor {
       // Fastify answers a web Response's HEAD with `Content-Length: 0`: a HEAD hit on Fastify is
       // written here too.
       const fastifyHead = res.hijack !== undefined && rawRes.req?.method === 'HEAD'
-      if (!fastifyHead && !handlerAnswersItself(context)) return of(hitResponse(result))
+      if (!fastifyHead && !handlerAnswersItself(context)) {
+        const response = hitResponse(result)
+        if (res.hijack === undefined) replayIfSentAsJson(res, rawRes, response, result)
+        return of(response)
+      }
       // Nest sends nothing for this handler: the hit is written here (Fastify: once hijacked).
       res.hijack?.()
       replayHit(rawRes, result)

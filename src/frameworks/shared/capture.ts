@@ -161,3 +161,18 @@ export function replayNotModified(res: ServerResponse, hit: ViewHit): void {
   res.writeHead(304)
   res.end()
 }
+
+/**
+ * Holds back the end of `res` until `before(status)` has run, so that what
+ * it does (`invalidateOnUnsafe` deleting a cached page) is done before the
+ * client has the whole response and can ask again. Headers and body chunks
+ * written earlier go out as usual.
+ */
+export function endAfter(res: ServerResponse, before: (status: number) => Promise<void>): void {
+  const end = res.end
+  res.end = function heldEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    res.end = end
+    before(res.statusCode).then(() => (end as (...a: unknown[]) => unknown).apply(res, args))
+    return res
+  } as ServerResponse['end']
+}
