@@ -41,38 +41,36 @@ interface NodeRedisBase {
   withTypeMapping(mapping: Record<number, unknown>): unknown
 }
 
-/** A node-redis `RedisClient` (`createClient()`). */
-export interface NodeRedisClient extends NodeRedisBase {
-  readonly isReady: boolean
-  readonly options?: { readonly database?: number; readonly socket?: { connectTimeout?: number } }
-  sendCommand(args: readonly Arg[], options?: NodeCommandOptions): Promise<unknown>
-  duplicate(overrides?: Record<string, unknown>): NodeRedisClient
+/** The pub/sub commands a node-redis client and a Sentinel both have (RedisBus uses them). */
+interface NodeRedisSubscriber {
+  /** Subscribes `listener` to `channels`. */
   subscribe(
     channels: string[],
     listener: (message: string, channel: string) => void,
   ): Promise<unknown>
+  /** Removes `listener` (or every listener) from `channels`. */
   unsubscribe(
     channels: string[],
     listener?: (message: string, channel: string) => void,
   ): Promise<unknown>
+}
+
+/** A node-redis `RedisClient` (`createClient()`). */
+export interface NodeRedisClient extends NodeRedisBase, NodeRedisSubscriber {
+  readonly isReady: boolean
+  readonly options?: { readonly database?: number; readonly socket?: { connectTimeout?: number } }
+  sendCommand(args: readonly Arg[], options?: NodeCommandOptions): Promise<unknown>
+  duplicate(overrides?: Record<string, unknown>): NodeRedisClient
   publish(channel: string, message: string): Promise<number>
 }
 
 /** A node-redis `RedisSentinel` (`createSentinel()`). */
-export interface NodeRedisSentinel extends NodeRedisBase {
+export interface NodeRedisSentinel extends NodeRedisBase, NodeRedisSubscriber {
   readonly isReady: boolean
   sendCommand(
     readonly: boolean | undefined,
     args: readonly Arg[],
     options?: NodeCommandOptions,
-  ): Promise<unknown>
-  subscribe(
-    channels: string[],
-    listener: (message: string, channel: string) => void,
-  ): Promise<unknown>
-  unsubscribe(
-    channels: string[],
-    listener?: (message: string, channel: string) => void,
   ): Promise<unknown>
 }
 
